@@ -1,0 +1,94 @@
+"""The core: open a release, run every check, assemble the report. No CLI, no output formats."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from audit import SPEC_VERSION, __version__
+from audit.checks import Check, Outcome, default_checks
+from audit.report import CRITERIA, CriterionResult, Finding, ReleaseInfo, Replay, Report, Tool
+from audit.release import Release, load_manifest
+
+INTERNAL_ERROR = "audit.internal-error"
+
+
+@dataclass(frozen=True)
+class AuditOptions:
+    replay: str = "none"
+    hash_files: bool = True
+
+
+def _summarize(outcomes: list[Outcome]) -> CriterionResult:
+    findings = [f for o in outcomes for f in o.findings]
+    evidence = {k: v for o in outcomes for k, v in o.evidence.items()}
+    errors = [f for f in findings if f.severity == "error"]
+    warnings = [f for f in findings if f.severity == "warning"]
+    if errors:
+        status = "fail"
+        summary = f"{len(errors)} error(s): {errors[0].message}"
+    elif all(o.skipped for o in outcomes):
+        status, summary = "skipped", "; ".join(o.skipped for o in outcomes if o.skipped)
+    elif warnings:
+        status = "partial"
+        summary = f"{len(warnings)} warning(s): {warnings[0].message}"
+    else:
+        status, summary = "pass", "all checks passed"
+    return CriterionResult(status=status, summary=summary, evidence=evidence)
+
+
+class Auditor:
+    def __init__(self, checks: list[Check] | None = None, on_check: Callable[[Check], None] | None = None):
+        self.checks = checks if checks is not None else default_checks()
+        self.on_check = on_check
+
+    def audit(self, root: Path, options: AuditOptions = AuditOptions()) -> Report:
+        root = root.resolve()
+        manifest, digest, problems = load_manifest(root)
+        info = ReleaseInfo(path=str(root), name=manifest.name if manifest else None, manifest_sha256=digest)
+        if manifest is None:
+            reason = "the manifest could not be read"
+            criteria = {c: CriterionResult(status="skipped", summary=reason) for c in CRITERIA}
+            return self._report(info, criteria, problems, options)
+
+        release = Release(root=root, manifest=manifest, manifest_sha256=digest, hash_files=options.hash_files)
+        by_criterion: dict[str, list[Outcome]] = {c: [] for c in CRITERIA}
+        try:
+            for check in self.checks:
+                if self.on_check:
+                    self.on_check(check)
+                by_criterion[check.criterion].append(self._run(check, release))
+        finally:
+            release.close()
+        criteria = {c: _summarize(o) if o else CriterionResult(status="skipped", summary="no check ran")
+                    for c, o in by_criterion.items()}  # fmt: skip
+        findings = [f for outs in by_criterion.values() for o in outs for f in o.findings]
+        return self._report(info, criteria, findings, options)
+
+    @staticmethod
+    def _run(check: Check, release: Release) -> Outcome:
+        out = Outcome(criterion=check.criterion)
+        try:
+            check.run(release, out)
+        except Exception as exc:  # a bug in one check must not cost the other checks
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            out.findings.append(Finding(
+                id=INTERNAL_ERROR, severity="error", criterion=check.criterion,
+                message=f"check {check.id} failed: {type(exc).__name__}: {exc} "
+                        f"({Path(where.filename).name}:{where.lineno})",
+                remediation="This is a bug in llm360-audit; please report it with this message.",
+            ))  # fmt: skip
+        return out
+
+    @staticmethod
+    def _report(info, criteria, findings, options: AuditOptions) -> Report:
+        return Report(
+            spec_version=SPEC_VERSION,
+            tool=Tool(version=__version__),
+            release=info,
+            criteria=criteria,
+            findings=findings,
+            replay=Replay(mode=options.replay),
+        )

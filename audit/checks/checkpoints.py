@@ -1,0 +1,172 @@
+"""model_checkpoints: every checkpoint present and intact, its tensors those the model config implies,
+steps strictly increasing and consistent with the tokens seen."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from audit.architectures import TORCH_DTYPE_TO_SAFETENSORS, UnsupportedArchitecture, expected_tensors
+from audit.checks.base import Check, Outcome, Rule
+from audit.checks.common import file_rules, verify_file
+from audit.release import Release
+from audit.safetensors_header import HeaderError
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+
+FILE = file_rules("checkpoints")
+NONE = Rule("checkpoints.none", "error", "Publish intermediate checkpoints and list them under `checkpoints:`.")
+MISSING = Rule("checkpoints.missing", "error",
+               "Every declared checkpoint must be published; restore it or remove it from the manifest.")
+NO_WEIGHTS = Rule("checkpoints.no-weights", "error", "Each checkpoint needs its model weights (role: weights).")
+STEP_ORDER = Rule("checkpoints.step-order", "error", "List checkpoints once each, in strictly increasing step order.")
+TOKENS = Rule("checkpoints.tokens-inconsistent", "error",
+              "tokens must equal step × batch_size × sequence_length of config.training.")
+HEADER = Rule("checkpoints.header-invalid", "error",
+              "The file is not a well-formed safetensors file: re-export it with the safetensors library.")
+TENSOR_MISSING = Rule("checkpoints.tensor-missing", "error", "The checkpoint lacks tensors the model config implies.")
+TENSOR_UNEXPECTED = Rule("checkpoints.tensor-unexpected", "error",
+                         "The checkpoint holds tensors the model config does not imply (wrong config?).")
+TENSOR_SHAPE = Rule("checkpoints.tensor-shape", "error", "Tensor shapes must match the model config.")
+TENSOR_DTYPE = Rule("checkpoints.tensor-dtype", "warning", "Tensor dtypes should match torch_dtype of config.json.")
+INDEX = Rule("checkpoints.index-invalid", "error",
+             "model.safetensors.index.json must map every tensor to the shard that holds it.")
+PICKLE = Rule("checkpoints.pickle", "warning",
+              "Pickle files can run code when loaded and were not opened; publish safetensors instead.")
+ARCH = Rule("checkpoints.architecture-unknown", "info",
+            "Tensor names and shapes were compared across checkpoints only, not against the config.")
+INCONSISTENT = Rule("checkpoints.inconsistent", "error", "All checkpoints of a run must hold the same tensors.")
+
+
+class CheckpointsCheck(Check):
+    id = "checkpoints"
+    criterion = "model_checkpoints"
+    title = "Intermediate model checkpoints"
+    rationale = "LLM360 releases every intermediate checkpoint, so anyone can study or resume training."
+    rules = (NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED,
+             TENSOR_SHAPE, TENSOR_DTYPE, INDEX, PICKLE, ARCH, INCONSISTENT, *FILE.values())  # fmt: skip
+
+    def run(self, release: Release, out: Outcome) -> None:
+        m = release.manifest
+        if not m.checkpoints:
+            out.add(NONE, "the manifest lists no checkpoints")
+            return
+        self._steps(release, out)
+        expected, dtype = self._expectation(release, out)
+        reference: dict | None = None  # tensors of the first readable checkpoint, for consistency
+        params = 0
+        for ck in m.checkpoints:
+            where = ck.path or f"step {ck.step}"
+            if ck.path is not None:
+                try:
+                    present = release.path(ck.path).is_dir()
+                except ValueError:
+                    present = True  # the per-file check reports the unsafe path
+                if not present:
+                    out.add(MISSING, f"checkpoint at step {ck.step}: directory {ck.path} does not exist", ck.path)
+                    continue
+            weights = [f for f in ck.files if f.role == "weights"]
+            if "weights" not in ck.state or not weights:
+                out.add(NO_WEIGHTS, f"checkpoint at step {ck.step} has no weights file", where)
+            for f in ck.files:
+                verify_file(release, f, FILE, out, hash_it=release.hash_files)
+                if f.path.endswith(PICKLE_SUFFIXES):
+                    out.add(PICKLE, f"{f.path} is a pickle file (not loaded); safetensors expected", f.path)
+            tensors = self._tensors(release, ck, weights, out)
+            if tensors is None:
+                continue
+            params = sum(math.prod(s) for s, _ in tensors.values())
+            if expected is not None:
+                self._compare(ck.step, where, tensors, expected, dtype, out)
+            elif reference is None:
+                reference = tensors
+            elif {k: s for k, (s, _) in tensors.items()} != {k: s for k, (s, _) in reference.items()}:
+                out.add(INCONSISTENT, f"checkpoint at step {ck.step} holds different tensors than the first", where)
+            out.evidence["tensors_checked"] = out.evidence.get("tensors_checked", 0) + len(tensors)
+        out.evidence |= {"checkpoints": len(m.checkpoints), "first_step": m.checkpoints[0].step,
+                         "last_step": m.checkpoints[-1].step, "parameters": params}  # fmt: skip
+
+    def _steps(self, release: Release, out: Outcome) -> None:
+        m = release.manifest
+        steps = [c.step for c in m.checkpoints]
+        for a, b in zip(steps, steps[1:]):
+            if b <= a:
+                out.add(STEP_ORDER, f"checkpoint step {b} follows step {a}")
+        if m.config is None:
+            return
+        t = m.config.training
+        for c in m.checkpoints:
+            want = c.step * t.batch_size * t.sequence_length
+            if c.tokens is not None and c.tokens != want:
+                out.add(TOKENS, f"checkpoint at step {c.step} declares {c.tokens} tokens; "
+                                f"{c.step} × {t.batch_size} × {t.sequence_length} = {want}", c.path)  # fmt: skip
+
+    def _expectation(self, release: Release, out: Outcome):
+        try:
+            cfg = release.model_config()
+        except ValueError:
+            return None, None  # the config check reports why
+        try:
+            return expected_tensors(cfg), TORCH_DTYPE_TO_SAFETENSORS.get(cfg.get("torch_dtype"))
+        except UnsupportedArchitecture as exc:
+            out.add(ARCH, str(exc), release.manifest.config.model)
+        except ValueError as exc:
+            out.add(ARCH, f"cannot derive tensor shapes: {exc}", release.manifest.config.model)
+        return None, None
+
+    def _tensors(self, release, ck, weights, out) -> dict | None:
+        """name → (shape, dtype) over every weights shard, or None if a header is unreadable."""
+        tensors: dict[str, tuple[tuple[int, ...], str]] = {}
+        ok = True
+        for f in weights:
+            if not f.path.endswith(".safetensors"):
+                continue
+            try:
+                header = release.header(f.path)
+            except (HeaderError, ValueError) as exc:
+                out.add(HEADER, f"{f.path}: {exc}", f.path)
+                ok = False
+                continue
+            for name, info in header.tensors.items():
+                if name in tensors:
+                    out.add(INDEX, f"tensor {name} appears in more than one shard", f.path)
+                tensors[name] = (info.shape, info.dtype)
+        for f in ck.files:
+            if f.role == "weights-index":
+                self._index(release, f, weights, tensors, out)
+        return tensors if ok and tensors else None
+
+    def _index(self, release, f, weights, tensors, out) -> None:
+        try:
+            weight_map = json.loads(release.path(f.path).read_bytes())["weight_map"]
+            assert isinstance(weight_map, dict)
+        except (OSError, ValueError, KeyError, TypeError, AssertionError):
+            out.add(INDEX, f"{f.path} is not an index with a weight_map", f.path)
+            return
+        base = f.path.rsplit("/", 1)[0] + "/" if "/" in f.path else ""
+        shards = {w.path for w in weights}
+        for name, shard in weight_map.items():
+            if base + str(shard) not in shards:
+                out.add(INDEX, f"{f.path}: {name} maps to {shard}, which is not a declared weights file", f.path)
+                return
+        if set(weight_map) != set(tensors):
+            gap = sorted(set(weight_map) ^ set(tensors))[:3]
+            out.add(INDEX, f"{f.path} and the shards disagree on tensors, e.g. {', '.join(gap)}", f.path)
+
+    def _compare(self, step, where, tensors, expected, dtype, out) -> None:
+        missing = sorted(set(expected) - set(tensors))
+        extra = sorted(set(tensors) - set(expected))
+        if missing:
+            out.add(TENSOR_MISSING, f"checkpoint at step {step} lacks {len(missing)} tensor(s): "
+                                    f"{', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}", where)  # fmt: skip
+        if extra:
+            out.add(TENSOR_UNEXPECTED, f"checkpoint at step {step} has {len(extra)} unexpected tensor(s): "
+                                       f"{', '.join(extra[:3])}{' …' if len(extra) > 3 else ''}", where)  # fmt: skip
+        for name in sorted(set(expected) & set(tensors)):
+            shape, got_dtype = tensors[name]
+            if shape != expected[name]:
+                out.add(TENSOR_SHAPE, f"{name} at step {step} has shape {list(shape)}, "
+                                      f"config implies {list(expected[name])}", where)  # fmt: skip
+            if dtype is not None and got_dtype != dtype:
+                out.add(TENSOR_DTYPE, f"{name} at step {step} is {got_dtype}, config says {dtype}", where)
+

@@ -1,0 +1,51 @@
+"""Rules and helpers shared by several checks: a declared file exists and matches its hash."""
+
+from __future__ import annotations
+
+from audit.checks.base import Outcome, Rule
+from audit.fileio import UnsafePath
+from audit.manifest import FileEntry
+
+
+def file_rules(prefix: str) -> dict[str, Rule]:
+    """The standard per-file rules of a criterion, ids prefixed with ``prefix``."""
+    return {
+        "unsafe": Rule(f"{prefix}.unsafe-path", "error",
+                       "Manifest paths must be relative and stay inside the release; symlinks may not leave it."),
+        "missing": Rule(f"{prefix}.file-missing", "error",
+                        "Publish the file, or remove it from the manifest with `llm360-audit init`."),
+        "size": Rule(f"{prefix}.size-mismatch", "error",
+                     "The file differs from the one described: restore the published file, or run `llm360-audit init` if the change is intended."),
+        "sha": Rule(f"{prefix}.sha256-mismatch", "error",
+                    "The file differs from the one described: restore the published file, or run `llm360-audit init` if the change is intended."),
+        "nohash": Rule(f"{prefix}.no-hash", "warning",
+                       "Declare sha256 and size for every file (`llm360-audit init` computes them)."),
+    }  # fmt: skip
+
+
+def verify_file(release, entry: FileEntry, rules: dict[str, Rule], out: Outcome, *, hash_it: bool = True):
+    """Check one declared file: inside the release, present, size and sha256 as declared.
+
+    Returns the resolved path when the file is present and safe (even if its hash differs), else None.
+    """
+    try:
+        path = release.path(entry.path)
+    except UnsafePath as exc:
+        out.add(rules["unsafe"], str(exc), entry.path)
+        return None
+    if not path.is_file():
+        out.add(rules["missing"], f"{entry.path} does not exist", entry.path)
+        return None
+    size = path.stat().st_size
+    out.evidence["files_checked"] = out.evidence.get("files_checked", 0) + 1
+    if entry.size is not None and size != entry.size:
+        out.add(rules["size"], f"{entry.path} is {size} bytes, manifest says {entry.size}", entry.path)
+    if entry.sha256 is None:
+        out.add(rules["nohash"], f"{entry.path} has no declared sha256", entry.path)
+    elif hash_it:
+        actual = release.sha256(entry.path)
+        out.evidence["files_hashed"] = out.evidence.get("files_hashed", 0) + 1
+        out.evidence["bytes_hashed"] = out.evidence.get("bytes_hashed", 0) + size
+        if actual != entry.sha256:
+            out.add(rules["sha"], f"{entry.path}: sha256 is {actual[:16]}…, manifest says {entry.sha256[:16]}…", entry.path)
+    return path

@@ -1,0 +1,138 @@
+"""config: the model config is readable and is the one at the pinned commit and in every checkpoint;
+the training hyperparameters in the manifest equal those in the training config at that commit."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from audit import yamlio
+from audit.checks.base import Check, Outcome, Rule
+from audit.gitrepo import CodeRepoError, is_remote
+from audit.release import Release
+
+#: Keys that legitimately differ between copies of one model config.
+VOLATILE_KEYS = {"transformers_version", "_name_or_path"}
+
+NOT_RELEASED = Rule("config.not-released", "error",
+                    "Declare the model config (config.model) and the training hyperparameters (config.training).")
+MODEL_INVALID = Rule("config.model-config-invalid", "error", "config.model must be a Hugging Face config.json object.")
+NO_FILE = Rule("config.no-training-config", "warning",
+               "Name the training config file at the commit (code.training_config) so the hyperparameters can be verified.")
+UNREADABLE = Rule("config.training-config-invalid", "error", "The training config at the commit must be a YAML or JSON mapping.")
+MISMATCH = Rule("config.hyperparameter-mismatch", "error",
+                "The manifest and the training config at the pinned commit must agree; fix whichever is wrong.")
+UNDOCUMENTED = Rule("config.hyperparameter-undocumented", "warning",
+                    "Every hyperparameter in the manifest should appear in the training config at the commit.")
+MODEL_MISMATCH = Rule("config.model-config-mismatch", "error",
+                      "The model config in the release must equal code.model_config at the pinned commit.")
+CKPT_MISMATCH = Rule("config.checkpoint-config-mismatch", "error",
+                     "Every checkpoint's config.json must equal the release's model config.")
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """{"a": {"b": 1}} → {"a.b": 1}; lists and scalars are leaves."""
+    if isinstance(data, dict) and data:
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out |= flatten(v, f"{prefix}{k}.")
+        return out
+    return {prefix.rstrip("."): data}
+
+
+def differing_keys(a: dict, b: dict) -> list[str]:
+    fa, fb = flatten(a), flatten(b)
+    keys = (set(fa) | set(fb)) - {k for k in set(fa) | set(fb) if k.split(".")[0] in VOLATILE_KEYS}
+    return sorted(k for k in keys if fa.get(k, _ABSENT) != fb.get(k, _ABSENT))
+
+
+_ABSENT = object()
+
+
+def _parse(name: str, raw: bytes) -> Any:
+    return json.loads(raw) if name.endswith(".json") else yamlio.loads(raw)
+
+
+class ConfigCheck(Check):
+    id = "config"
+    criterion = "config"
+    title = "Configuration and hyperparameters"
+    rationale = "Hyperparameters are only evidence if they are the ones in the code that trained the model."
+    rules = (NOT_RELEASED, MODEL_INVALID, NO_FILE, UNREADABLE, MISMATCH, UNDOCUMENTED, MODEL_MISMATCH, CKPT_MISMATCH)
+
+    def run(self, release: Release, out: Outcome) -> None:
+        m = release.manifest
+        if m.config is None:
+            out.add(NOT_RELEASED, "the manifest declares no config")
+            return
+        try:
+            model_cfg = release.model_config()
+        except ValueError as exc:
+            out.add(MODEL_INVALID, str(exc), m.config.model)
+            model_cfg = None
+        if model_cfg is not None:
+            out.evidence["architecture"] = (model_cfg.get("architectures") or ["?"])[0]
+            self._checkpoint_configs(release, model_cfg, out)
+        if m.code is None or is_remote(m.code.repo):
+            out.add(NO_FILE, "hyperparameters cannot be compared: no local code repository")
+            return
+        try:
+            repo = release.code_repo()
+        except CodeRepoError:
+            return  # the code check reports it
+        if m.code.model_config_path and model_cfg is not None:
+            raw = repo.read_at(m.code.commit, m.code.model_config_path)
+            if raw is not None:
+                self._compare_model(m, model_cfg, raw, out)
+        if not m.code.training_config:
+            out.add(NO_FILE, "code.training_config is not declared; hyperparameters are unverified")
+            return
+        raw = repo.read_at(m.code.commit, m.code.training_config)
+        if raw is None:
+            return  # the code check reports the missing file
+        where = f"{m.code.training_config} at {m.code.commit[:12]}"
+        try:
+            declared_in_code = _parse(m.code.training_config, raw)
+        except (ValueError, RecursionError) as exc:
+            out.add(UNREADABLE, f"{where}: {str(exc).splitlines()[0]}", m.code.repo)
+            return
+        if not isinstance(declared_in_code, dict):
+            out.add(UNREADABLE, f"{where} is not a mapping", m.code.repo)
+            return
+        manifest_hp = flatten(m.config.training.model_dump(mode="json", exclude_none=True))
+        code_hp = flatten(declared_in_code)
+        for key, value in manifest_hp.items():
+            if key not in code_hp:
+                out.add(UNDOCUMENTED, f"config.training.{key} = {value!r} does not appear in {where}", m.code.repo)
+            elif code_hp[key] != value:
+                out.add(MISMATCH, f"config.training.{key}: manifest says {value!r}, {where} says {code_hp[key]!r}",
+                        m.code.repo)  # fmt: skip
+        out.evidence["hyperparameters_compared"] = len(manifest_hp)
+
+    def _compare_model(self, m, model_cfg: dict, raw: bytes, out: Outcome) -> None:
+        where = f"{m.code.model_config_path} at {m.code.commit[:12]}"
+        try:
+            in_code = json.loads(raw)
+        except ValueError as exc:
+            out.add(UNREADABLE, f"{where}: {str(exc).splitlines()[0]}", m.code.repo)
+            return
+        diff = differing_keys(model_cfg, in_code if isinstance(in_code, dict) else {})
+        if diff:
+            out.add(MODEL_MISMATCH, f"{m.config.model} differs from {where} in: {', '.join(diff[:5])}", m.config.model)
+
+    def _checkpoint_configs(self, release: Release, model_cfg: dict, out: Outcome) -> None:
+        compared = 0
+        for ck in release.manifest.checkpoints:
+            for f in ck.files:
+                if f.role != "config":
+                    continue
+                try:
+                    data = json.loads(release.path(f.path).read_bytes())
+                except (OSError, ValueError, RecursionError):
+                    continue  # missing/unsafe files are reported by the checkpoints check
+                compared += 1
+                diff = differing_keys(model_cfg, data if isinstance(data, dict) else {})
+                if diff:
+                    out.add(CKPT_MISMATCH, f"{f.path} differs from {release.manifest.config.model} in: "
+                                           f"{', '.join(diff[:5])}", f.path)  # fmt: skip
+        out.evidence["checkpoint_configs_compared"] = compared

@@ -1,0 +1,114 @@
+"""metrics: the per-step training log covers every step up to the last checkpoint with finite values
+and the declared learning-rate schedule; every checkpoint has evaluation results."""
+
+from __future__ import annotations
+
+import math
+
+from audit.checks.base import Check, Outcome, Rule
+from audit.checks.common import file_rules, verify_file
+from audit.metrics_log import read_evaluations, read_training_log
+from audit.release import Release
+from audit.schedule import lr_at
+
+#: Relative tolerance for the logged learning rate (float32 logging loses ~1e-7).
+LR_RTOL = 1e-5
+
+FILE = file_rules("metrics")
+NO_LOG = Rule("metrics.no-training-log", "error", "Publish the per-step training log (metrics.training_log).")
+MALFORMED = Rule("metrics.malformed", "error", "Each log line must be a JSON object with an integer step.")
+STEPS = Rule("metrics.steps-missing", "error", "Log every optimizer step up to the last checkpoint.")
+FIELDS = Rule("metrics.field-missing", "warning", "Log loss, learning_rate and grad_norm at every step.")
+NON_FINITE = Rule("metrics.non-finite", "error",
+                  "A NaN or infinite loss, learning rate or gradient norm means the run diverged or the log is corrupt.")
+LR = Rule("metrics.lr-schedule-mismatch", "error",
+          "The logged learning rate must follow config.training.lr_schedule; fix the schedule or the log.")
+NO_EVALS = Rule("metrics.no-evaluations", "error", "Publish evaluation results for every checkpoint.")
+EVAL_MISSING = Rule("metrics.evaluation-missing", "error", "Evaluate every checkpoint on every declared task.")
+EVAL_NON_FINITE = Rule("metrics.evaluation-non-finite", "error", "Evaluation results must be finite numbers.")
+
+
+class MetricsCheck(Check):
+    id = "metrics"
+    criterion = "metrics"
+    title = "Training logs and evaluations"
+    rationale = "Per-step logs and per-checkpoint evaluations let others see how the model got where it is."
+    rules = (NO_LOG, MALFORMED, STEPS, FIELDS, NON_FINITE, LR, NO_EVALS, EVAL_MISSING, EVAL_NON_FINITE, *FILE.values())
+
+    def run(self, release: Release, out: Outcome) -> None:
+        m = release.manifest
+        metrics = m.metrics
+        if metrics is None or metrics.training_log is None:
+            out.add(NO_LOG, "the manifest declares no training log")
+        else:
+            self._log(release, out)
+        if metrics is None or metrics.evaluations is None:
+            out.add(NO_EVALS, "the manifest declares no evaluation results")
+        else:
+            self._evals(release, out)
+
+    def _log(self, release: Release, out: Outcome) -> None:
+        m = release.manifest
+        entry = m.metrics.training_log
+        path = verify_file(release, entry, FILE, out, hash_it=release.hash_files)
+        if path is None:
+            return
+        log = read_training_log(path)
+        p = entry.path
+        if log.problems:
+            out.add(MALFORMED, f"{p}: {len(log.problems)} bad line(s), first: {log.problems[0]}", p)
+        last = m.checkpoints[-1].step if m.checkpoints else max(log.rows, default=0)
+        absent = [s for s in range(1, last + 1) if s not in log.rows]
+        if absent:
+            shown = ", ".join(map(str, absent[:5])) + (" …" if len(absent) > 5 else "")
+            out.add(STEPS, f"{p}: {len(absent)} of steps 1–{last} not logged: {shown}", p)
+        for name, n in log.missing_fields.items():
+            out.add(FIELDS, f"{p}: {n} row(s) without a numeric {name}", p)
+        for step, name in log.non_finite[:5]:
+            out.add(NON_FINITE, f"{p}: {name} at step {step} is not finite", p)
+        if len(log.non_finite) > 5:
+            out.add(NON_FINITE, f"{p}: {len(log.non_finite) - 5} more non-finite value(s)", p)
+        if m.config is not None:
+            s = m.config.training.lr_schedule
+            bad = []
+            for step, row in sorted(log.rows.items()):
+                got = row.get("learning_rate")
+                if step < 1 or got is None or not math.isfinite(got):
+                    continue
+                want = lr_at(step, schedule=s.name, peak_lr=s.peak_lr, final_lr=s.final_lr,
+                             warmup_steps=s.warmup_steps, total_steps=s.total_steps)  # fmt: skip
+                if not math.isclose(got, want, rel_tol=LR_RTOL, abs_tol=1e-15):
+                    bad.append((step, got, want))
+            if bad:
+                step, got, want = bad[0]
+                out.add(LR, f"{p}: learning rate at step {step} is {got:.6g}, the {s.name} schedule gives "
+                            f"{want:.6g} ({len(bad)} step(s) off)", p)  # fmt: skip
+        out.evidence |= {"steps_logged": len(log.rows), "steps_expected": last,
+                         "series": {k: [[s, r[k]] for s, r in sorted(log.rows.items()) if k in r]
+                                    for k in ("loss", "learning_rate", "grad_norm")}}  # fmt: skip
+
+    def _evals(self, release: Release, out: Outcome) -> None:
+        m = release.manifest
+        entry = m.metrics.evaluations
+        path = verify_file(release, entry, FILE, out, hash_it=release.hash_files)
+        if path is None:
+            return
+        ev = read_evaluations(path)
+        p = entry.path
+        if ev.problems:
+            out.add(MALFORMED, f"{p}: {len(ev.problems)} bad line(s), first: {ev.problems[0]}", p)
+        tasks = set(entry.tasks)
+        lacking = []
+        for ck in m.checkpoints:
+            have = {k.split("/")[0] for k in ev.results.get(ck.step, {})}
+            if not have or (tasks - have):
+                lacking.append((ck.step, sorted(tasks - have) or ["any task"]))
+        for step, what in lacking:
+            out.add(EVAL_MISSING, f"{p}: checkpoint at step {step} has no result for {', '.join(what)}", p)
+        for step, res in sorted(ev.results.items()):
+            for key, value in res.items():
+                if not math.isfinite(value):
+                    out.add(EVAL_NON_FINITE, f"{p}: {key} at step {step} is {value}", p)
+        out.evidence |= {"evaluated_checkpoints": sum(1 for ck in m.checkpoints if ck.step in ev.results),
+                         "evaluations": {k: [[s, r[k]] for s, r in sorted(ev.results.items()) if k in r]
+                                         for k in sorted({k for r in ev.results.values() for k in r})}}  # fmt: skip

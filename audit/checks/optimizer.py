@@ -1,0 +1,139 @@
+"""optimizer_checkpoints: AdamW moments shaped like the parameters for every intermediate checkpoint,
+plus what an exact resume needs besides them: scheduler position, every RNG, the data cursor."""
+
+from __future__ import annotations
+
+import json
+
+from audit.checks.base import Check, Outcome, Rule
+from audit.release import Release
+from audit.safetensors_header import HeaderError
+
+MAX_STATE_BYTES = 64 * 1024 * 1024
+RESUME_PARTS = {"scheduler": "the LR scheduler position", "rng": "the RNG states", "data_cursor": "the data cursor"}
+RNG_KINDS = ("python", "numpy", "torch_cpu")
+
+NOT_RELEASED = Rule("optimizer.not-released", "error",
+                    "Publish the optimizer state (AdamW moments and step) with every intermediate checkpoint.")
+MOMENTS = Rule("optimizer.moments-missing", "error",
+               "The optimizer file must hold exp_avg.<param> and exp_avg_sq.<param> for every parameter.")
+SHAPE = Rule("optimizer.moment-shape", "error", "Optimizer moments must have the shape of their parameter.")
+HEADER = Rule("optimizer.header-invalid", "error", "Re-export the optimizer state with the safetensors library.")
+PICKLE = Rule("optimizer.pickle", "warning",
+              "Pickled optimizer state was not opened (it can run code); publish it as safetensors.")
+STATE_INVALID = Rule("optimizer.training-state-invalid", "error",
+                     "training_state.json must be a JSON object (see the reference trainer's format).")
+STEP = Rule("optimizer.step-mismatch", "error", "The optimizer step count must equal the checkpoint step.")
+NOT_RESUMABLE = Rule("optimizer.not-resumable", "warning",
+                     "Save the scheduler position, every RNG state (python, numpy, torch, CUDA) and the data "
+                     "cursor with each checkpoint so training can be resumed exactly.")
+UNDECLARED = Rule("optimizer.state-not-found", "error",
+                  "The manifest declares state the checkpoint files do not hold: fix `state:` or publish it.")
+FINAL = Rule("optimizer.final-missing", "info",
+             "The final checkpoint has no optimizer state: training cannot be continued from it.")
+
+
+def _steps(steps: list[int]) -> str:
+    shown = ", ".join(map(str, steps[:5]))
+    return shown + (f" … ({len(steps)} checkpoints)" if len(steps) > 5 else "")
+
+
+class OptimizerCheck(Check):
+    id = "optimizer"
+    criterion = "optimizer_checkpoints"
+    title = "Intermediate optimizer states"
+    rationale = "Without optimizer, scheduler, RNG and data-cursor state, training cannot be resumed or replayed."
+    rules = (NOT_RELEASED, MOMENTS, SHAPE, HEADER, PICKLE, STATE_INVALID, STEP, NOT_RESUMABLE, UNDECLARED, FINAL)
+
+    def run(self, release: Release, out: Outcome) -> None:
+        cks = release.manifest.checkpoints
+        if not cks:
+            out.skip("no checkpoints declared")
+            return
+        not_released: list[int] = []
+        not_resumable: dict[str, list[int]] = {}
+        complete = with_optimizer = 0
+        for i, ck in enumerate(cks):
+            final = i == len(cks) - 1
+            opt_files = [f for f in ck.files if f.role == "optimizer"]
+            if "optimizer" not in ck.state or not opt_files:
+                if final:
+                    out.add(FINAL, f"checkpoint at step {ck.step} (final) has no optimizer state", ck.path)
+                else:
+                    not_released.append(ck.step)
+                continue
+            with_optimizer += 1
+            moments_ok = self._moments(release, ck, opt_files, out)
+            held = self._training_state(release, ck, out)
+            missing = [part for part in RESUME_PARTS if part not in held]
+            for part in RESUME_PARTS:
+                if part in ck.state and part not in held:
+                    out.add(UNDECLARED, f"checkpoint at step {ck.step} declares {part} but its files do not hold it",
+                            ck.path)  # fmt: skip
+            for part in missing:
+                not_resumable.setdefault(part, []).append(ck.step)
+            complete += moments_ok and not missing
+        if not_released:
+            out.add(NOT_RELEASED, f"optimizer state not released for step(s) {_steps(not_released)}")
+        for part, steps in not_resumable.items():
+            out.add(NOT_RESUMABLE, f"not exactly resumable, because {RESUME_PARTS[part]} is not released "
+                                   f"(step(s) {_steps(steps)})")  # fmt: skip
+        out.evidence |= {"checkpoints_with_optimizer": with_optimizer, "exactly_resumable": complete}
+
+    def _moments(self, release, ck, opt_files, out) -> bool:
+        params: dict[str, tuple[int, ...]] = {}
+        for f in ck.files:
+            if f.role == "weights" and f.path.endswith(".safetensors"):
+                try:
+                    params |= {n: t.shape for n, t in release.header(f.path).tensors.items()}
+                except (HeaderError, ValueError):
+                    return False  # reported by the checkpoints check
+        moments: dict[str, tuple[int, ...]] = {}
+        for f in opt_files:
+            if not f.path.endswith(".safetensors"):
+                out.add(PICKLE, f"{f.path} is not safetensors (pickle?); its contents were not inspected", f.path)
+                return False
+            try:
+                moments |= {n: t.shape for n, t in release.header(f.path).tensors.items()}
+            except (HeaderError, ValueError) as exc:
+                out.add(HEADER, f"{f.path}: {exc}", f.path)
+                return False
+        ok = True
+        lacking = [f"{kind}.{p}" for p in params for kind in ("exp_avg", "exp_avg_sq") if f"{kind}.{p}" not in moments]
+        if lacking:
+            out.add(MOMENTS, f"step {ck.step}: {len(lacking)} moment tensor(s) missing, e.g. {lacking[0]}", opt_files[0].path)
+            ok = False
+        for p, shape in params.items():
+            for kind in ("exp_avg", "exp_avg_sq"):
+                got = moments.get(f"{kind}.{p}")
+                if got is not None and got != shape:
+                    out.add(SHAPE, f"step {ck.step}: {kind}.{p} has shape {list(got)}, parameter has {list(shape)}",
+                            opt_files[0].path)  # fmt: skip
+                    ok = False
+        out.evidence["moment_tensors_checked"] = out.evidence.get("moment_tensors_checked", 0) + len(moments)
+        return ok
+
+    def _training_state(self, release, ck, out) -> set[str]:
+        """Which resume parts the checkpoint's training-state file holds."""
+        files = [f for f in ck.files if f.role == "training-state"]
+        if not files:
+            return set()
+        f = files[0]
+        try:
+            path = release.path(f.path)
+            if path.stat().st_size > MAX_STATE_BYTES:
+                raise ValueError(f"larger than {MAX_STATE_BYTES} bytes")
+            state = json.loads(path.read_bytes())
+            if not isinstance(state, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError, RecursionError) as exc:
+            out.add(STATE_INVALID, f"{f.path}: {str(exc).splitlines()[0]}", f.path)
+            return set()
+        held = {p for p in ("scheduler", "data_cursor") if isinstance(state.get(p), dict) and state[p]}
+        rng = state.get("rng")
+        if isinstance(rng, dict) and all(rng.get(k) for k in RNG_KINDS):
+            held.add("rng")
+        opt = state.get("optimizer")
+        if isinstance(opt, dict) and "step" in opt and opt["step"] != ck.step:
+            out.add(STEP, f"{f.path}: optimizer step is {opt['step']}, checkpoint step is {ck.step}", f.path)
+        return held

@@ -1,0 +1,147 @@
+"""Command line: parse options, call the core, print, exit. Exit codes: 0 pass, 1 fail, 2 usage, 3 internal."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from rich.console import Console
+
+from audit import __version__
+
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+SUBCOMMANDS = {"audit", "init", "example"}
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Audit an LLM release against the LLM360 fully-open spec.\n\n"
+    "Usage: llm360-audit RELEASE [--out DIR] [--replay all|none|N] (the `audit` command is the default).",
+)
+example_app = typer.Typer(help="Build the example release.", no_args_is_help=True)
+app.add_typer(example_app, name="example")
+
+err = Console(stderr=True, highlight=False)
+
+
+def _usage(message: str) -> typer.Exit:
+    err.print(f"llm360-audit: error: {message}")
+    return typer.Exit(EXIT_USAGE)
+
+
+def _replay_mode(value: str) -> str:
+    if value in ("all", "none") or (value.isdigit() and int(value) > 0):
+        return value
+    raise typer.BadParameter("must be all, none or a positive number of segments")
+
+
+@app.command("audit")
+def audit_cmd(
+    release: Annotated[Path, typer.Argument(help="Release directory (holds llm360.yaml).")],
+    out: Annotated[Path, typer.Option(help="Directory for report.json and report.md.")] = Path("llm360-audit-report"),
+    replay: Annotated[str, typer.Option(callback=_replay_mode, help="Segments to replay: all, none or N.")] = "none",
+    no_hash: Annotated[bool, typer.Option("--no-hash", help="Check structure only; do not hash files.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line.")] = False,
+) -> None:
+    """Audit RELEASE and write the report."""
+    from audit.auditor import INTERNAL_ERROR, AuditOptions, Auditor
+    from audit.render import write_artifacts
+    from audit.terminal import print_summary
+
+    if not release.is_dir():
+        raise _usage(f"{release} is not a directory")
+    root, out_dir = release.resolve(), out.resolve()
+    if out_dir == root or root in out_dir.parents:
+        raise _usage(f"--out {out} is inside the release; the audit never writes into a release")
+    report = Auditor().audit(root, AuditOptions(replay=replay, hash_files=not no_hash))
+    paths = write_artifacts(report, out_dir)
+    console = Console(highlight=False)
+    if quiet:
+        console.print(f"{report.verdict.upper()} · level {report.level}")
+    else:
+        print_summary(report, console)
+        console.print(f"report: {paths[0]}")
+    if any(f.id == INTERNAL_ERROR for f in report.findings):
+        raise typer.Exit(EXIT_INTERNAL)
+    raise typer.Exit(EXIT_PASS if report.verdict == "pass" else EXIT_FAIL)
+
+
+@app.command("init")
+def init_cmd(
+    release: Annotated[Path, typer.Argument(help="Release directory.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the manifest instead of writing it.")] = False,
+) -> None:
+    """Write or refresh RELEASE/llm360.yaml from the files found (hashes, sizes, tokens, steps)."""
+    from audit.init import InitError, init_release
+
+    if not release.is_dir():
+        raise _usage(f"{release} is not a directory")
+    try:
+        result = init_release(release.resolve(), write=not dry_run)
+    except InitError as exc:
+        err.print(f"llm360-audit init: {exc}")
+        raise typer.Exit(EXIT_FAIL) from None
+    if dry_run:
+        sys.stdout.write(result.text)
+        return
+    for change in result.changes:
+        err.print(f"  {change}")
+    err.print(f"wrote {result.path} ({len(result.changes)} change(s))")
+
+
+@example_app.command("build")
+def example_build_cmd(
+    directory: Annotated[Path, typer.Argument(help="Where to write the example release (must be empty or absent).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing directory.")] = False,
+) -> None:
+    """Train a tiny LLaMA for real and write a complete example release."""
+    from audit.example.build import build_example
+
+    if directory.exists() and any(directory.iterdir()) and not force:
+        raise _usage(f"{directory} is not empty (use --force to replace it)")
+    build_example(directory, progress=lambda msg: err.print(msg))
+    err.print(f"example release written to {directory}")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"llm360-audit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True)] = None,
+) -> None:
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: ``llm360-audit RELEASE ...`` means ``llm360-audit audit RELEASE ...``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] not in SUBCOMMANDS and args[0] not in ("--help", "-h", "--version"):
+        args.insert(0, "audit")
+    try:
+        app(args=args, prog_name="llm360-audit", standalone_mode=False)
+        code = EXIT_PASS
+    except click.exceptions.Exit as exc:
+        code = exc.exit_code
+    except click.UsageError as exc:
+        exc.show()
+        code = EXIT_USAGE
+    except click.exceptions.Abort:
+        err.print("llm360-audit: interrupted")
+        code = 130
+    except KeyboardInterrupt:
+        err.print("llm360-audit: interrupted")
+        code = 130
+    except Exception as exc:  # the auditor itself failed: one line, exit 3
+        err.print(f"llm360-audit: internal error: {type(exc).__name__}: {exc}")
+        code = EXIT_INTERNAL
+    if argv is None:
+        sys.exit(code)
+    return code

@@ -1,0 +1,56 @@
+"""Recount a data chunk: sequences, tokens, tokens per source, sequence lengths, vocabulary bounds."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from audit.jsonl import BadLine, iter_jsonl
+from audit.manifest import DataFormat
+
+#: Problems kept verbatim per chunk; the rest are counted.
+MAX_EXAMPLES = 5
+
+
+@dataclass
+class ChunkScan:
+    sequences: int = 0
+    tokens: int = 0
+    sources: Counter = field(default_factory=Counter)
+    lengths: Counter = field(default_factory=Counter)
+    max_token_id: int = -1
+    out_of_vocab: int = 0
+    malformed: int = 0
+    problems: list[str] = field(default_factory=list)  # first few malformed/out-of-vocab lines
+
+    def _problem(self, msg: str) -> None:
+        if len(self.problems) < MAX_EXAMPLES:
+            self.problems.append(msg)
+
+
+def scan_chunk(path: Path, fmt: DataFormat, vocab_size: int | None) -> ChunkScan:
+    scan = ChunkScan()
+    for lineno, rec in iter_jsonl(path):
+        if isinstance(rec, BadLine):
+            scan.malformed += 1
+            scan._problem(f"line {lineno}: {rec.reason}")
+            continue
+        ids = rec.get(fmt.tokens_field) if isinstance(rec, dict) else None
+        if not isinstance(ids, list) or not all(type(t) is int for t in ids):
+            scan.malformed += 1
+            scan._problem(f"line {lineno}: no list of integer {fmt.tokens_field!r}")
+            continue
+        scan.sequences += 1
+        scan.tokens += len(ids)
+        scan.lengths[len(ids)] += 1
+        source = rec.get(fmt.source_field)
+        scan.sources[source if isinstance(source, str) else "<unlabelled>"] += len(ids)
+        if ids:
+            lo, hi = min(ids), max(ids)
+            scan.max_token_id = max(scan.max_token_id, hi)
+            if lo < 0 or (vocab_size is not None and hi >= vocab_size):
+                bad = sum(1 for t in ids if t < 0 or (vocab_size is not None and t >= vocab_size))
+                scan.out_of_vocab += bad
+                scan._problem(f"line {lineno}: {bad} token id(s) outside [0, {vocab_size})")
+    return scan

@@ -1,0 +1,52 @@
+"""Safe paths inside a release, streaming hashes, and atomic writes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+HASH_BLOCK = 1 << 20
+
+
+class UnsafePath(ValueError):
+    """A path from release content points outside the release root."""
+
+
+def resolve_inside(root: Path, rel: str) -> Path:
+    """Resolve ``rel`` against ``root``; refuse absolute paths, ``..`` escapes and symlinks leaving root."""
+    if not rel or rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":"):
+        raise UnsafePath(f"{rel!r} is not a relative path inside the release")
+    root = root.resolve()
+    candidate = (root / rel).resolve()
+    if candidate != root and root not in candidate.parents:
+        raise UnsafePath(f"{rel!r} resolves outside the release ({candidate})")
+    return candidate
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 of a file, streamed in 1 MiB blocks (memory flat whatever the size)."""
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(HASH_BLOCK)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            h.update(view[:n])
+    return h.hexdigest()
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write to a temporary file next to ``path`` and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

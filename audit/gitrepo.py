@@ -1,0 +1,106 @@
+"""Read-only access to the release's training code: a git bundle, a repository directory, or a remote.
+
+The repository is release content, hence untrusted: git runs with hooks and fsmonitor disabled and
+without system or global configuration, and bundles are cloned bare into a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from audit.fileio import UnsafePath, resolve_inside
+
+_SAFE_OPTIONS = ["core.fsmonitor=false", "core.hooksPath=/dev/null", "protocol.ext.allow=never"]
+_SAFE_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0"}
+
+
+class CodeRepoError(ValueError):
+    """The code repository could not be opened; the message is one line."""
+
+
+def is_remote(ref: str) -> bool:
+    return "://" in ref or ref.startswith("git@")
+
+
+@dataclass
+class CodeRepo:
+    kind: str  # "bundle" | "directory"
+    repo: git.Repo
+    _tmp: str | None = None
+
+    @classmethod
+    def open(cls, root: Path, ref: str) -> "CodeRepo":
+        try:
+            path = resolve_inside(root, ref)
+        except UnsafePath as exc:
+            raise CodeRepoError(str(exc)) from None
+        if not path.exists():
+            raise CodeRepoError(f"{ref} does not exist")
+        try:
+            if path.is_file():
+                tmp = tempfile.mkdtemp(prefix="llm360-audit-code-")
+                try:
+                    with git.Git().custom_environment(**_SAFE_ENV):
+                        git.Git().execute(
+                            ["git", *sum((["-c", o] for o in _SAFE_OPTIONS), []), "clone", "--quiet",
+                             "--bare", "--mirror", str(path), tmp],
+                        )
+                except git.GitCommandError as exc:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    detail = (exc.stderr or "").strip().splitlines()
+                    raise CodeRepoError(
+                        f"{ref} is not a readable git bundle: {detail[-1] if detail else exc.status}"
+                    ) from None
+                return cls._wrap("bundle", git.Repo(tmp), tmp)
+            return cls._wrap("directory", git.Repo(path, search_parent_directories=False))
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise CodeRepoError(f"{ref} is not a git repository") from None
+
+    @classmethod
+    def _wrap(cls, kind: str, repo: git.Repo, tmp: str | None = None) -> "CodeRepo":
+        repo.git.update_environment(**_SAFE_ENV)
+        repo.git.set_persistent_git_options(c=_SAFE_OPTIONS)
+        return cls(kind=kind, repo=repo, _tmp=tmp)
+
+    def commit(self, sha: str) -> git.Commit | None:
+        try:
+            commit = self.repo.commit(sha)
+            return commit if commit.hexsha == sha else None
+        except (git.BadName, ValueError, git.GitCommandError):
+            return None
+
+    def read_at(self, sha: str, path: str) -> bytes | None:
+        commit = self.commit(sha)
+        if commit is None:
+            return None
+        try:
+            blob = commit.tree / path
+        except KeyError:
+            return None
+        if blob.type != "blob":
+            return None
+        return blob.data_stream.read()
+
+    def dirty_files(self) -> list[str] | None:
+        """Modified, staged or untracked files of a directory repository (None for a bundle)."""
+        if self.kind != "directory":
+            return None
+        out = self.repo.git.status("--porcelain", "--untracked-files=all")
+        return [line[3:] for line in out.splitlines() if line.strip()]
+
+    def head_sha(self) -> str | None:
+        try:
+            return self.repo.head.commit.hexsha
+        except (ValueError, TypeError):
+            return None
+
+    def close(self) -> None:
+        self.repo.close()
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)

@@ -1,0 +1,332 @@
+"""``llm360-audit init``: write or refresh the manifest from the files in a release.
+
+Facts the files establish (hashes, sizes, token and sequence counts, tensor-bearing files, steps)
+are recomputed on every run; what only a human can say (name, license, hyperparameters, the
+mixture once declared, step ranges, order) is kept as written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import git
+
+from audit import SPEC_VERSION, schemas, yamlio
+from audit.data_scan import scan_chunk
+from audit.fileio import sha256_file, write_atomic
+from audit.manifest import MANIFEST_NAME, DataFormat
+
+KEY_ORDER = ("spec_version", "name", "description", "license", "code", "config", "checkpoints", "data", "metrics")
+ENTRYPOINTS = ("train.py", "pretrain.py", "main.py")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+class InitError(ValueError):
+    """The manifest cannot be refreshed; the message is one line."""
+
+
+@dataclass
+class InitResult:
+    path: Path
+    text: str
+    changes: list[str] = field(default_factory=list)
+
+
+def _first_record(path: Path) -> Any:
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.readline(1 << 24))
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def _walk(root: Path) -> list[Path]:
+    """Regular files under root (not following symlinks, skipping hidden directories)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            if not name.startswith(".") and p.is_file() and not p.is_symlink() and name != MANIFEST_NAME:
+                found.append(p)
+    return found
+
+
+def _role(name: str) -> str | None:
+    if name.endswith(".index.json"):
+        return "weights-index"
+    if name == "config.json":
+        return "config"
+    if name.startswith("optimizer"):
+        return "optimizer"
+    if name in ("training_state.json", "trainer_state.json", "scheduler.pt") or name.startswith("rng_state"):
+        return "training-state"
+    if name.endswith(WEIGHT_SUFFIXES) and name != "training_args.bin":
+        return "weights"
+    return None
+
+
+def _file_entry(root: Path, p: Path, **extra) -> dict:
+    return {"path": p.relative_to(root).as_posix(), "sha256": sha256_file(p), "size": p.stat().st_size, **extra}
+
+
+class _Refresher:
+    def __init__(self, root: Path, doc: dict):
+        self.root, self.doc, self.changes = root, doc, []
+        self.files = _walk(root)
+
+    def note(self, msg: str) -> None:
+        self.changes.append(msg)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def checkpoint_dirs(self) -> dict[Path, list[Path]]:
+        dirs: dict[Path, list[Path]] = {}
+        for p in self.files:
+            dirs.setdefault(p.parent, []).append(p)
+        return {d: fs for d, fs in dirs.items() if d != self.root and any(_role(f.name) == "weights" for f in fs)}
+
+    def checkpoints(self) -> None:
+        existing = {c.get("path"): c for c in self.doc.get("checkpoints") or [] if isinstance(c, dict)}
+        result = []
+        for d, files in self.checkpoint_dirs().items():
+            rel = d.relative_to(self.root).as_posix()
+            state = self._json(d / "training_state.json") or {}
+            step = state.get("step")
+            if type(step) is not int:
+                m = re.search(r"(\d+)$", d.name)
+                if m is None:
+                    self.note(f"skipped {rel}: no step in training_state.json or the directory name")
+                    continue
+                step = int(m.group(1))
+            entry = existing.pop(rel, None) or {"step": step, "path": rel}
+            if entry.get("step") != step and "step" in state:
+                self.note(f"{rel}: step {entry.get('step')} → {step} (from training_state.json)")
+                entry["step"] = step
+            if "tokens" not in entry and type(state.get("tokens_seen")) is int:
+                entry["tokens"] = state["tokens_seen"]
+            new_files = [_file_entry(self.root, f, role=_role(f.name) or "other") for f in files]
+            old = {f.get("path"): f for f in entry.get("files") or [] if isinstance(f, dict)}
+            for f in new_files:
+                before = old.get(f["path"])
+                if before is None and old:
+                    self.note(f"added {f['path']}")
+                elif before is not None and ( before.get("sha256"), before.get("size")) != (f["sha256"], f["size"]):
+                    self.note(f"updated hash of {f['path']}")
+                if before and before.get("role"):
+                    f["role"] = before["role"]
+            for gone in set(old) - {f["path"] for f in new_files}:
+                self.note(f"removed {gone} (file no longer exists)")
+            entry["files"] = new_files
+            if "state" not in entry:
+                entry["state"] = self._state(new_files, state)
+            if not old:
+                self.note(f"added checkpoint {rel} (step {step})")
+            result.append(entry)
+        for rel in existing:
+            self.note(f"removed checkpoint {rel} (directory no longer exists)")
+        result.sort(key=lambda c: c.get("step", 0))
+        if result or "checkpoints" in self.doc:
+            self.doc["checkpoints"] = result
+
+    def fill_tokens(self) -> None:
+        """tokens = step × batch_size × sequence_length where the files did not say."""
+        hp = (self.doc.get("config") or {}).get("training") or {}
+        if not (type(hp.get("batch_size")) is int and type(hp.get("sequence_length")) is int):
+            return
+        for c in self.doc.get("checkpoints") or []:
+            if "tokens" not in c and type(c.get("step")) is int:
+                c["tokens"] = c["step"] * hp["batch_size"] * hp["sequence_length"]
+
+    @staticmethod
+    def _state(files: list[dict], state: dict) -> list[str]:
+        roles = {f["role"] for f in files}
+        held = [s for s, r in (("weights", "weights"), ("optimizer", "optimizer")) if r in roles]
+        held += [k for k in ("scheduler", "rng", "data_cursor") if state.get(k)]
+        return held
+
+    @staticmethod
+    def _json(path: Path) -> dict | None:
+        try:
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError, RecursionError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    # -- config and code -----------------------------------------------------------------------
+    def config(self) -> None:
+        if "config" in self.doc:
+            return
+        cks = self.doc.get("checkpoints") or []
+        model = "config.json" if (self.root / "config.json").is_file() else None
+        last_dir = self.root / cks[-1]["path"] if cks and cks[-1].get("path") else None
+        if model is None and last_dir and (last_dir / "config.json").is_file():
+            model = f"{cks[-1]['path']}/config.json"
+        train = (self._json(last_dir / "training_state.json") or {}).get("train_config") if last_dir else None
+        if model is None or not isinstance(train, dict):
+            self.note("config: could not derive the model config and hyperparameters; declare config: by hand")
+            return
+        self.doc["config"] = {"model": model, "training": hyperparameters_from_trainer(train)}
+        self.note(f"config: model config {model}, hyperparameters from the final checkpoint's training state")
+
+    def code(self) -> None:
+        if "code" in self.doc:
+            return
+        bundles = [p for p in self.files if p.suffix == ".bundle"]
+        if not bundles:
+            self.note("code: no git bundle found; declare code: by hand")
+            return
+        rel = bundles[0].relative_to(self.root).as_posix()
+        try:
+            heads = git.Git().execute(["git", "bundle", "list-heads", str(bundles[0])])
+        except git.GitCommandError:
+            self.note(f"code: {rel} is not a readable git bundle")
+            return
+        commit = heads.split()[0] if heads.strip() else None
+        if commit is None:
+            self.note(f"code: {rel} has no heads")
+            return
+        self.doc["code"] = {"repo": rel, "commit": commit, "entrypoint": ENTRYPOINTS[0]}
+        self.note(f"code: {rel} at {commit[:12]} (entrypoint guessed as {ENTRYPOINTS[0]}; check it)")
+
+    # -- data and metrics ----------------------------------------------------------------------
+    def data(self) -> None:
+        data = self.doc.get("data") or {}
+        fmt = DataFormat.model_validate(data.get("format") or {})
+        vocab = None
+        model_path = (self.doc.get("config") or {}).get("model")
+        if model_path:
+            vocab = (self._json(self.root / model_path) or {}).get("vocab_size")
+        chunk_files = [p for p in self.files if p.suffix == ".jsonl"
+                       and isinstance(r := _first_record(p), dict) and fmt.tokens_field in r]  # fmt: skip
+        if not chunk_files and not data:
+            return
+        existing = {c.get("path"): c for c in data.get("chunks") or [] if isinstance(c, dict)}
+        batch = ((self.doc.get("config") or {}).get("training") or {}).get("batch_size")
+        chunks, next_step, lengths = [], 1, set()
+        for p in chunk_files:
+            scan = scan_chunk(p, fmt, vocab if type(vocab) is int else None)
+            entry = existing.pop(p.relative_to(self.root).as_posix(), None)
+            fresh = _file_entry(self.root, p, sequences=scan.sequences, tokens=scan.tokens,
+                                sources=dict(sorted(scan.sources.items())))  # fmt: skip
+            if entry is None:
+                self.note(f"added chunk {fresh['path']} ({scan.sequences} sequences, {scan.tokens} tokens)")
+                entry = {}
+            elif any(entry.get(k) != fresh[k] for k in ("sha256", "size", "sequences", "tokens", "sources")):
+                self.note(f"updated chunk {fresh['path']}")
+            entry = {**entry, **fresh, **{k: entry[k] for k in ("first_step", "last_step") if k in entry}}
+            if "first_step" not in entry and batch and scan.sequences >= batch:
+                entry["first_step"], entry["last_step"] = next_step, next_step + scan.sequences // batch - 1
+            next_step = entry.get("last_step", next_step - 1) + 1
+            lengths |= set(scan.lengths)
+            chunks.append(entry)
+        for gone in existing:
+            self.note(f"removed chunk {gone} (file no longer exists)")
+        data["chunks"] = chunks
+        if len(lengths) == 1:
+            data.setdefault("format", {}).setdefault("tokens_per_sequence", lengths.pop())
+        if "mixture" not in data and chunks:
+            mix: dict[str, int] = {}
+            for c in chunks:
+                for s, n in c["sources"].items():
+                    mix[s] = mix.get(s, 0) + n
+            data["mixture"] = mix
+            self.note("data.mixture filled with the tokens counted per source; check it is what you intended")
+        if "order" not in data:
+            data["order"] = {"within_chunk": "unknown"}
+            self.note("data.order.within_chunk set to unknown; declare sequential or shuffled (with its seed)")
+        self.doc["data"] = {k: data[k] for k in ("format", "chunks", "mixture", "mixture_tolerance", "order") if k in data}
+
+    def metrics(self) -> None:
+        metrics = self.doc.get("metrics") or {}
+        for p in self.files:
+            if p.suffix != ".jsonl" or not isinstance(r := _first_record(p), dict):
+                continue
+            key = "training_log" if "loss" in r and "step" in r else "evaluations" if "task" in r and "value" in r else None
+            if key is None:
+                continue
+            rel = p.relative_to(self.root).as_posix()
+            entry = metrics.get(key)
+            if entry is not None and entry.get("path") != rel:
+                continue
+            fresh = _file_entry(self.root, p)
+            if entry is None:
+                self.note(f"metrics.{key}: {rel}")
+                entry = {}
+            elif (entry.get("sha256"), entry.get("size")) != (fresh["sha256"], fresh["size"]):
+                self.note(f"updated hash of {rel}")
+            entry |= fresh
+            if key == "evaluations" and "tasks" not in entry:
+                entry["tasks"] = sorted({rec.get("task") for rec in _records(p) if isinstance(rec, dict)} - {None})
+            metrics[key] = entry
+        if metrics:
+            self.doc["metrics"] = metrics
+
+    def license(self) -> None:
+        if "license" in self.doc:
+            return
+        lic = self.root / "LICENSE"
+        if lic.is_file():
+            head = lic.read_text(errors="replace")[:400]
+            spdx = "Apache-2.0" if "Apache License" in head else "MIT" if "MIT License" in head else "NOASSERTION"
+            self.doc["license"] = {"id": spdx, "file": "LICENSE"}
+            self.note(f"license: {spdx} (from LICENSE)")
+
+
+def _records(path: Path):
+    with open(path, "rb") as f:
+        for line in f:
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
+
+
+def hyperparameters_from_trainer(train: dict) -> dict:
+    """Map the reference trainer's train_config to config.training of the manifest."""
+    return {
+        "optimizer": {"name": "adamw", "betas": list(train["betas"]), "eps": train["eps"],
+                      "weight_decay": train["weight_decay"], "implementation": "for-loop"},
+        "lr_schedule": {"name": train["schedule"], "peak_lr": train["peak_lr"], "final_lr": train["final_lr"],
+                        "warmup_steps": train["warmup_steps"], "total_steps": train["total_steps"]},
+        "batch_size": train["batch_size"],
+        "sequence_length": train["sequence_length"],
+        "precision": train["precision"],
+        "grad_clip": train["grad_clip"],
+        "seed": train["seed"],
+    }  # fmt: skip
+
+
+def init_release(root: Path, *, write: bool = True) -> InitResult:
+    path = root / MANIFEST_NAME
+    doc: dict = {}
+    if path.is_file():
+        try:
+            loaded = yamlio.loads(path.read_bytes())
+        except yamlio.YamlError as exc:
+            raise InitError(f"cannot refresh {path}: {exc}; fix or remove it") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise InitError(f"cannot refresh {path}: it is not a mapping; fix or remove it")
+        doc = loaded or {}
+    doc.setdefault("spec_version", SPEC_VERSION)
+    doc.setdefault("name", root.name)
+    r = _Refresher(root, doc)
+    r.license()
+    r.code()
+    r.checkpoints()
+    r.config()
+    r.fill_tokens()
+    r.data()
+    r.metrics()
+    ordered = {k: doc[k] for k in KEY_ORDER if k in doc} | {k: v for k, v in doc.items() if k not in KEY_ORDER}
+    text = yamlio.dumps(ordered)
+    problems = list(schemas.validator("manifest").iter_errors(ordered))
+    for e in problems[:5]:
+        r.note(f"still to complete by hand: {'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}")
+    if write:
+        write_atomic(path, text)
+    return InitResult(path=path, text=text, changes=list(dict.fromkeys(r.changes)))

@@ -1,0 +1,166 @@
+"""The release manifest (``llm360.yaml``): pydantic models mirroring schemas/manifest.schema.json.
+
+The JSON Schema is generated from these models (``python -m audit.schemas --write``) and a test
+fails when the committed schema and the models drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from audit import SPEC_VERSION
+from audit.schedule import SCHEDULES
+
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+GitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
+RelPath = Annotated[str, StringConstraints(min_length=1), Field(description="Path relative to the release root.")]
+
+MANIFEST_NAME = "llm360.yaml"
+
+StateComponent = Literal["weights", "optimizer", "scheduler", "rng", "data_cursor"]
+FileRole = Literal["weights", "weights-index", "optimizer", "training-state", "config", "other"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FileEntry(Strict):
+    """One file and the evidence that identifies it."""
+
+    path: RelPath
+    sha256: Sha256 | None = Field(None, description="Lower-case hex SHA-256 of the file contents.")
+    size: int | None = Field(None, ge=0, description="Size in bytes.")
+
+
+class CheckpointFile(FileEntry):
+    role: FileRole = Field(description="What the file holds.")
+
+
+class License(Strict):
+    id: str = Field(description="SPDX identifier, e.g. Apache-2.0.")
+    file: RelPath | None = None
+
+
+class Code(Strict):
+    """Training code as a git repository pinned at a commit."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    repo: str = Field(
+        description="A git bundle file or repository directory inside the release, or a remote URL."
+    )
+    commit: GitSha
+    entrypoint: str = Field(description="Training entrypoint, path at the commit.")
+    training_config: str | None = Field(
+        None, description="Training hyperparameters file at the commit (YAML or JSON, same keys as config.training)."
+    )
+    model_config_path: str | None = Field(
+        None, alias="model_config", description="Model config (HF config.json form) at the commit."
+    )
+    config_files: list[str] = Field(default_factory=list, description="Other files that must exist at the commit.")
+    data_processing: str | None = Field(None, description="Data-processing code, path at the commit.")
+    eval_code: str | None = Field(None, description="Evaluation code, path at the commit.")
+
+
+class Optimizer(Strict):
+    name: str = Field(description="e.g. adamw.")
+    betas: tuple[float, float] | None = None
+    eps: float | None = None
+    weight_decay: float | None = None
+    implementation: Literal["for-loop", "foreach", "fused"] | None = None
+
+
+class LrSchedule(Strict):
+    name: Literal[SCHEDULES]  # type: ignore[valid-type]
+    peak_lr: float = Field(gt=0)
+    final_lr: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(0, ge=0)
+    total_steps: int = Field(ge=1)
+
+
+class TrainingHyperparameters(Strict):
+    optimizer: Optimizer
+    lr_schedule: LrSchedule
+    batch_size: int = Field(ge=1, description="Sequences per optimizer step (global batch).")
+    sequence_length: int = Field(ge=1, description="Tokens per sequence fed to the model.")
+    precision: Literal["fp32", "bf16-mixed", "fp16-mixed", "bf16", "fp16"]
+    grad_clip: float | None = Field(None, gt=0)
+    seed: int | None = None
+
+
+class Config(Strict):
+    model: RelPath = Field(description="Model config in Hugging Face config.json form.")
+    training: TrainingHyperparameters
+
+
+class Checkpoint(Strict):
+    step: int = Field(ge=0, description="Optimizer updates applied before this checkpoint.")
+    tokens: int | None = Field(None, ge=0, description="Training tokens seen at this checkpoint.")
+    path: RelPath | None = Field(None, description="Checkpoint directory.")
+    revision: str | None = Field(None, description="Where published, e.g. a git branch such as ckpt_000.")
+    state: list[StateComponent] = Field(description="Training state the checkpoint holds.")
+    files: list[CheckpointFile] = Field(default_factory=list)
+
+
+class Chunk(FileEntry):
+    sequences: int | None = Field(None, ge=0)
+    tokens: int | None = Field(None, ge=0)
+    sources: dict[str, int] = Field(default_factory=dict, description="Tokens per source.")
+    first_step: int | None = Field(None, ge=1, description="First optimizer step fed from this chunk.")
+    last_step: int | None = Field(None, ge=1, description="Last optimizer step fed from this chunk.")
+
+
+class DataFormat(Strict):
+    kind: Literal["jsonl-token-ids"] = "jsonl-token-ids"
+    tokens_field: str = "token_ids"
+    source_field: str = "source"
+    tokens_per_sequence: int | None = Field(
+        None, ge=1, description="Token ids per line (Amber: 2049 = 2048 + the shifted label)."
+    )
+
+
+class DataOrder(Strict):
+    within_chunk: Literal["sequential", "shuffled", "unknown"] = Field(
+        description="sequential: step s of a chunk takes the next batch_size lines in file order."
+    )
+    seed: int | None = None
+    description: str | None = None
+
+
+class Data(Strict):
+    format: DataFormat = Field(default_factory=DataFormat)
+    chunks: list[Chunk] = Field(default_factory=list)
+    mixture: dict[str, float] | None = Field(None, description="Declared training tokens per source.")
+    mixture_tolerance: float = Field(0.0, ge=0, description="Relative tolerance for mixture totals.")
+    order: DataOrder
+
+
+class TrainingLog(FileEntry):
+    format: Literal["jsonl"] = "jsonl"
+
+
+class Evaluations(FileEntry):
+    format: Literal["jsonl"] = "jsonl"
+    tasks: list[str] = Field(default_factory=list, description="Tasks every checkpoint must have results for.")
+
+
+class Metrics(Strict):
+    training_log: TrainingLog | None = None
+    evaluations: Evaluations | None = None
+
+
+class Manifest(Strict):
+    """An LLM release described against the LLM360 spec."""
+
+    spec_version: Literal[SPEC_VERSION]  # type: ignore[valid-type]
+    name: str
+    description: str | None = None
+    license: License | None = None
+    code: Code | None = None
+    config: Config | None = None
+    checkpoints: list[Checkpoint] = Field(default_factory=list)
+    data: Data | None = None
+    metrics: Metrics | None = None

@@ -1,0 +1,160 @@
+"""A release under audit: its root, its validated manifest, and cached evidence (hashes, headers,
+chunk scans, the code repository) so that each file is read once whatever the number of checks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from audit import schemas, yamlio
+from audit.data_scan import ChunkScan, scan_chunk
+from audit.fileio import UnsafePath, resolve_inside, sha256_file
+from audit.gitrepo import CodeRepo, CodeRepoError
+from audit.manifest import MANIFEST_NAME, Chunk, Manifest
+from audit.report import Finding
+from audit.safetensors_header import HeaderError, SafetensorsHeader, read_header
+
+MAX_SCHEMA_ERRORS = 20
+
+MANIFEST_REMEDIATION = (
+    f"Write {MANIFEST_NAME} at the release root (`llm360-audit init RELEASE` drafts it) and make it "
+    "validate against schemas/manifest.schema.json."
+)
+
+
+def _manifest_finding(rule: str, message: str) -> Finding:
+    return Finding(
+        id=f"manifest.{rule}", severity="error", criterion="manifest", message=message,
+        path=MANIFEST_NAME, remediation=MANIFEST_REMEDIATION,
+    )  # fmt: skip
+
+
+def _json_path(parts) -> str:
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(root)"
+
+
+def load_manifest(root: Path) -> tuple[Manifest | None, str | None, list[Finding]]:
+    """Read and validate ``llm360.yaml``; problems come back as findings, never as exceptions."""
+    path = root / MANIFEST_NAME
+    if not path.is_file():
+        return None, None, [_manifest_finding("missing", f"{MANIFEST_NAME} not found in {root}")]
+    try:
+        raw = path.read_bytes()
+        data = yamlio.loads(raw)
+    except OSError as exc:
+        return None, None, [_manifest_finding("unreadable", f"{MANIFEST_NAME}: {exc.strerror}")]
+    except yamlio.YamlError as exc:
+        return None, None, [_manifest_finding("yaml-invalid", f"{MANIFEST_NAME}: {exc}")]
+    digest = hashlib.sha256(raw).hexdigest()
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else type(data).__name__
+        return None, digest, [_manifest_finding("not-a-mapping", f"{MANIFEST_NAME} is {kind}, not a mapping")]
+    errors = sorted(schemas.validator("manifest").iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        findings = [
+            _manifest_finding("schema-violation", f"{MANIFEST_NAME}: {_json_path(e.absolute_path)}: {e.message}")
+            for e in errors[:MAX_SCHEMA_ERRORS]
+        ]
+        return None, digest, findings
+    try:
+        return Manifest.model_validate(data), digest, []
+    except pydantic.ValidationError as exc:  # the schema and the models are kept equal; belt and braces
+        err = exc.errors()[0]
+        return None, digest, [_manifest_finding("schema-violation", f"{MANIFEST_NAME}: {_json_path(err['loc'])}: {err['msg']}")]
+
+
+@dataclass
+class Release:
+    root: Path
+    manifest: Manifest
+    manifest_sha256: str
+    hash_files: bool = True
+    _sha: dict[str, str] = field(default_factory=dict)
+    _headers: dict[str, SafetensorsHeader | HeaderError] = field(default_factory=dict)
+    _scans: dict[str, ChunkScan] = field(default_factory=dict)
+    _code: CodeRepo | CodeRepoError | None = None
+    _model_config: dict | str | None = None
+
+    def path(self, rel: str) -> Path:
+        """Resolve a manifest path inside the release (raises :class:`UnsafePath`)."""
+        return resolve_inside(self.root, rel)
+
+    def sha256(self, rel: str) -> str:
+        if rel not in self._sha:
+            self._sha[rel] = sha256_file(self.path(rel))
+        return self._sha[rel]
+
+    def header(self, rel: str) -> SafetensorsHeader:
+        """Parsed safetensors header (raises :class:`HeaderError`; OSError becomes one too)."""
+        if rel not in self._headers:
+            try:
+                self._headers[rel] = read_header(self.path(rel))
+            except HeaderError as exc:
+                self._headers[rel] = exc
+            except OSError as exc:
+                self._headers[rel] = HeaderError(f"cannot read: {exc.strerror}")
+        got = self._headers[rel]
+        if isinstance(got, HeaderError):
+            raise got
+        return got
+
+    def model_config(self) -> dict[str, Any]:
+        """The release's model config.json as a dict; raises ValueError with a one-line reason."""
+        if self._model_config is None:
+            self._model_config = self._read_model_config()
+        if isinstance(self._model_config, str):
+            raise ValueError(self._model_config)
+        return self._model_config
+
+    def _read_model_config(self) -> dict | str:
+        cfg = self.manifest.config
+        if cfg is None:
+            return "no model config declared (config.model)"
+        try:
+            data = json.loads(self.path(cfg.model).read_bytes())
+        except UnsafePath as exc:
+            return str(exc)
+        except FileNotFoundError:
+            return f"{cfg.model} does not exist"
+        except (OSError, ValueError, RecursionError) as exc:
+            return f"{cfg.model} is not valid JSON: {str(exc).splitlines()[0]}"
+        if not isinstance(data, dict):
+            return f"{cfg.model} is not a JSON object"
+        return data
+
+    def vocab_size(self) -> int | None:
+        try:
+            v = self.model_config().get("vocab_size")
+        except ValueError:
+            return None
+        return v if type(v) is int and v > 0 else None
+
+    def chunk_scan(self, chunk: Chunk) -> ChunkScan:
+        if chunk.path not in self._scans:
+            assert self.manifest.data is not None
+            self._scans[chunk.path] = scan_chunk(self.path(chunk.path), self.manifest.data.format, self.vocab_size())
+        return self._scans[chunk.path]
+
+    def code_repo(self) -> CodeRepo:
+        """The code repository, opened once (raises :class:`CodeRepoError`)."""
+        if self._code is None:
+            assert self.manifest.code is not None
+            try:
+                self._code = CodeRepo.open(self.root, self.manifest.code.repo)
+            except CodeRepoError as exc:
+                self._code = exc
+        if isinstance(self._code, CodeRepoError):
+            raise self._code
+        return self._code
+
+    def close(self) -> None:
+        if isinstance(self._code, CodeRepo):
+            self._code.close()

@@ -1,0 +1,51 @@
+"""report.md: the level and verdict first, then criteria with their evidence, then every finding."""
+
+from __future__ import annotations
+
+from audit.report import Report
+
+ICON = {"pass": "✅", "fail": "❌", "partial": "⚠️", "skipped": "⏭️"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _evidence(ev: dict) -> str:
+    shown = [f"{k}: {v}" for k, v in ev.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+    return _cell(", ".join(shown)) or "—"
+
+
+def render_markdown(report: Report) -> str:
+    c = report.counts()
+    name = report.release.name or report.release.path
+    lines = [
+        f"# LLM360 audit: {name}",
+        "",
+        f"**Verdict: {report.verdict.upper()}** · level **{report.level}** · "
+        f"{c['error']} error(s), {c['warning']} warning(s), {c['info']} note(s)",
+        "",
+        f"llm360-audit {report.tool.version}, spec {report.spec_version}",
+        "",
+        "## Criteria",
+        "",
+        "| criterion | status | summary | evidence |",
+        "|---|---|---|---|",
+    ]
+    for cid, res in report.criteria.items():
+        lines.append(f"| `{cid}` | {ICON[res.status]} {res.status} | {_cell(res.summary)} | {_evidence(res.evidence)} |")
+    lines += ["", "## Findings", ""]
+    if not report.findings:
+        lines.append("None.")
+    for f in report.findings:
+        where = f" (`{f.path}`)" if f.path else ""
+        lines.append(f"- **{f.severity}** `{f.id}` [{f.criterion}]{where}: {f.message}")
+        if f.remediation:
+            lines.append(f"  - *What to do:* {f.remediation}")
+    lines += ["", "## Replay", ""]
+    if not report.replay.segments:
+        lines.append(f"No segment replayed (mode: {report.replay.mode}); {report.criteria['replay'].summary}.")
+    for s in report.replay.segments:
+        lines.append(f"- steps {s.start_step}→{s.end_step}: {s.status}"
+                     + (f", max abs diff {s.max_abs_diff:g}" if s.max_abs_diff is not None else ""))
+    return "\n".join(lines) + "\n"

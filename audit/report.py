@@ -1,0 +1,116 @@
+"""The audit report: pydantic models mirroring schemas/report.schema.json.
+
+The report is data; the verdict and the openness level are *derived* from the criteria and the
+findings (computed fields), never stored separately from the evidence.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+from audit import SPEC_VERSION
+
+CRITERIA = (
+    "code",
+    "config",
+    "model_checkpoints",
+    "optimizer_checkpoints",
+    "data_mix",
+    "data_order",
+    "data_availability",
+    "metrics",
+    "replay",
+)
+CriterionId = Literal[CRITERIA]  # type: ignore[valid-type]
+#: Findings about the manifest itself carry this criterion.
+FindingScope = Literal[CRITERIA + ("manifest",)]  # type: ignore[valid-type]
+Severity = Literal["error", "warning", "info"]
+Status = Literal["pass", "fail", "partial", "skipped"]
+SegmentStatus = Literal["bit-exact", "within-tolerance", "mismatch", "skipped", "error"]
+
+#: Openness ladder, lowest first; each level needs its criteria to pass plus those of the levels below.
+LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("open-weights", ("model_checkpoints", "config")),
+    ("open-training", ("code", "metrics")),
+    ("fully-open", ("optimizer_checkpoints", "data_mix", "data_order", "data_availability")),
+    ("reproduced", ("replay",)),
+)
+Level = Literal[("closed",) + tuple(name for name, _ in LEVELS)]  # type: ignore[valid-type]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Finding(Strict):
+    id: str = Field(description="Stable rule id, e.g. checkpoints.sha256-mismatch.")
+    severity: Severity
+    criterion: FindingScope
+    message: str
+    path: str | None = Field(None, description="Release-relative path the finding is about.")
+    remediation: str | None = None
+
+
+class CriterionResult(Strict):
+    status: Status
+    summary: str
+    evidence: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReplaySegment(Strict):
+    start_step: int
+    end_step: int
+    status: SegmentStatus
+    max_abs_diff: float | None = None
+    first_divergent_step: int | None = None
+    reason: str | None = None
+
+
+class Replay(Strict):
+    mode: str = Field(description="What --replay asked for: all, none or a sample size.")
+    segments: list[ReplaySegment] = Field(default_factory=list)
+
+
+class Tool(Strict):
+    name: Literal["llm360-audit"] = "llm360-audit"
+    version: str
+
+
+class ReleaseInfo(Strict):
+    path: str
+    name: str | None = None
+    manifest_sha256: str | None = None
+
+
+class Report(Strict):
+    spec_version: Literal[SPEC_VERSION]  # type: ignore[valid-type]
+    tool: Tool
+    release: ReleaseInfo
+    criteria: dict[CriterionId, CriterionResult]
+    findings: list[Finding]
+    replay: Replay
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def verdict(self) -> Literal["pass", "fail"]:
+        """``fail`` when any finding is an error."""
+        return "fail" if any(f.severity == "error" for f in self.findings) else "pass"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def level(self) -> Level:
+        """Highest rung of the openness ladder whose criteria (and those below) all pass."""
+        reached = "closed"
+        for name, needs in LEVELS:
+            if not all(self.criteria.get(c) and self.criteria[c].status == "pass" for c in needs):
+                break
+            reached = name
+        return reached
+
+    def counts(self) -> dict[str, int]:
+        out = {"error": 0, "warning": 0, "info": 0}
+        for f in self.findings:
+            out[f.severity] += 1
+        return out

@@ -1,0 +1,141 @@
+"""Defensive safetensors header parsing: structure is checked before any tensor byte is read.
+
+Rules (DESIGN.md §5): 8-byte little-endian header length, at most 100 MB; the header is a JSON
+object; every tensor has a known dtype, a shape of non-negative ints and ``data_offsets`` that
+are contiguous from 0, in order, inside the file, and of size numel × dtype width; no duplicate
+names; the data section ends exactly at the end of the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_HEADER_BYTES = 100 * 1000 * 1000
+
+DTYPE_BYTES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1,
+    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4,
+    "I64": 8, "U64": 8, "F64": 8,
+}  # fmt: skip
+
+
+class HeaderError(ValueError):
+    """The file is not a well-formed safetensors file; the message says what is wrong."""
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    dtype: str
+    shape: tuple[int, ...]
+    begin: int  # offset in the data section
+    end: int
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class SafetensorsHeader:
+    tensors: dict[str, TensorInfo]
+    metadata: dict[str, str]
+    data_start: int  # absolute file offset of the data section
+
+    @property
+    def parameters(self) -> int:
+        return sum(t.numel for t in self.tensors.values())
+
+
+def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    seen: dict[str, object] = {}
+    for k, v in pairs:
+        if k in seen:
+            raise HeaderError(f"duplicate key {k!r} in header")
+        seen[k] = v
+    return seen
+
+
+def parse_header_bytes(prefix: bytes, file_size: int) -> SafetensorsHeader:
+    """Parse and validate a header given the first bytes of the file (length field + JSON)."""
+    if len(prefix) < 8:
+        raise HeaderError(f"file is {file_size} bytes, too short for a safetensors header")
+    (n,) = struct.unpack("<Q", prefix[:8])
+    if n > MAX_HEADER_BYTES:
+        raise HeaderError(f"header length {n} exceeds the {MAX_HEADER_BYTES}-byte limit")
+    if 8 + n > file_size:
+        raise HeaderError(f"header length {n} runs past the end of the {file_size}-byte file")
+    raw = prefix[8 : 8 + n]
+    if len(raw) < n:
+        raise HeaderError("header is truncated")
+    try:
+        obj = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+    except HeaderError:
+        raise
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise HeaderError(f"header is not valid JSON: {str(exc).splitlines()[0]}") from None
+    if not isinstance(obj, dict):
+        raise HeaderError(f"header is a JSON {type(obj).__name__}, not an object")
+
+    metadata = obj.pop("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
+    ):
+        raise HeaderError("__metadata__ must map strings to strings")
+
+    tensors: dict[str, TensorInfo] = {}
+    for name, spec in obj.items():
+        tensors[name] = _tensor_info(name, spec)
+
+    data_size = file_size - 8 - n
+    expected = 0
+    for name, info in sorted(tensors.items(), key=lambda kv: (kv[1].begin, kv[1].end)):
+        if info.begin != expected:
+            what = "overlaps the previous tensor" if info.begin < expected else "leaves a gap"
+            raise HeaderError(f"tensor {name!r} starts at {info.begin}, expected {expected}: {what}")
+        expected = info.end
+    if expected != data_size:
+        if expected > data_size:
+            raise HeaderError(f"tensor data needs {expected} bytes but the file has {data_size}")
+        raise HeaderError(f"{data_size - expected} trailing bytes after the last tensor")
+    return SafetensorsHeader(tensors=tensors, metadata=dict(metadata), data_start=8 + n)
+
+
+def _tensor_info(name: str, spec: object) -> TensorInfo:
+    if not isinstance(spec, dict) or set(spec) != {"dtype", "shape", "data_offsets"}:
+        raise HeaderError(f"tensor {name!r}: entry must have exactly dtype, shape, data_offsets")
+    dtype, shape, offsets = spec["dtype"], spec["shape"], spec["data_offsets"]
+    if dtype not in DTYPE_BYTES:
+        raise HeaderError(f"tensor {name!r}: unknown dtype {dtype!r}")
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise HeaderError(f"tensor {name!r}: shape must be a list of non-negative ints")
+    if (
+        not isinstance(offsets, list)
+        or len(offsets) != 2
+        or not all(type(o) is int and o >= 0 for o in offsets)
+        or offsets[0] > offsets[1]
+    ):
+        raise HeaderError(f"tensor {name!r}: data_offsets must be two ascending non-negative ints")
+    info = TensorInfo(dtype=dtype, shape=tuple(shape), begin=offsets[0], end=offsets[1])
+    if info.end - info.begin != info.numel * DTYPE_BYTES[dtype]:
+        raise HeaderError(
+            f"tensor {name!r}: {info.end - info.begin} bytes for shape {list(info.shape)} "
+            f"of {dtype} (expected {info.numel * DTYPE_BYTES[dtype]})"
+        )
+    return info
+
+
+def read_header(path: Path) -> SafetensorsHeader:
+    """Read and validate the header of a safetensors file without reading tensor data."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) == 8:
+            (n,) = struct.unpack("<Q", head)
+            if n <= MAX_HEADER_BYTES and 8 + n <= size:
+                head += f.read(n)
+    return parse_header_bytes(head, size)

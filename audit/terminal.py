@@ -1,0 +1,35 @@
+"""The one-screen summary printed after an audit."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from audit.report import Report
+
+STYLE = {"pass": "green", "fail": "red", "partial": "yellow", "skipped": "dim"}
+MAX_FINDINGS = 12
+
+
+def print_summary(report: Report, console: Console) -> None:
+    table = Table(title=f"LLM360 audit: {report.release.name or report.release.path}", title_justify="left")
+    table.add_column("criterion")
+    table.add_column("status")
+    table.add_column("summary", overflow="fold")
+    for cid, res in report.criteria.items():
+        table.add_row(cid, f"[{STYLE[res.status]}]{res.status}[/]", res.summary)
+    console.print(table)
+    shown = [f for f in report.findings if f.severity != "info"][:MAX_FINDINGS]
+    for f in shown:
+        colour = "red" if f.severity == "error" else "yellow"
+        console.print(f"[{colour}]{f.severity}[/] {f.id}: {f.message}", highlight=False, soft_wrap=True)
+    rest = sum(1 for f in report.findings if f.severity != "info") - len(shown)
+    if rest > 0:
+        console.print(f"… and {rest} more finding(s) in the report", highlight=False)
+    c = report.counts()
+    colour = "green" if report.verdict == "pass" else "red"
+    console.print(
+        f"[bold {colour}]{report.verdict.upper()}[/] · level {report.level} · "
+        f"{c['error']} error(s), {c['warning']} warning(s)",
+        highlight=False,
+    )

@@ -1,0 +1,92 @@
+"""YAML reading and writing for manifests: safe, bounded, and with YAML 1.2 floats.
+
+PyYAML follows YAML 1.1, where ``1e-8`` (no dot) is a *string*; hyperparameters are written
+that way all the time, so the loader resolves them as floats.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+#: Manifests larger than this are refused before parsing.
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+#: More aliases than this is refused (billion-laughs style bombs).
+MAX_ALIASES = 1000
+
+
+class YamlError(ValueError):
+    """A YAML document could not be read; the message is one line and says where."""
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+    |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+_Loader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:float"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+
+def _count_aliases(node: yaml.Node, seen: set[int]) -> int:
+    """Number of alias references reachable from ``node`` (each reuse of an anchored node counts)."""
+    count = 0
+    stack = [node]
+    visits = 0
+    while stack:
+        n = stack.pop()
+        visits += 1
+        if visits > MAX_ALIASES * 100:
+            raise YamlError("document expands to too many nodes")
+        if id(n) in seen:
+            count += 1
+            if count > MAX_ALIASES:
+                raise YamlError(f"more than {MAX_ALIASES} alias references")
+            continue
+        seen.add(id(n))
+        if isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
+        elif isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                stack.extend((k, v))
+    return count
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse one YAML document safely; raise :class:`YamlError` with a one-line message."""
+    if len(text) > MAX_MANIFEST_BYTES:
+        raise YamlError(f"file is larger than {MAX_MANIFEST_BYTES} bytes")
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            _count_aliases(node, set())
+            return loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise YamlError(f"invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise YamlError("document is nested too deeply") from None
+
+
+def dumps(data: Any) -> str:
+    """Serialize for humans: keys in the given order, block style, unicode kept."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
