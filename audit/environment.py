@@ -18,10 +18,10 @@ import torch
 # The leaf fp32-precision knobs of torch >= 2.9 (which decide; a parent only fills in leaves set to "none"),
 # for the backends whose fp32 math may be reduced: cuBLAS, cuDNN and oneDNN (CPU) matmuls.
 FP32_PRECISION_KNOBS = ("cuda.matmul", "cudnn.conv", "cudnn.rnn", "mkldnn.matmul")
-HAS_FP32_PRECISION_API = hasattr(torch.backends.cudnn.conv, "fp32_precision")
+HAS_FP32_PRECISION_API = hasattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision")
 
 
-def fp32_precision_knob(path: str) -> object:
+def fp32_precision_knob(path: str) -> Any:
     """The ``torch.backends`` object at a dotted ``path``, e.g. ``"cuda.matmul"``."""
     return reduce(getattr, path.split("."), torch.backends)
 

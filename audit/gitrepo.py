@@ -69,9 +69,10 @@ class CodeRepo:
         return cls(kind=kind, repo=repo, _tmp=tmp)
 
     def commit(self, sha: str) -> git.Commit | None:
-        try:
-            commit = self.repo.commit(sha)
-            return commit if commit.hexsha == sha else None
+        try:  # repo.commit() is lazy and accepts absent objects: ask git whether it exists
+            if self.repo.git.cat_file("-t", sha) != "commit":
+                return None
+            return self.repo.commit(sha)
         except (git.BadName, ValueError, git.GitCommandError):
             return None
 

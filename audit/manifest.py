@@ -52,7 +52,7 @@ class Code(Strict):
     repo: str = Field(
         description="A git bundle file or repository directory inside the release, or a remote URL."
     )
-    commit: GitSha
+    commit: GitSha | None = Field(None, description="The pinned commit (40 hex digits); required to pass.")
     entrypoint: str = Field(description="Training entrypoint, path at the commit.")
     training_config: str | None = Field(
         None, description="Training hyperparameters file at the commit (YAML or JSON, same keys as config.training)."

@@ -87,6 +87,13 @@ class Release:
         """Resolve a manifest path inside the release (raises :class:`UnsafePath`)."""
         return resolve_inside(self.root, rel)
 
+    def has_file(self, rel: str) -> bool:
+        """True when ``rel`` is a regular file inside the release (unsafe paths are not)."""
+        try:
+            return self.path(rel).is_file()
+        except UnsafePath:
+            return False
+
     def sha256(self, rel: str) -> str:
         if rel not in self._sha:
             self._sha[rel] = sha256_file(self.path(rel))

@@ -12,6 +12,7 @@ REMOTE = Rule("code.remote-unverified", "warning",
               "The code is referenced by URL and was not fetched; ship a git bundle in the release to make it checkable.")
 UNREADABLE = Rule("code.repo-unreadable", "error",
                   "code.repo must be a git bundle (`git bundle create`) or a repository directory inside the release.")
+UNPINNED = Rule("code.commit-unpinned", "error", "Pin the training code to a commit (code.commit, 40 hex digits).")
 COMMIT = Rule("code.commit-missing", "error", "Pin code.commit to a commit that the repository contains.")
 FILE = Rule("code.file-missing-at-commit", "error",
             "Every file the manifest names under code: must exist at the pinned commit.")
@@ -27,7 +28,7 @@ class CodeCheck(Check):
     criterion = "code"
     title = "Training code at a pinned commit"
     rationale = "Weights without the code that produced them cannot be reproduced or studied."
-    rules = (NOT_RELEASED, REMOTE, UNREADABLE, COMMIT, FILE, DIRTY, HEAD, NO_DATA_CODE)
+    rules = (NOT_RELEASED, UNPINNED, REMOTE, UNREADABLE, COMMIT, FILE, DIRTY, HEAD, NO_DATA_CODE)
 
     def run(self, release: Release, out: Outcome) -> None:
         code = release.manifest.code
@@ -35,6 +36,9 @@ class CodeCheck(Check):
             out.add(NOT_RELEASED, "the manifest declares no training code")
             return
         out.evidence["commit"] = code.commit
+        if code.commit is None:
+            out.add(UNPINNED, f"the code at {code.repo} is not pinned to a commit", code.repo)
+            return
         if is_remote(code.repo):
             out.add(REMOTE, f"code repository {code.repo} is remote and was not checked", code.repo)
             return

@@ -55,6 +55,8 @@ class OptimizerCheck(Check):
         complete = with_optimizer = 0
         for i, ck in enumerate(cks):
             final = i == len(cks) - 1
+            if not all(release.has_file(f.path) for f in ck.files):
+                continue  # the model_checkpoints criterion reports missing or unsafe files
             opt_files = [f for f in ck.files if f.role == "optimizer"]
             if "optimizer" not in ck.state or not opt_files:
                 if final:

@@ -17,7 +17,11 @@ PRECISIONS = ("fp32", "bf16-mixed")
 
 
 def _check_field_types(obj: Any) -> None:
-    """Type-check a config dataclass (values may come from untrusted JSON); coerce ints to floats."""
+    """Type-check a config dataclass (values may come from untrusted JSON); coerce ints to floats.
+
+    Field types are compared as strings: this module's ``from __future__ import annotations`` makes
+    ``dataclasses.Field.type`` the annotation's source text.
+    """
     owner = type(obj).__name__
     for f in dataclasses.fields(obj):
         value = getattr(obj, f.name)
@@ -177,9 +181,12 @@ class ModelConfig:
         return config
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    """Optimisation hyperparameters of one training run (AdamW + an ``audit.schedule`` LR schedule)."""
+    """Optimisation hyperparameters of one training run (AdamW + an ``audit.schedule`` LR schedule).
+
+    Keyword-only: many fields are same-typed numbers, and a positional mix-up would go unnoticed.
+    """
 
     peak_lr: float
     final_lr: float

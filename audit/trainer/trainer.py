@@ -121,9 +121,7 @@ class Trainer:
                 logits = self.model(batch[:, :-1])
             loss = F.cross_entropy(logits.float().flatten(0, 1), batch[:, 1:].flatten())
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(
-                self.model.parameters(), 1e9, foreach=False
-            )
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.train_cfg.grad_clip, foreach=False)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
         self.step_count = step

@@ -1,0 +1,244 @@
+"""The audit on the real example release: the clean release passes; each planted defect is caught
+with the exact finding id and criterion, and nothing else fails."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+
+import git
+import pytest
+
+from conftest import audit, finding_ids, manifest, read_jsonl, refresh, write_jsonl, write_manifest
+
+
+def errors(report) -> set[tuple[str, str]]:
+    return {(f.id, f.criterion) for f in report.findings if f.severity == "error"}
+
+
+def failing(report) -> set[str]:
+    return {c for c, r in report.criteria.items() if r.status == "fail"}
+
+
+def test_clean_release_passes(release):
+    report = audit(release)
+    assert report.verdict == "pass", [f.message for f in report.findings]
+    assert report.findings == []
+    assert {c: r.status for c, r in report.criteria.items()} == {
+        **{c: "pass" for c in report.criteria if c != "replay"}, "replay": "skipped"}
+    assert report.level == "fully-open"
+    ev = report.criteria
+    assert ev["model_checkpoints"].evidence["checkpoints"] == 8
+    assert ev["model_checkpoints"].evidence["files_hashed"] == 32
+    assert ev["data_availability"].evidence["tokens_counted"] == 7 * 32 * 65
+    assert ev["optimizer_checkpoints"].evidence["exactly_resumable"] == 8
+    assert ev["metrics"].evidence["steps_logged"] == 28
+
+
+def test_deleted_checkpoint(release):
+    shutil.rmtree(release / "checkpoints" / "step_000012")
+    report = audit(release)
+    assert errors(report) == {("checkpoints.missing", "model_checkpoints")}
+    assert "step 12" in next(f.message for f in report.findings if f.id == "checkpoints.missing")
+    assert report.verdict == "fail"
+
+
+def test_flipped_byte_in_tensor(release):
+    path = release / "checkpoints" / "step_000016" / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x01  # inside the last tensor's data, header untouched
+    path.write_bytes(bytes(data))
+    report = audit(release)
+    assert errors(report) == {("checkpoints.sha256-mismatch", "model_checkpoints")}
+    assert next(f.path for f in report.findings) == "checkpoints/step_000016/model.safetensors"
+
+
+def test_truncated_chunk(release):
+    path = release / "data" / "train_003.jsonl"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    report = audit(release)
+    ids = errors(report)
+    assert ("data.size-mismatch", "data_availability") in ids
+    assert ("data.sha256-mismatch", "data_availability") in ids
+    assert ("data.sequence-count-mismatch", "data_availability") in ids
+    assert failing(report) == {"data_availability"}
+
+
+def test_wrong_token_count(release):
+    m = manifest(release)
+    m["data"]["chunks"][2]["tokens"] += 1
+    write_manifest(release, m)
+    report = audit(release)
+    assert errors(report) == {("data.token-count-mismatch", "data_availability")}
+    assert "data/train_002.jsonl holds 2080 tokens, manifest says 2081" in report.findings[0].message
+
+
+def test_mixture_that_does_not_add_up(release):
+    m = manifest(release)
+    m["data"]["mixture"]["prose"] += 1000
+    write_manifest(release, m)
+    assert errors(audit(release)) == {("data_mix.mixture-mismatch", "data_mix")}
+
+
+def test_hyperparameter_differs_from_config_at_commit(release):
+    m = manifest(release)
+    m["config"]["training"]["optimizer"]["betas"] = [0.9, 0.99]
+    write_manifest(release, m)
+    report = audit(release)
+    assert errors(report) == {("config.hyperparameter-mismatch", "config")}
+    msg = report.findings[0].message
+    assert "optimizer.betas" in msg and "[0.9, 0.99]" in msg and "[0.9, 0.95]" in msg
+
+
+def _code_as_directory(release) -> git.Repo:
+    """Replace the bundle with a clone (a working tree) so that local edits are possible."""
+    repo = git.Repo.clone_from(str(release / "code" / "training-code.bundle"), release / "code" / "repo")
+    m = manifest(release)
+    m["code"]["repo"] = "code/repo"
+    write_manifest(release, m)
+    (release / "code" / "training-code.bundle").unlink()
+    return repo
+
+
+def test_code_as_directory_passes(release):
+    _code_as_directory(release)
+    refresh(release)  # the clone's files are not checkpoint or data files: init must not invent any
+    report = audit(release)
+    assert report.verdict == "pass", [f.message for f in report.findings]
+    assert report.criteria["code"].evidence["working_tree"] == "clean"
+
+
+def test_uncommitted_edit_in_code_repo(release):
+    repo = _code_as_directory(release)
+    (release / "code" / "repo" / "train.py").write_text("# edited after the commit\n")
+    report = audit(release)
+    assert errors(report) == {("code.dirty-tree", "code")}
+    assert "train.py" in report.findings[0].message
+    repo.close()
+
+
+def test_commit_not_in_repository(release):
+    m = manifest(release)
+    m["code"]["commit"] = "0" * 40
+    write_manifest(release, m)
+    assert ("code.commit-missing", "code") in errors(audit(release))
+
+
+def test_missing_evaluation(release):
+    path = release / "evals" / "evaluations.jsonl"
+    write_jsonl(path, [r for r in read_jsonl(path) if not (r["step"] == 20 and r["task"] == "heldout_code")])
+    refresh(release)
+    report = audit(release)
+    assert errors(report) == {("metrics.evaluation-missing", "metrics")}
+    assert "step 20" in report.findings[0].message and "heldout_code" in report.findings[0].message
+
+
+def test_nan_in_training_log(release):
+    path = release / "logs" / "train_log.jsonl"
+    rows = read_jsonl(path)
+    rows[9]["loss"] = float("nan")
+    write_jsonl(path, rows)
+    refresh(release)
+    report = audit(release)
+    assert errors(report) == {("metrics.non-finite", "metrics")}
+    assert "loss at step 10" in report.findings[0].message
+
+
+def test_learning_rate_off_schedule(release):
+    path = release / "logs" / "train_log.jsonl"
+    rows = read_jsonl(path)
+    rows[6]["learning_rate"] *= 1.01
+    write_jsonl(path, rows)
+    refresh(release)
+    report = audit(release)
+    assert errors(report) == {("metrics.lr-schedule-mismatch", "metrics")}
+    assert "step 7" in report.findings[0].message
+
+
+def test_missing_log_steps(release):
+    path = release / "logs" / "train_log.jsonl"
+    write_jsonl(path, read_jsonl(path)[:20])
+    refresh(release)
+    report = audit(release)
+    assert errors(report) == {("metrics.steps-missing", "metrics")}
+    assert "8 of steps 1–28" in report.findings[0].message
+
+
+def test_garbled_safetensors_header(release):
+    path = release / "checkpoints" / "step_000008" / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    (n,) = struct.unpack("<Q", data[:8])
+    data[8 : 8 + n] = b"{" + b"x" * (n - 1)  # same length, not JSON
+    path.write_bytes(bytes(data))
+    refresh(release)  # even with fresh hashes the header is caught
+    report = audit(release)
+    assert ("checkpoints.header-invalid", "model_checkpoints") in errors(report)
+    assert all(f.path == "checkpoints/step_000008/model.safetensors" for f in report.findings if f.severity == "error")
+
+
+def test_tensor_shape_against_config(release):
+    cfg = json.loads((release / "config.json").read_text())
+    cfg["intermediate_size"] = 80
+    for p in [release / "config.json", *release.glob("checkpoints/*/config.json")]:
+        p.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    refresh(release)
+    report = audit(release)
+    assert ("checkpoints.tensor-shape", "model_checkpoints") in errors(report)
+    assert ("config.model-config-mismatch", "config") in errors(report)  # differs from configs/model.json at the commit
+
+
+def test_token_out_of_vocabulary(release):
+    path = release / "data" / "train_001.jsonl"
+    rows = read_jsonl(path)
+    rows[3]["token_ids"][5] = 300
+    path.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
+    refresh(release)
+    assert errors(audit(release)) == {("data.token-out-of-vocab", "data_availability")}
+
+
+def test_optimizer_state_removed(release):
+    (release / "checkpoints" / "step_000008" / "optimizer.safetensors").unlink()
+    m = manifest(release)
+    m["checkpoints"][2]["state"].remove("optimizer")
+    write_manifest(release, m)
+    refresh(release)
+    report = audit(release)
+    assert errors(report) == {("optimizer.not-released", "optimizer_checkpoints")}
+    assert "step(s) 8" in report.findings[0].message
+    assert report.level == "open-training"
+
+
+def test_rng_state_missing_is_not_resumable(release):
+    path = release / "checkpoints" / "step_000004" / "training_state.json"
+    state = json.loads(path.read_text())
+    del state["rng"]
+    path.write_text(json.dumps(state))
+    m = manifest(release)
+    m["checkpoints"][1]["state"].remove("rng")
+    write_manifest(release, m)
+    refresh(release)
+    report = audit(release)
+    assert not errors(report)
+    warning = next(f for f in report.findings if f.id == "optimizer.not-resumable")
+    assert "not exactly resumable, because the RNG states is not released" in warning.message.replace("are", "is")
+    assert report.criteria["optimizer_checkpoints"].status == "partial"
+
+
+def test_step_order_and_token_consistency(release):
+    m = manifest(release)
+    m["checkpoints"][3]["tokens"] = 1
+    m["checkpoints"][4]["step"], m["checkpoints"][5]["step"] = m["checkpoints"][5]["step"], m["checkpoints"][4]["step"]
+    write_manifest(release, m)
+    ids = {i for i, _ in errors(audit(release))}
+    assert {"checkpoints.step-order", "checkpoints.tokens-inconsistent"} <= ids
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_data_order_gap(release, where):
+    m = manifest(release)
+    chunk = m["data"]["chunks"][0 if where == "first" else -1]
+    chunk["last_step"] -= 1
+    write_manifest(release, m)
+    report = audit(release)
+    assert errors(report) == {("data_order.incomplete", "data_order")}
