@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from rich.console import Console
 
@@ -25,7 +24,7 @@ app = typer.Typer(
 example_app = typer.Typer(help="Build the example release.", no_args_is_help=True)
 app.add_typer(example_app, name="example")
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _usage(message: str) -> typer.Exit:
@@ -125,17 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] not in SUBCOMMANDS and args[0] not in ("--help", "-h", "--version"):
         args.insert(0, "audit")
-    try:
-        app(args=args, prog_name="llm360-audit", standalone_mode=False)
+    try:  # standalone mode: usage errors exit 2, typer.Exit carries our codes, both as SystemExit
+        app(args=args, prog_name="llm360-audit")
         code = EXIT_PASS
-    except click.exceptions.Exit as exc:
-        code = exc.exit_code
-    except click.UsageError as exc:
-        exc.show()
-        code = EXIT_USAGE
-    except click.exceptions.Abort:
-        err.print("llm360-audit: interrupted")
-        code = 130
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (EXIT_PASS if exc.code is None else EXIT_USAGE)
     except KeyboardInterrupt:
         err.print("llm360-audit: interrupted")
         code = 130

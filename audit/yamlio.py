@@ -13,8 +13,8 @@ import yaml
 
 #: Manifests larger than this are refused before parsing.
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
-#: More aliases than this is refused (billion-laughs style bombs).
-MAX_ALIASES = 1000
+#: A document that expands to more nodes than this through aliases is refused (billion laughs).
+MAX_EXPANDED_NODES = 2_000_000
 
 
 class YamlError(ValueError):
@@ -40,28 +40,24 @@ _Loader.yaml_implicit_resolvers = {
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
-def _count_aliases(node: yaml.Node, seen: set[int]) -> int:
-    """Number of alias references reachable from ``node`` (each reuse of an anchored node counts)."""
-    count = 0
-    stack = [node]
-    visits = 0
-    while stack:
-        n = stack.pop()
-        visits += 1
-        if visits > MAX_ALIASES * 100:
-            raise YamlError("document expands to too many nodes")
-        if id(n) in seen:
-            count += 1
-            if count > MAX_ALIASES:
-                raise YamlError(f"more than {MAX_ALIASES} alias references")
-            continue
-        seen.add(id(n))
-        if isinstance(n, yaml.SequenceNode):
-            stack.extend(n.value)
-        elif isinstance(n, yaml.MappingNode):
-            for k, v in n.value:
-                stack.extend((k, v))
-    return count
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes the document has once every alias is expanded (what a consumer walking it visits)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 0  # a cycle counts as nothing more
+        if isinstance(node, yaml.SequenceNode):
+            children = node.value
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        else:
+            children = []
+        total = 1
+        for child in children:
+            total += _expanded_size(child, memo)
+            if total > MAX_EXPANDED_NODES:
+                raise YamlError(f"document expands to more than {MAX_EXPANDED_NODES} nodes through aliases")
+        memo[key] = total
+    return memo[key]
 
 
 def loads(text: str | bytes) -> Any:
@@ -74,7 +70,7 @@ def loads(text: str | bytes) -> Any:
             node = loader.get_single_node()
             if node is None:
                 return None
-            _count_aliases(node, set())
+            _expanded_size(node, {})
             return loader.construct_document(node)
         finally:
             loader.dispose()

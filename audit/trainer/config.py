@@ -8,6 +8,7 @@ an inconsistent configuration fails early with a ``ValueError`` that says what i
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,10 +41,16 @@ def _check_field_types(obj: Any) -> None:
             raise ValueError(f"{owner}.{f.name} must be of type {f.type}, got {value!r}")
 
 
-def _require_positive(owner: str, **values: int) -> None:
+def _require_positive(owner: str, **values: float) -> None:
     for name, value in values.items():
-        if value <= 0:
-            raise ValueError(f"{owner}.{name} must be > 0, got {value}")
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"{owner}.{name} must be finite and > 0, got {value}")
+
+
+def _require_non_negative(owner: str, **values: float) -> None:
+    for name, value in values.items():
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{owner}.{name} must be finite and >= 0, got {value}")
 
 
 def _missing_keys(d: dict[str, Any], keys: tuple[str, ...]) -> list[str]:
@@ -77,6 +84,9 @@ class ModelConfig:
             num_attention_heads=self.num_attention_heads,
             num_key_value_heads=self.num_key_value_heads,
             max_position_embeddings=self.max_position_embeddings,
+            rms_norm_eps=self.rms_norm_eps,
+            rope_theta=self.rope_theta,
+            initializer_range=self.initializer_range,
         )
         if self.hidden_size % self.num_attention_heads:
             raise ValueError(
@@ -211,17 +221,24 @@ class TrainConfig:
             batch_size=self.batch_size,
             sequence_length=self.sequence_length,
             num_threads=self.num_threads,
+            peak_lr=self.peak_lr,
+            eps=self.eps,
+            grad_clip=self.grad_clip,
+        )
+        _require_non_negative(
+            "TrainConfig",
+            final_lr=self.final_lr,
+            warmup_steps=self.warmup_steps,
+            weight_decay=self.weight_decay,
+            beta1=self.betas[0],
+            beta2=self.betas[1],
         )
         if not 0 <= self.seed < 2**32:  # numpy's legacy global generator takes 32-bit seeds
             raise ValueError(f"TrainConfig.seed must be in [0, 2**32), got {self.seed}")
-        if self.warmup_steps < 0:
-            raise ValueError(f"TrainConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"unknown schedule {self.schedule!r}; known: {', '.join(SCHEDULES)}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
-        if self.grad_clip <= 0:
-            raise ValueError(f"TrainConfig.grad_clip must be > 0, got {self.grad_clip}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (``betas`` as a list)."""

@@ -1,0 +1,111 @@
+"""The command line as a user runs it: real subprocesses, exit codes, one-line errors, artifacts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from conftest import REPO, manifest, run_cli, write_manifest
+
+
+def test_example_release_passes(tmp_path):
+    r = run_cli(str(REPO / "examples" / "tiny-release"), "--out", str(tmp_path / "out"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "PASS" in r.stdout and "fully-open" in r.stdout
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["verdict"] == "pass" and report["level"] == "fully-open"
+    assert report["criteria"]["replay"]["status"] == "skipped"
+    assert report["replay"] == {"mode": "none", "segments": []}
+    assert (tmp_path / "out" / "report.md").read_text().startswith("# LLM360 audit: llm360-audit tiny example")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["report.json", "report.md"]
+
+
+def test_failing_release_exits_1_and_names_the_file(release, tmp_path):
+    (release / "data" / "train_004.jsonl").unlink()
+    r = run_cli(str(release), "--out", str(tmp_path / "out"))
+    assert r.returncode == 1
+    assert "data.file-missing: data/train_004.jsonl does not exist" in r.stdout
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_missing_manifest_is_a_finding(tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = run_cli(str(tmp_path / "empty"), "--out", str(tmp_path / "out"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [f["id"] for f in report["findings"]] == ["manifest.missing"]
+    assert all(c["status"] == "skipped" for c in report["criteria"].values())
+
+
+def test_malformed_yaml_is_a_finding_with_the_line(release, tmp_path):
+    (release / "llm360.yaml").write_text("spec_version: '1.0'\nname: [unclosed\n")
+    r = run_cli(str(release), "--out", str(tmp_path / "out"), "--quiet")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    finding = json.loads((tmp_path / "out" / "report.json").read_text())["findings"][0]
+    assert finding["id"] == "manifest.yaml-invalid" and "line 3" in finding["message"]
+
+
+def test_schema_violation_names_the_field(release, tmp_path):
+    m = manifest(release)
+    m["checkpoints"][2]["step"] = "eight"
+    write_manifest(release, m)
+    r = run_cli(str(release), "--out", str(tmp_path / "out"))
+    assert r.returncode == 1
+    finding = json.loads((tmp_path / "out" / "report.json").read_text())["findings"][0]
+    assert finding["id"] == "manifest.schema-violation"
+    assert "checkpoints[2].step" in finding["message"]
+
+
+def test_usage_errors_exit_2(release, tmp_path):
+    assert run_cli(str(tmp_path / "nope")).returncode == 2
+    r = run_cli(str(release), "--replay", "sometimes")
+    assert r.returncode == 2 and "--replay" in r.stderr
+    r = run_cli(str(release), "--out", str(release / "report"))
+    assert r.returncode == 2 and "inside the release" in r.stderr
+    assert not (release / "report").exists()
+    assert run_cli("--no-such-option").returncode == 2
+
+
+def test_replay_option_accepted(tmp_path):
+    r = run_cli(str(REPO / "examples" / "tiny-release"), "--replay", "all", "--out", str(tmp_path), "-q")
+    assert r.returncode == 0
+    assert json.loads((tmp_path / "report.json").read_text())["replay"]["mode"] == "all"
+
+
+def test_audit_writes_nothing_into_the_release(release, tmp_path):
+    before = sorted((p.relative_to(release), p.stat().st_mtime_ns) for p in release.rglob("*"))
+    assert run_cli(str(release), "--out", str(tmp_path / "out")).returncode == 0
+    assert sorted((p.relative_to(release), p.stat().st_mtime_ns) for p in release.rglob("*")) == before
+
+
+def test_no_hash_skips_hashing_but_checks_structure(release, tmp_path):
+    path = release / "checkpoints" / "step_000004" / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    r = run_cli(str(release), "--no-hash", "--out", str(tmp_path / "out"), "-q")
+    assert r.returncode == 0  # same size, header intact: only a hash sees it
+    assert run_cli(str(release), "--out", str(tmp_path / "out2"), "-q").returncode == 1
+
+
+def test_example_build_refuses_a_non_empty_directory(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "keep.txt").write_text("mine")
+    r = run_cli("example", "build", str(tmp_path / "x"))
+    assert r.returncode == 2 and (tmp_path / "x" / "keep.txt").read_text() == "mine"
+
+
+def test_init_on_unreadable_manifest_is_one_line(release):
+    (release / "llm360.yaml").write_text("- a list\n- not a mapping\n")
+    r = run_cli("init", str(release))
+    assert r.returncode == 1 and "not a mapping" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_version():
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout.startswith("llm360-audit ")
+
+
+def test_copy_of_example_outside_repo_passes(tmp_path):
+    shutil.copytree(REPO / "examples" / "tiny-release", tmp_path / "rel")
+    assert run_cli(str(tmp_path / "rel"), "--out", str(tmp_path / "o"), "-q").returncode == 0
