@@ -9,16 +9,17 @@ from pathlib import Path
 
 from audit import SPEC_VERSION, __version__
 from audit.checks import Check, Outcome, default_checks
-from audit.report import CRITERIA, CriterionResult, Finding, ReleaseInfo, Replay, Report, Tool
 from audit.release import Release, load_manifest
+from audit.replay.options import ReplayOptions
+from audit.report import CRITERIA, CriterionResult, Finding, ReleaseInfo, Replay, Report, Tool
 
 INTERNAL_ERROR = "audit.internal-error"
 
 
 @dataclass(frozen=True)
 class AuditOptions:
-    replay: str = "none"
     hash_files: bool = True
+    replay: ReplayOptions = ReplayOptions()
 
 
 def _summarize(outcomes: list[Outcome]) -> CriterionResult:
@@ -35,14 +36,21 @@ def _summarize(outcomes: list[Outcome]) -> CriterionResult:
         status = "partial"
         summary = f"{len(warnings)} warning(s): {warnings[0].message}"
     else:
-        status, summary = "pass", "all checks passed"
+        status = "pass"
+        summary = "; ".join(o.summary for o in outcomes if o.summary) or "all checks passed"
     return CriterionResult(status=status, summary=summary, evidence=evidence)
 
 
 class Auditor:
-    def __init__(self, checks: list[Check] | None = None, on_check: Callable[[Check], None] | None = None):
-        self.checks = checks if checks is not None else default_checks()
+    def __init__(
+        self,
+        checks: list[Check] | None = None,
+        on_check: Callable[[Check], None] | None = None,
+        progress: Callable[[str], None] | None = None,
+    ):
+        self.checks = checks
         self.on_check = on_check
+        self.progress = progress
 
     def audit(self, root: Path, options: AuditOptions = AuditOptions()) -> Report:
         root = root.resolve()
@@ -55,8 +63,9 @@ class Auditor:
 
         release = Release(root=root, manifest=manifest, manifest_sha256=digest, hash_files=options.hash_files)
         by_criterion: dict[str, list[Outcome]] = {c: [] for c in CRITERIA}
+        checks = self.checks if self.checks is not None else default_checks(options.replay, self.progress)
         try:
-            for check in self.checks:
+            for check in checks:
                 if self.on_check:
                     self.on_check(check)
                 by_criterion[check.criterion].append(self._run(check, release))
@@ -65,7 +74,9 @@ class Auditor:
         criteria = {c: _summarize(o) if o else CriterionResult(status="skipped", summary="no check ran")
                     for c, o in by_criterion.items()}  # fmt: skip
         findings = [f for outs in by_criterion.values() for o in outs for f in o.findings]
-        return self._report(info, criteria, findings, options)
+        segments = [s for o in by_criterion["replay"] for s in o.segments]
+        environment = next((o.environment for o in by_criterion["replay"] if o.environment), {})
+        return self._report(info, criteria, findings, options, segments, environment)
 
     @staticmethod
     def _run(check: Check, release: Release) -> Outcome:
@@ -83,12 +94,14 @@ class Auditor:
         return out
 
     @staticmethod
-    def _report(info, criteria, findings, options: AuditOptions) -> Report:
+    def _report(info, criteria, findings, options: AuditOptions, segments=(), environment=None) -> Report:
+        r = options.replay
         return Report(
             spec_version=SPEC_VERSION,
             tool=Tool(version=__version__),
             release=info,
             criteria=criteria,
             findings=findings,
-            replay=Replay(mode=options.replay),
-        )
+            replay=Replay(mode=r.mode, seed=r.seed if r.mode not in ("all", "none") else None, steps=r.steps,
+                          device=r.device, environment=environment or {}, segments=list(segments)),
+        )  # fmt: skip

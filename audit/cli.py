@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from audit import __version__
+from audit.replay.options import DEFAULT_SAMPLE, ReplayOptions
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 SUBCOMMANDS = {"audit", "init", "example"}
@@ -32,6 +33,12 @@ def _usage(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _replay_mode(value: str) -> str:
     if value in ("all", "none") or (value.isdigit() and int(value) > 0):
         return value
@@ -42,7 +49,16 @@ def _replay_mode(value: str) -> str:
 def audit_cmd(
     release: Annotated[Path, typer.Argument(help="Release directory (holds llm360.yaml).")],
     out: Annotated[Path, typer.Option(help="Directory for report.json and report.md.")] = Path("llm360-audit-report"),
-    replay: Annotated[str, typer.Option(callback=_replay_mode, help="Segments to replay: all, none or N.")] = "none",
+    replay: Annotated[str, typer.Option(
+        callback=_replay_mode, help="Segments to replay: all, none, or N (the first plus a seeded sample).")] = DEFAULT_SAMPLE,
+    replay_steps: Annotated[Optional[int], typer.Option(
+        min=1, help="Replay only the first K steps of each segment (compared with the training log).")] = None,
+    replay_seed: Annotated[int, typer.Option(help="Seed of the segment sample.")] = 0,
+    device: Annotated[str, typer.Option(help="Device for the replay: cpu or cuda.")] = "cpu",
+    tolerance: Annotated[float, typer.Option(
+        min=0.0, help="Relative tolerance accepted when the replay environment differs.")] = ReplayOptions.tolerance,
+    allow_exec: Annotated[bool, typer.Option(
+        "--allow-exec", help="Allow running the release's own replay command (code.replay_command).")] = False,
     no_hash: Annotated[bool, typer.Option("--no-hash", help="Check structure only; do not hash files.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line.")] = False,
 ) -> None:
@@ -51,12 +67,22 @@ def audit_cmd(
     from audit.render import write_artifacts
     from audit.terminal import print_summary
 
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise _usage(f"--device {device}: use cpu or cuda")
+    if device.startswith("cuda") and not _cuda_available():
+        raise _usage(f"--device {device}: no CUDA device is available")
     if not release.is_dir():
         raise _usage(f"{release} is not a directory")
     root, out_dir = release.resolve(), out.resolve()
     if out_dir == root or root in out_dir.parents:
         raise _usage(f"--out {out} is inside the release; the audit never writes into a release")
-    report = Auditor().audit(root, AuditOptions(replay=replay, hash_files=not no_hash))
+    options = AuditOptions(
+        hash_files=not no_hash,
+        replay=ReplayOptions(mode=replay, steps=replay_steps, device=device, seed=replay_seed,
+                             tolerance=tolerance, allow_exec=allow_exec),
+    )  # fmt: skip
+    progress = None if quiet else (lambda msg: err.print(msg))
+    report = Auditor(progress=progress).audit(root, options)
     paths = write_artifacts(report, out_dir)
     console = Console(highlight=False)
     if quiet:

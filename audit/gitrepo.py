@@ -88,6 +88,22 @@ class CodeRepo:
             return None
         return blob.data_stream.read()
 
+    def export(self, sha: str, dest: Path) -> None:
+        """Check the commit out into ``dest`` (a temporary directory), never touching the release.
+
+        A bundle's temporary mirror gets a detached worktree; a repository directory is cloned first.
+        """
+        if self.kind == "bundle":
+            self.repo.git.worktree("add", "--detach", str(dest), sha)
+            return
+        clone = git.Repo.clone_from(self.repo.git_dir, dest, no_checkout=True, env=_SAFE_ENV)
+        try:
+            clone.git.update_environment(**_SAFE_ENV)
+            clone.git.set_persistent_git_options(c=_SAFE_OPTIONS)
+            clone.git.checkout("--detach", sha)
+        finally:
+            clone.close()
+
     def dirty_files(self) -> list[str] | None:
         """Modified, staged or untracked files of a directory repository (None for a bundle)."""
         if self.kind != "directory":

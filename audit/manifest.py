@@ -63,6 +63,13 @@ class Code(Strict):
     config_files: list[str] = Field(default_factory=list, description="Other files that must exist at the commit.")
     data_processing: str | None = Field(None, description="Data-processing code, path at the commit.")
     eval_code: str | None = Field(None, description="Evaluation code, path at the commit.")
+    replay_command: str | None = Field(
+        None,
+        description="Command that resumes training, run from the code at the commit with --allow-exec. "
+        "Placeholders: {python} {checkpoint} {start_step} {steps} {data} {out} {device}. It must write the "
+        "checkpoint after the steps into {out} (same file names as the released checkpoints) and may write "
+        "its per-step log to {out}/train_log.jsonl.",
+    )
 
 
 class Optimizer(Strict):

@@ -59,6 +59,14 @@ class CriterionResult(Strict):
     evidence: dict[str, Any] = Field(default_factory=dict)
 
 
+class TensorDiff(Strict):
+    name: str
+    max_abs_diff: float
+    max_ulp: int = Field(description="Largest distance in units in the last place (0 = bitwise equal).")
+    differing: int = Field(description="Elements that are not bitwise equal.")
+    numel: int
+
+
 class ReplaySegment(Strict):
     start_step: int
     end_step: int
@@ -66,10 +74,26 @@ class ReplaySegment(Strict):
     max_abs_diff: float | None = None
     first_divergent_step: int | None = None
     reason: str | None = None
+    engine: Literal["builtin", "command"] | None = None
+    compared: list[Literal["log", "state"]] = Field(default_factory=list, description="What was compared.")
+    max_ulp: int | None = None
+    max_rel_diff: float | None = None
+    differing_elements: int | None = None
+    tolerance: float | None = Field(None, description="Relative tolerance applied across environments.")
+    environment_differences: list[str] = Field(
+        default_factory=list, description="Fingerprint fields in which the replay environment differs."
+    )
+    tensors: list[TensorDiff] = Field(default_factory=list, description="Tensors that differ (largest first).")
+    tensors_compared: int | None = None
+    wall_s: float | None = None
 
 
 class Replay(Strict):
     mode: str = Field(description="What --replay asked for: all, none or a sample size.")
+    seed: int | None = Field(None, description="Seed of the segment sample.")
+    steps: int | None = Field(None, description="--replay-steps: steps replayed per segment (None: all).")
+    device: str | None = None
+    environment: dict[str, Any] = Field(default_factory=dict, description="Fingerprint of the replay environment.")
     segments: list[ReplaySegment] = Field(default_factory=list)
 
 

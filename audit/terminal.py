@@ -8,6 +8,8 @@ from rich.table import Table
 from audit.report import Report
 
 STYLE = {"pass": "green", "fail": "red", "partial": "yellow", "skipped": "dim"}
+SEGMENT_STYLE = {"bit-exact": "green", "within-tolerance": "yellow", "mismatch": "red", "skipped": "dim",
+                 "error": "red"}  # fmt: skip
 MAX_FINDINGS = 12
 
 
@@ -19,6 +21,12 @@ def print_summary(report: Report, console: Console) -> None:
     for cid, res in report.criteria.items():
         table.add_row(cid, f"[{STYLE[res.status]}]{res.status}[/]", res.summary)
     console.print(table)
+    for seg in report.replay.segments:
+        detail = seg.reason or (f"{seg.tensors_compared} tensors equal" if seg.status == "bit-exact" else "")
+        if seg.first_divergent_step is not None:
+            detail = f"first divergent step {seg.first_divergent_step}, max abs diff {seg.max_abs_diff:g}; {detail}"
+        console.print(f"replay {seg.start_step}→{seg.end_step}: [{SEGMENT_STYLE[seg.status]}]{seg.status}[/] {detail}",
+                      highlight=False, soft_wrap=True)  # fmt: skip
     shown = [f for f in report.findings if f.severity != "info"][:MAX_FINDINGS]
     for f in shown:
         colour = "red" if f.severity == "error" else "yellow"

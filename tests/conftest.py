@@ -15,6 +15,7 @@ from audit import yamlio
 from audit.auditor import AuditOptions, Auditor
 from audit.example.build import build_example
 from audit.init import init_release
+from audit.replay import ReplayOptions
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,8 +35,9 @@ def release(built_release, tmp_path) -> Path:
     return dst
 
 
-def audit(root: Path, **options):
-    return Auditor().audit(root, AuditOptions(**options))
+def audit(root: Path, replay: str = "none", **replay_options):
+    """Audit in-process; structural checks only unless ``replay`` asks for segments."""
+    return Auditor().audit(root, AuditOptions(replay=ReplayOptions(mode=replay, **replay_options)))
 
 
 def finding_ids(report) -> set[str]:

@@ -26,7 +26,7 @@ def test_clean_release_passes(release):
     assert report.verdict == "pass", [f.message for f in report.findings]
     assert report.findings == []
     assert {c: r.status for c, r in report.criteria.items()} == {
-        **{c: "pass" for c in report.criteria if c != "replay"}, "replay": "skipped"}
+        **{c: "pass" for c in report.criteria if c != "replay"}, "replay": "skipped"}  # --replay none
     assert report.level == "fully-open"
     ev = report.criteria
     assert ev["model_checkpoints"].evidence["checkpoints"] == 8

@@ -8,11 +8,12 @@ from audit.checks.data import DataAvailabilityCheck, DataMixCheck, DataOrderChec
 from audit.checks.metrics import MetricsCheck
 from audit.checks.optimizer import OptimizerCheck
 from audit.checks.replay import ReplayCheck
+from audit.replay.options import ReplayOptions
 
 
-def default_checks() -> list[Check]:
+def default_checks(replay: ReplayOptions | None = None, progress=None) -> list[Check]:
     return [CodeCheck(), ConfigCheck(), CheckpointsCheck(), OptimizerCheck(), DataMixCheck(), DataOrderCheck(),
-            DataAvailabilityCheck(), MetricsCheck(), ReplayCheck()]  # fmt: skip
+            DataAvailabilityCheck(), MetricsCheck(), ReplayCheck(replay, progress)]  # fmt: skip
 
 
 __all__ = ["Check", "Outcome", "Rule", "default_checks"]

@@ -25,6 +25,10 @@ class Outcome:
     findings: list[Finding] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
     skipped: str | None = None
+    summary: str | None = None  # one line for the criteria table when the check passes
+    # The replay check only: its segments and the fingerprint of the environment they ran in.
+    segments: list = field(default_factory=list)
+    environment: dict = field(default_factory=dict)
 
     def add(self, rule: Rule, message: str, path: str | None = None) -> None:
         self.findings.append(

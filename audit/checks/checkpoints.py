@@ -83,6 +83,8 @@ class CheckpointsCheck(Check):
             elif {k: s for k, (s, _) in tensors.items()} != {k: s for k, (s, _) in reference.items()}:
                 out.add(INCONSISTENT, f"checkpoint at step {ck.step} holds different tensors than the first", where)
             out.evidence["tensors_checked"] = out.evidence.get("tensors_checked", 0) + len(tensors)
+        out.summary = (f"{len(m.checkpoints)} checkpoints (steps {m.checkpoints[0].step}–{m.checkpoints[-1].step}), "
+                       f"{out.evidence.get('files_hashed', 0)} files hashed, {out.evidence.get('tensors_checked', 0)} tensors checked")
         out.evidence |= {"checkpoints": len(m.checkpoints), "first_step": m.checkpoints[0].step,
                          "last_step": m.checkpoints[-1].step, "parameters": params}  # fmt: skip
 

@@ -66,4 +66,5 @@ class CodeCheck(Check):
             out.add(DIRTY, f"{code.repo} has {len(dirty)} uncommitted change(s): {shown}", code.repo)
         if repo.kind == "directory" and repo.head_sha() != code.commit:
             out.add(HEAD, f"{code.repo} has {repo.head_sha()} checked out, not the pinned {code.commit}", code.repo)
+        out.summary = f"{repo.kind} at {code.commit[:12]}, {len(named)} named files present"
         out.evidence["working_tree"] = "none (bundle)" if dirty is None else ("dirty" if dirty else "clean")

@@ -108,6 +108,7 @@ class ConfigCheck(Check):
                 out.add(MISMATCH, f"config.training.{key}: manifest says {value!r}, {where} says {code_hp[key]!r}",
                         m.code.repo)  # fmt: skip
         out.evidence["hyperparameters_compared"] = len(manifest_hp)
+        out.summary = f"{len(manifest_hp)} hyperparameters equal to {where}"
 
     def _compare_model(self, m, model_cfg: dict, raw: bytes, out: Outcome) -> None:
         where = f"{m.code.model_config_path} at {m.code.commit[:12]}"

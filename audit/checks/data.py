@@ -77,6 +77,7 @@ class DataAvailabilityCheck(Check):
                 detail = ", ".join(f"{s}: declared {chunk.sources.get(s, 0)}, counted {scan.sources.get(s, 0)}"
                                    for s in diff if chunk.sources.get(s, 0) != scan.sources.get(s, 0))  # fmt: skip
                 out.add(SOURCES, f"{p}: {detail}", p)
+        out.summary = f"{len(data.chunks)} chunks, {total_seqs} sequences and {total_tokens} tokens recounted"
         out.evidence |= {"chunks": len(data.chunks), "sequences_counted": total_seqs, "tokens_counted": total_tokens,
                          "vocab_size": vocab}  # fmt: skip
 
@@ -105,6 +106,7 @@ class DataMixCheck(Check):
             for s, n in c.sources.items():
                 summed[s] = summed.get(s, 0) + n
         out.evidence["chunks_total"] = summed
+        out.summary = f"{len(summed)} sources, {sum(summed.values())} tokens add up"
         for source in sorted(set(summed) | set(data.mixture)):
             want, got = data.mixture.get(source, 0), summed.get(source, 0)
             if abs(want - got) > data.mixture_tolerance * max(abs(want), abs(got)):
@@ -151,3 +153,4 @@ class DataOrderCheck(Check):
             out.add(UNKNOWN_ORDER, f"order of sequences within chunks is {order.within_chunk}"
                                    + (" and no seed is published" if order.within_chunk == "shuffled" else ""))
         out.evidence |= {"steps_mapped": len(covered), "last_step": last, "within_chunk": order.within_chunk}
+        out.summary = f"steps 1–{last} each map to one chunk, {order.within_chunk} within chunks"

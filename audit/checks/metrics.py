@@ -83,6 +83,7 @@ class MetricsCheck(Check):
                 step, got, want = bad[0]
                 out.add(LR, f"{p}: learning rate at step {step} is {got:.6g}, the {s.name} schedule gives "
                             f"{want:.6g} ({len(bad)} step(s) off)", p)  # fmt: skip
+        out.summary = f"{len(log.rows)} steps logged"
         out.evidence |= {"steps_logged": len(log.rows), "steps_expected": last,
                          "series": {k: [[s, r[k]] for s, r in sorted(log.rows.items()) if k in r]
                                     for k in ("loss", "learning_rate", "grad_norm")}}  # fmt: skip
@@ -109,6 +110,8 @@ class MetricsCheck(Check):
             for key, value in res.items():
                 if not math.isfinite(value):
                     out.add(EVAL_NON_FINITE, f"{p}: {key} at step {step} is {value}", p)
+        evaluated = sum(1 for ck in m.checkpoints if ck.step in ev.results)
+        out.summary = (out.summary + ", " if out.summary else "") + f"{evaluated} checkpoints evaluated"
         out.evidence |= {"evaluated_checkpoints": sum(1 for ck in m.checkpoints if ck.step in ev.results),
                          "evaluations": {k: [[s, r[k]] for s, r in sorted(ev.results.items()) if k in r]
                                          for k in sorted({k for r in ev.results.values() for k in r})}}  # fmt: skip

@@ -81,6 +81,7 @@ class OptimizerCheck(Check):
             out.add(NOT_RESUMABLE, f"not exactly resumable, because {RESUME_PARTS[part]} is not released "
                                    f"(step(s) {_steps(steps)})")  # fmt: skip
         out.evidence |= {"checkpoints_with_optimizer": with_optimizer, "exactly_resumable": complete}
+        out.summary = f"{complete} of {len(cks)} checkpoints exactly resumable (moments, scheduler, RNG, data cursor)"
 
     def _moments(self, release, ck, opt_files, out) -> bool:
         params: dict[str, tuple[int, ...]] = {}

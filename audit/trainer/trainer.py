@@ -180,13 +180,21 @@ class Trainer:
         return write_checkpoint(ckpt_dir, model_config=self.model_cfg, weights=weights, moments=moments, state=state)
 
     @classmethod
-    def from_checkpoint(cls, ckpt_dir: str | os.PathLike[str], device: str | torch.device = "cpu") -> Trainer:
+    def from_checkpoint(
+        cls,
+        ckpt_dir: str | os.PathLike[str],
+        device: str | torch.device = "cpu",
+        *,
+        train_cfg: TrainConfig | None = None,
+    ) -> Trainer:
         """Rebuild a trainer from ``save_checkpoint`` output: weights, AdamW state, schedule position, RNGs, cursor.
 
-        Raises ``CheckpointError`` (naming the file) when the checkpoint is incomplete or malformed.
+        ``train_cfg`` replaces the hyperparameters stored in the checkpoint (a replay trains with the
+        ones a release *declares*, to test that claim). Raises ``CheckpointError`` (naming the file)
+        when the checkpoint is incomplete or malformed.
         """
         ckpt = read_checkpoint(ckpt_dir)
-        trainer = cls(ckpt.model_config, ckpt.train_config, device)
+        trainer = cls(ckpt.model_config, train_cfg or ckpt.train_config, device)
         params = dict(trainer.model.named_parameters())
         check_tensors(ckpt.weights, {name: p.shape for name, p in params.items()}, ckpt.path / MODEL_FILE)
         check_tensors(

@@ -1,0 +1,138 @@
+"""Two ways to re-execute training steps; both leave the replayed checkpoint in ``work/out``.
+
+* builtin: the reference trainer resumes the checkpoint with the hyperparameters the release
+  *declares* and feeds the sequences its step → data mapping names;
+* command: the release's own code, at the pinned commit, in a temporary worktree, run in a
+  subprocess with a timeout and a minimal environment (only with --allow-exec).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from audit.jsonl import BadLine, iter_jsonl
+from audit.manifest import Checkpoint
+from audit.release import Release
+from audit.replay.options import ReplayOptions
+
+OUTPUT_TAIL = 2000
+PLACEHOLDERS = ("python", "checkpoint", "start_step", "steps", "data", "out", "device")
+
+
+class EngineError(RuntimeError):
+    """The replay could not run; the message is one line."""
+
+
+@dataclass
+class EngineRun:
+    out: Path
+    logs: list[dict[str, Any]]  # per step: step, loss, learning_rate, grad_norm
+    environment: dict[str, Any] | None
+
+
+def _num_threads(release: Release, start: Checkpoint) -> int:
+    """The thread count the release recorded (float results can depend on it, pytorch#88718)."""
+    try:
+        state = json.loads(release.path(f"{start.path}/training_state.json").read_bytes())
+        n = state["environment"]["num_threads"]
+        return n if type(n) is int and n > 0 else 1
+    except (OSError, ValueError, KeyError, TypeError):
+        return 1
+
+
+def run_builtin(release: Release, start: Checkpoint, batches: list, opts: ReplayOptions, work: Path) -> EngineRun:
+    import torch
+
+    from audit.trainer import CheckpointError, TrainConfig, Trainer
+
+    hp = release.manifest.config.training
+    s = hp.lr_schedule
+    cfg = TrainConfig(
+        peak_lr=s.peak_lr, final_lr=s.final_lr, warmup_steps=s.warmup_steps, total_steps=s.total_steps,
+        schedule=s.name, batch_size=hp.batch_size, sequence_length=hp.sequence_length,
+        seed=hp.seed if hp.seed is not None else 0, betas=tuple(hp.optimizer.betas or (0.9, 0.999)),
+        eps=hp.optimizer.eps if hp.optimizer.eps is not None else 1e-8,
+        weight_decay=hp.optimizer.weight_decay if hp.optimizer.weight_decay is not None else 0.01,
+        grad_clip=hp.grad_clip if hp.grad_clip is not None else float("inf"), precision=hp.precision,
+        num_threads=_num_threads(release, start),
+    )  # fmt: skip
+    try:
+        trainer = Trainer.from_checkpoint(release.path(start.path), opts.device, train_cfg=cfg)
+    except (CheckpointError, ValueError) as exc:
+        raise EngineError(f"cannot resume {start.path}: {exc}") from None
+    if trainer.step_count != start.step:
+        raise EngineError(f"{start.path} holds step {trainer.step_count}, the manifest says {start.step}")
+    if trainer.unrestored_rng:
+        raise EngineError(f"RNG state of {', '.join(trainer.unrestored_rng)} cannot be restored on {opts.device}")
+    logs = []
+    for batch in batches:
+        log = trainer.step(torch.tensor(batch, dtype=torch.long))
+        logs.append({"step": log.step, "loss": log.loss, "learning_rate": log.learning_rate, "grad_norm": log.grad_norm})
+    out = work / "out"
+    trainer.save_checkpoint(out, data_cursor=trainer.data_cursor)
+    environment = json.loads((out / "training_state.json").read_bytes()).get("environment")
+    return EngineRun(out=out, logs=logs, environment=environment)
+
+
+def minimal_env(work: Path) -> dict[str, str]:
+    """No inherited secrets: only what a Python training script needs to start."""
+    return {
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": str(work),
+        "TMPDIR": str(work),
+        "LANG": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
+    }
+
+
+def run_command(release: Release, start: Checkpoint, batches: list, opts: ReplayOptions, work: Path) -> EngineRun:
+    code = release.manifest.code
+    try:
+        argv_template = shlex.split(code.replay_command)
+    except ValueError as exc:
+        raise EngineError(f"code.replay_command cannot be parsed: {exc}") from None
+    code_dir, ckpt, data, out = work / "code", work / "checkpoint", work / "data.jsonl", work / "out"
+    release.code_repo().export(code.commit, code_dir)
+    shutil.copytree(release.path(start.path), ckpt)  # the command never sees the release itself
+    with open(data, "w") as f:
+        for batch in batches:
+            for ids in batch:
+                f.write(json.dumps({"token_ids": ids}) + "\n")
+    out.mkdir()
+    values = {"python": sys.executable, "checkpoint": str(ckpt), "start_step": str(start.step),
+              "steps": str(len(batches)), "data": str(data), "out": str(out), "device": opts.device}  # fmt: skip
+    try:
+        argv = [arg.format(**values) for arg in argv_template]
+    except (KeyError, IndexError, ValueError) as exc:
+        raise EngineError(f"code.replay_command: unknown placeholder {exc}; known: {', '.join(PLACEHOLDERS)}") from None
+    try:
+        proc = subprocess.run(argv, cwd=code_dir, env=minimal_env(work), stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=opts.timeout_s)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        raise EngineError(f"replay command timed out after {opts.timeout_s:g} s") from None
+    except OSError as exc:
+        raise EngineError(f"replay command could not start: {exc.strerror}: {argv[0]}") from None
+    if proc.returncode != 0:
+        tail = proc.stdout[-OUTPUT_TAIL:].decode(errors="replace").strip().splitlines()
+        raise EngineError(f"replay command exited with {proc.returncode}: {tail[-1] if tail else '(no output)'}")
+    logs = []
+    if (out / "train_log.jsonl").is_file():
+        logs = [r for _, r in iter_jsonl(out / "train_log.jsonl") if isinstance(r, dict) and not isinstance(r, BadLine)
+                and type(r.get("step")) is int]  # fmt: skip
+    environment = None
+    if (out / "training_state.json").is_file():
+        try:
+            environment = json.loads((out / "training_state.json").read_bytes()).get("environment")
+        except (ValueError, AttributeError):
+            environment = None
+    return EngineRun(out=out, logs=logs, environment=environment)

@@ -1,0 +1,63 @@
+"""Which segments (checkpoint c → checkpoint c+1) to replay, and whether each can be replayed."""
+
+from __future__ import annotations
+
+import random
+
+from audit.manifest import Checkpoint, Manifest
+from audit.release import Release
+
+#: Files the built-in engine resumes from (the reference trainer's checkpoint format).
+BUILTIN_FILES = ("config.json", "model.safetensors", "optimizer.safetensors", "training_state.json")
+
+
+def segments(manifest: Manifest) -> list[tuple[Checkpoint, Checkpoint]]:
+    cks = manifest.checkpoints
+    return [(a, b) for a, b in zip(cks, cks[1:]) if b.step > a.step]
+
+
+def select(count: int, mode: str, seed: int) -> list[int]:
+    """Indices of the segments to replay: none, all, or the first plus a seeded sample of the rest."""
+    if mode == "none" or count == 0:
+        return []
+    if mode == "all":
+        return list(range(count))
+    n = min(int(mode), count)
+    return [0] + sorted(random.Random(seed).sample(range(1, count), n - 1))
+
+
+def why_not(release: Release, start: Checkpoint, end: Checkpoint, engine: str, allow_exec: bool) -> str | None:
+    """The reason a segment cannot be replayed, or None."""
+    m = release.manifest
+    if m.config is None:
+        return "no training hyperparameters declared (config.training)"
+    for part, what in (("optimizer", "optimizer state"), ("rng", "RNG state")):
+        if part not in start.state:
+            return f"{what} for step {start.step} not released"
+    if "weights" not in end.state:
+        return f"weights for step {end.step} not released"
+    if start.path is None or end.path is None:
+        return "checkpoint directories are not in the release"
+    if m.data is None:
+        return "training data not released"
+    order = m.data.order
+    if order.within_chunk != "sequential":
+        detail = f" ({order.description})" if order.description else ""
+        return f"the order of sequences inside chunks is {order.within_chunk}{detail}: the data of each step is unknown"
+    mapped = {s for c in m.data.chunks if c.first_step and c.last_step for s in range(c.first_step, c.last_step + 1)}
+    lacking = [s for s in range(start.step + 1, end.step + 1) if s not in mapped]
+    if lacking:
+        return f"step {lacking[0]} has no data in the step → chunk mapping"
+    if engine == "command":
+        return None if allow_exec else "the release's replay command runs only with --allow-exec"
+    opt = m.config.training.optimizer
+    if opt.name.lower() != "adamw" or opt.implementation not in (None, "for-loop"):
+        return (f"the built-in engine replays for-loop AdamW, not {opt.name} ({opt.implementation}); "
+                "declare code.replay_command to replay with the release's own code")  # fmt: skip
+    if m.config.training.precision not in ("fp32", "bf16-mixed"):
+        return f"the built-in engine replays fp32 and bf16-mixed, not {m.config.training.precision}"
+    names = {f.path.rsplit("/", 1)[-1] for f in start.files}
+    if not set(BUILTIN_FILES) <= names:
+        return (f"checkpoint {start.path} is not in the reference trainer's format ({', '.join(BUILTIN_FILES)}); "
+                "declare code.replay_command to replay with the release's own code")  # fmt: skip
+    return None

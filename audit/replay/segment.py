@@ -1,0 +1,117 @@
+"""Replay one segment and decide its status honestly.
+
+Same environment: ``bit-exact`` or ``mismatch``. Different environment (or none recorded):
+``bit-exact`` only if the values are bitwise equal anyway, else ``within-tolerance`` when every
+difference is within the relative tolerance, else ``mismatch``. Never a false ``bit-exact``, never a
+``mismatch`` for an honest cross-hardware difference.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from audit.manifest import Checkpoint
+from audit.metrics_log import read_training_log
+from audit.release import Release
+from audit.replay import compare
+from audit.replay.data import ReplayDataError, step_batches
+from audit.replay.engines import EngineError, run_builtin, run_command
+from audit.replay.options import ReplayOptions
+from audit.replay.plan import why_not
+
+MAX_TENSORS_LISTED = 20
+
+
+def _released_log(release: Release) -> dict[int, dict]:
+    m = release.manifest
+    if m.metrics is None or m.metrics.training_log is None or not release.has_file(m.metrics.training_log.path):
+        return {}
+    return read_training_log(release.path(m.metrics.training_log.path)).rows
+
+
+def _released_env(release: Release, ck: Checkpoint) -> dict | None:
+    try:
+        return json.loads(release.path(f"{ck.path}/training_state.json").read_bytes()).get("environment")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: ReplayOptions, log: dict[int, dict]):
+    """(the segment's result, the fingerprint of the environment it ran in or None)."""
+    from audit.report import ReplaySegment
+
+    engine = "command" if release.manifest.code and release.manifest.code.replay_command else "builtin"
+    reason = why_not(release, start, end, engine, opts.allow_exec)
+    if reason:
+        return ReplaySegment(start_step=start.step, end_step=end.step, status="skipped", reason=reason, engine=engine), None
+    last = end.step if opts.steps is None else min(end.step, start.step + opts.steps)
+    with_state = last == end.step
+    seg = dict(start_step=start.step, end_step=last, engine=engine, compared=["log", "state"] if with_state else ["log"])
+    began = time.perf_counter()
+    try:
+        batches = step_batches(release, start.step + 1, last)
+        with tempfile.TemporaryDirectory(prefix="llm360-replay-") as tmp:
+            run = (run_command if engine == "command" else run_builtin)(release, start, batches, opts, Path(tmp))
+            state = None
+            if with_state:
+                names = [f.path.rsplit("/", 1)[-1] for f in end.files if f.role in ("weights", "optimizer", "training-state")]
+                state = compare.compare_states(release.path(end.path), run.out, names)
+    except (ReplayDataError, EngineError) as exc:
+        return ReplaySegment(**seg, status="error", reason=str(exc), wall_s=time.perf_counter() - began), None
+    wall = time.perf_counter() - began
+
+    env_diff = compare.environment_differences(_released_env(release, end if with_state else start), run.environment or {})
+    exact_step = compare.first_log_divergence(run.logs, log, None)
+    tol_step = compare.first_log_divergence(run.logs, log, opts.tolerance)
+    if not run.logs:
+        seg["compared"] = [c for c in seg["compared"] if c != "log"]
+    details = dict(environment_differences=env_diff, wall_s=wall)
+    if state is not None:
+        details |= dict(
+            max_abs_diff=max((d.max_abs_diff for d in state.diffs), default=0.0),
+            max_ulp=max((d.max_ulp for d in state.diffs), default=0),
+            max_rel_diff=state.max_rel,
+            differing_elements=sum(d.differing for d in state.diffs),
+            tensors=state.diffs[:MAX_TENSORS_LISTED],
+            tensors_compared=state.compared,
+        )
+    identical = exact_step is None and (state is None or state.identical)
+    if identical:
+        return ReplaySegment(**seg, **details, status="bit-exact"), run.environment
+    tolerable = (
+        bool(env_diff)
+        and tol_step is None
+        and (state is None or (not state.missing and not state.fields and state.max_rel <= opts.tolerance))
+    )
+    if tolerable:
+        return ReplaySegment(**seg, **details, status="within-tolerance", tolerance=opts.tolerance,
+                             reason="the replay environment differs from the release's"), run.environment  # fmt: skip
+    first = (tol_step if env_diff else exact_step) or exact_step or last
+    why = []
+    if state is not None and state.missing:
+        why.append(f"{len(state.missing)} tensor(s) missing from the replay, e.g. {state.missing[0]}")
+    if state is not None and state.fields:
+        why.append(f"training state differs in {', '.join(state.fields)}")
+    if state is not None and state.diffs:
+        why.append(f"{len(state.diffs)} of {state.compared} tensors differ")
+    if exact_step is not None:
+        why.append(f"the step log differs from step {exact_step}")
+    return ReplaySegment(**seg, **details, status="mismatch", first_divergent_step=first,
+                         tolerance=opts.tolerance if env_diff else None, reason="; ".join(why)), run.environment  # fmt: skip
+
+
+def run_replay(release: Release, opts: ReplayOptions, indices: list[int], pairs, progress=None):
+    """Replay the selected segments: (segments, fingerprint of the replay environment or {})."""
+    log = _released_log(release)
+    segments, environment = [], {}
+    for i in indices:
+        start, end = pairs[i]
+        if progress:
+            progress(f"replaying steps {start.step} → {end.step}")
+        segment, env = replay_segment(release, start, end, opts, log)
+        segments.append(segment)
+        environment = environment or env or {}
+    return segments, environment
