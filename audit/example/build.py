@@ -91,7 +91,7 @@ def _code_bundle(root: Path, work: Path) -> str:
     commit = repo.index.commit("Training code of the example release", author=AUTHOR, committer=AUTHOR,
                                author_date=COMMIT_DATE, commit_date=COMMIT_DATE)  # fmt: skip
     (root / "code").mkdir()
-    repo.git.bundle("create", str(root / "code" / "training-code.bundle"), "main")
+    repo.git.bundle("create", str(root / "code" / "training-code.bundle"), "HEAD", "main")
     repo.close()
     return commit.hexsha
 
