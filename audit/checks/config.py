@@ -99,7 +99,7 @@ class ConfigCheck(Check):
         if not isinstance(declared_in_code, dict):
             out.add(UNREADABLE, f"{where} is not a mapping", m.code.repo)
             return
-        manifest_hp = flatten(m.config.training.model_dump(mode="json", exclude_none=True))
+        manifest_hp = flatten(m.config.training.model_dump(mode="json", exclude_none=True, exclude_unset=True))
         code_hp = flatten(declared_in_code)
         for key, value in manifest_hp.items():
             if key not in code_hp:
