@@ -11,9 +11,11 @@ from audit import SPEC_VERSION, __version__
 from audit.checks import Check, Outcome, default_checks
 from audit.release import Release, load_manifest
 from audit.replay.options import ReplayOptions
+from audit.rules import Rule
 from audit.report import CRITERIA, CriterionResult, Finding, ReleaseInfo, Replay, Report, Tool
 
-INTERNAL_ERROR = "audit.internal-error"
+INTERNAL_RULE = Rule("audit.internal-error", "error", "This is a bug in llm360-audit; please report it with this message.")
+INTERNAL_ERROR = INTERNAL_RULE.id
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,8 @@ class Auditor:
     def audit(self, root: Path, options: AuditOptions = AuditOptions()) -> Report:
         root = root.resolve()
         manifest, digest, problems = load_manifest(root)
-        info = ReleaseInfo(path=str(root), name=manifest.name if manifest else None, manifest_sha256=digest)
+        info = ReleaseInfo(path=str(root), name=manifest.name if manifest else None, manifest_sha256=digest,
+                           license=manifest.license.id if manifest and manifest.license else None)  # fmt: skip
         if manifest is None:
             reason = "the manifest could not be read"
             criteria = {c: CriterionResult(status="skipped", summary=reason) for c in CRITERIA}
@@ -89,7 +92,7 @@ class Auditor:
                 id=INTERNAL_ERROR, severity="error", criterion=check.criterion,
                 message=f"check {check.id} failed: {type(exc).__name__}: {exc} "
                         f"({Path(where.filename).name}:{where.lineno})",
-                remediation="This is a bug in llm360-audit; please report it with this message.",
+                remediation=INTERNAL_RULE.remediation,
             ))  # fmt: skip
         return out
 

@@ -17,6 +17,7 @@ from audit.fileio import UnsafePath, resolve_inside, sha256_file
 from audit.gitrepo import CodeRepo, CodeRepoError
 from audit.manifest import MANIFEST_NAME, Chunk, Manifest
 from audit.report import Finding
+from audit.rules import Rule
 from audit.safetensors_header import HeaderError, SafetensorsHeader, read_header
 
 MAX_SCHEMA_ERRORS = 20
@@ -27,11 +28,16 @@ MANIFEST_REMEDIATION = (
 )
 
 
+MANIFEST_RULES = {
+    name: Rule(f"manifest.{name}", "error", MANIFEST_REMEDIATION)
+    for name in ("missing", "unreadable", "yaml-invalid", "not-a-mapping", "schema-violation")
+}
+
+
 def _manifest_finding(rule: str, message: str) -> Finding:
-    return Finding(
-        id=f"manifest.{rule}", severity="error", criterion="manifest", message=message,
-        path=MANIFEST_NAME, remediation=MANIFEST_REMEDIATION,
-    )  # fmt: skip
+    r = MANIFEST_RULES[rule]
+    return Finding(id=r.id, severity=r.severity, criterion="manifest", message=message, path=MANIFEST_NAME,
+                   remediation=r.remediation)  # fmt: skip
 
 
 def _json_path(parts) -> str:

@@ -30,7 +30,8 @@ Severity = Literal["error", "warning", "info"]
 Status = Literal["pass", "fail", "partial", "skipped"]
 SegmentStatus = Literal["bit-exact", "within-tolerance", "mismatch", "skipped", "error"]
 
-#: Openness ladder, lowest first; each level needs its criteria to pass plus those of the levels below.
+#: Openness ladder, lowest first; each rung needs its criteria to pass (and a declared license),
+#: plus everything the rungs below need.
 LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("open-weights", ("model_checkpoints", "config")),
     ("open-training", ("code", "metrics")),
@@ -38,6 +39,26 @@ LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("reproduced", ("replay",)),
 )
 Level = Literal[("closed",) + tuple(name for name, _ in LEVELS)]  # type: ignore[valid-type]
+
+#: The Model Openness Framework's classes as a second view (III open model → II open tooling →
+#: I open science), mapped onto the criteria the auditor checks.
+MOF_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("III", ("model_checkpoints", "config")),
+    ("II", ("code", "metrics")),
+    ("I", ("data_availability", "data_mix")),
+)
+MofClass = Literal[("none",) + tuple(name for name, _ in MOF_CLASSES)]  # type: ignore[valid-type]
+
+
+def _ladder(criteria: dict, licensed: bool, rungs, bottom: str) -> str:
+    reached = bottom
+    if not licensed:
+        return reached
+    for name, needs in rungs:
+        if not all(criteria.get(c) is not None and criteria[c].status == "pass" for c in needs):
+            break
+        reached = name
+    return reached
 
 
 class Strict(BaseModel):
@@ -106,6 +127,7 @@ class ReleaseInfo(Strict):
     path: str
     name: str | None = None
     manifest_sha256: str | None = None
+    license: str | None = Field(None, description="Declared SPDX license id; the levels need one.")
 
 
 class Report(Strict):
@@ -126,12 +148,13 @@ class Report(Strict):
     @property
     def level(self) -> Level:
         """Highest rung of the openness ladder whose criteria (and those below) all pass."""
-        reached = "closed"
-        for name, needs in LEVELS:
-            if not all(self.criteria.get(c) and self.criteria[c].status == "pass" for c in needs):
-                break
-            reached = name
-        return reached
+        return _ladder(self.criteria, bool(self.release.license), LEVELS, "closed")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def mof_class(self) -> MofClass:
+        """Model Openness Framework class the evidence supports (I is the most open)."""
+        return _ladder(self.criteria, bool(self.release.license), MOF_CLASSES, "none")
 
     def counts(self) -> dict[str, int]:
         out = {"error": 0, "warning": 0, "info": 0}

@@ -7,14 +7,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from audit.report import CriterionId, Finding, FindingScope, Severity
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    severity: Severity
-    remediation: str
+from audit.report import CriterionId, Finding, FindingScope
+from audit.rules import Rule
 
 
 @dataclass

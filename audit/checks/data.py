@@ -51,12 +51,15 @@ class DataAvailabilityCheck(Check):
         vocab = release.vocab_size()
         want_len = data.format.tokens_per_sequence
         total_tokens = total_seqs = 0
+        by_source: dict[str, int] = {}
         for chunk in data.chunks:
             if verify_file(release, chunk, FILE, out, hash_it=release.hash_files) is None:
                 continue
             scan = release.chunk_scan(chunk)
             total_tokens += scan.tokens
             total_seqs += scan.sequences
+            for source, n in scan.sources.items():
+                by_source[source] = by_source.get(source, 0) + n
             p = chunk.path
             if scan.malformed:
                 out.add(MALFORMED, f"{p}: {scan.malformed} malformed line(s), first: {scan.problems[0]}", p)
@@ -79,7 +82,7 @@ class DataAvailabilityCheck(Check):
                 out.add(SOURCES, f"{p}: {detail}", p)
         out.summary = f"{len(data.chunks)} chunks, {total_seqs} sequences and {total_tokens} tokens recounted"
         out.evidence |= {"chunks": len(data.chunks), "sequences_counted": total_seqs, "tokens_counted": total_tokens,
-                         "vocab_size": vocab}  # fmt: skip
+                         "vocab_size": vocab, "tokens_per_source": dict(sorted(by_source.items()))}  # fmt: skip
 
 
 class DataMixCheck(Check):
