@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from audit import SPEC_VERSION, __version__
 from audit.checks import Check, Outcome, default_checks
+from audit.progress import Progress
+from audit.policy import Policy, gate_settings, mark_waived, policy_findings
 from audit.release import Release, load_manifest
 from audit.replay.options import ReplayOptions
 from audit.rules import Rule
@@ -22,10 +24,14 @@ INTERNAL_ERROR = INTERNAL_RULE.id
 class AuditOptions:
     hash_files: bool = True
     replay: ReplayOptions = ReplayOptions()
+    policy: Policy = field(default_factory=Policy)
+    fail_on: str | None = None  # overrides the policy's
+    require_level: str | None = None  # overrides the policy's
+    today: dt.date | None = None  # for waiver expiry; None = today
 
 
 def _summarize(outcomes: list[Outcome]) -> CriterionResult:
-    findings = [f for o in outcomes for f in o.findings]
+    findings = [f for o in outcomes for f in o.findings if f.waiver is None]
     evidence = {k: v for o in outcomes for k, v in o.evidence.items()}
     errors = [f for f in findings if f.severity == "error"]
     warnings = [f for f in findings if f.severity == "warning"]
@@ -44,39 +50,40 @@ def _summarize(outcomes: list[Outcome]) -> CriterionResult:
 
 
 class Auditor:
-    def __init__(
-        self,
-        checks: list[Check] | None = None,
-        on_check: Callable[[Check], None] | None = None,
-        progress: Callable[[str], None] | None = None,
-    ):
+    def __init__(self, checks: list[Check] | None = None, progress: Progress | None = None):
         self.checks = checks
-        self.on_check = on_check
-        self.progress = progress
+        self.progress = progress or Progress()
 
     def audit(self, root: Path, options: AuditOptions = AuditOptions()) -> Report:
         root = root.resolve()
         manifest, digest, problems = load_manifest(root)
         info = ReleaseInfo(path=str(root), name=manifest.name if manifest else None, manifest_sha256=digest,
                            license=manifest.license.id if manifest and manifest.license else None)  # fmt: skip
+        today = options.today or dt.date.today()
+        used: set[int] = set()
         if manifest is None:
             reason = "the manifest could not be read"
             criteria = {c: CriterionResult(status="skipped", summary=reason) for c in CRITERIA}
-            return self._report(info, criteria, problems, options)
+            findings = mark_waived(problems, options.policy, today, used)
+            return self._report(info, criteria, findings + policy_findings(options.policy, used, today), options)
 
         release = Release(root=root, manifest=manifest, manifest_sha256=digest, hash_files=options.hash_files)
         by_criterion: dict[str, list[Outcome]] = {c: [] for c in CRITERIA}
         checks = self.checks if self.checks is not None else default_checks(options.replay, self.progress)
         try:
             for check in checks:
-                if self.on_check:
-                    self.on_check(check)
-                by_criterion[check.criterion].append(self._run(check, release))
+                with self.progress.task(check.title, unit="B") as advance:
+                    release.on_bytes = advance
+                    by_criterion[check.criterion].append(self._run(check, release))
         finally:
             release.close()
+        for outs in by_criterion.values():
+            for o in outs:
+                o.findings = mark_waived(o.findings, options.policy, today, used)
         criteria = {c: _summarize(o) if o else CriterionResult(status="skipped", summary="no check ran")
                     for c, o in by_criterion.items()}  # fmt: skip
         findings = [f for outs in by_criterion.values() for o in outs for f in o.findings]
+        findings += policy_findings(options.policy, used, today)
         segments = [s for o in by_criterion["replay"] for s in o.segments]
         environment = next((o.environment for o in by_criterion["replay"] if o.environment), {})
         return self._report(info, criteria, findings, options, segments, environment)
@@ -105,6 +112,7 @@ class Auditor:
             release=info,
             criteria=criteria,
             findings=findings,
+            gate=gate_settings(options.policy, options.fail_on, options.require_level),
             replay=Replay(mode=r.mode, seed=r.seed if r.mode not in ("all", "none") else None, steps=r.steps,
                           device=r.device, environment=environment or {}, segments=list(segments)),
         )  # fmt: skip

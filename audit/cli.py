@@ -45,10 +45,13 @@ def _replay_mode(value: str) -> str:
     raise typer.BadParameter("must be all, none or a positive number of segments")
 
 
+LEVEL_CHOICES = ("closed", "open-weights", "open-training", "fully-open", "reproduced")
+
+
 @app.command("audit")
 def audit_cmd(
     release: Annotated[Path, typer.Argument(help="Release directory (holds llm360.yaml).")],
-    out: Annotated[Path, typer.Option(help="Directory for report.json and report.md.")] = Path("llm360-audit-report"),
+    out: Annotated[Path, typer.Option(help="Directory for every report artifact.")] = Path("llm360-audit-report"),
     replay: Annotated[str, typer.Option(
         callback=_replay_mode, help="Segments to replay: all, none, or N (the first plus a seeded sample).")] = DEFAULT_SAMPLE,
     replay_steps: Annotated[Optional[int], typer.Option(
@@ -60,36 +63,71 @@ def audit_cmd(
     allow_exec: Annotated[bool, typer.Option(
         "--allow-exec", help="Allow running the release's own replay command (code.replay_command).")] = False,
     no_hash: Annotated[bool, typer.Option("--no-hash", help="Check structure only; do not hash files.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line.")] = False,
+    fail_on: Annotated[Optional[str], typer.Option(
+        help="Fail on unwaived findings of this severity or worse: error (default) or warning.")] = None,
+    require_level: Annotated[Optional[str], typer.Option(
+        help=f"Fail below this openness level: {', '.join(LEVEL_CHOICES)}.")] = None,
+    policy: Annotated[Optional[Path], typer.Option(
+        help="Gate policy file (default: .llm360-audit.yaml next to the release directory).")] = None,
+    output_format: Annotated[str, typer.Option(
+        "--format", help="text: a summary on the terminal; json: report.json on stdout.")] = "text",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line; no progress.")] = False,
 ) -> None:
-    """Audit RELEASE and write the report."""
+    """Audit RELEASE, write every report artifact to --out, exit 0 (pass) or 1 (fail)."""
+    import datetime as dt
+    import os
+
     from audit.auditor import INTERNAL_ERROR, AuditOptions, Auditor
-    from audit.render import write_artifacts
+    from audit.policy import PolicyError, find_policy, load_policy
+    from audit.progress import LogProgress, Progress, RichProgress
+    from audit.render import render_json, write_artifacts
     from audit.terminal import print_summary
 
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise _usage(f"--device {device}: use cpu or cuda")
-    if device.startswith("cuda") and not _cuda_available():
-        raise _usage(f"--device {device}: no CUDA device is available")
+    if fail_on not in (None, "error", "warning"):
+        raise _usage(f"--fail-on {fail_on}: use error or warning")
+    if require_level not in (None, *LEVEL_CHOICES):
+        raise _usage(f"--require-level {require_level}: use one of {', '.join(LEVEL_CHOICES)}")
+    if output_format not in ("text", "json"):
+        raise _usage(f"--format {output_format}: use text or json")
     if not release.is_dir():
         raise _usage(f"{release} is not a directory")
     root, out_dir = release.resolve(), out.resolve()
     if out_dir == root or root in out_dir.parents:
         raise _usage(f"--out {out} is inside the release; the audit never writes into a release")
+    if device.startswith("cuda") and not _cuda_available():
+        raise _usage(f"--device {device}: no CUDA device is available")
+    try:
+        gate_policy = load_policy(find_policy(root, policy))
+    except PolicyError as exc:
+        raise _usage(str(exc)) from None
     options = AuditOptions(
         hash_files=not no_hash,
         replay=ReplayOptions(mode=replay, steps=replay_steps, device=device, seed=replay_seed,
                              tolerance=tolerance, allow_exec=allow_exec),
+        policy=gate_policy, fail_on=fail_on, require_level=require_level, today=dt.date.today(),
     )  # fmt: skip
-    progress = None if quiet else (lambda msg: err.print(msg))
+    if quiet or output_format == "json":
+        progress: Progress = Progress() if quiet else LogProgress(sys.stderr)
+    else:
+        progress = RichProgress(err) if err.is_terminal else LogProgress(sys.stderr)
     report = Auditor(progress=progress).audit(root, options)
     paths = write_artifacts(report, out_dir)
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        from audit.render.markdown import render_markdown
+
+        with open(summary_file, "a", encoding="utf-8") as f:
+            f.write(render_markdown(report) + "\n")
     console = Console(highlight=False)
-    if quiet:
+    if output_format == "json":
+        sys.stdout.write(render_json(report))
+    elif quiet:
         console.print(f"{report.verdict.upper()} · level {report.level}")
     else:
         print_summary(report, console)
-        console.print(f"report: {paths[0]}")
+        console.print(f"report: {out_dir} ({', '.join(p.name for p in paths)})", soft_wrap=True)
     if any(f.id == INTERNAL_ERROR for f in report.findings):
         raise typer.Exit(EXIT_INTERNAL)
     raise typer.Exit(EXIT_PASS if report.verdict == "pass" else EXIT_FAIL)
@@ -128,7 +166,7 @@ def example_build_cmd(
 
     if directory.exists() and any(directory.iterdir()) and not force:
         raise _usage(f"{directory} is not empty (use --force to replace it)")
-    build_example(directory, progress=lambda msg: err.print(msg))
+    build_example(directory, progress=lambda msg: err.print(msg, highlight=False))
     err.print(f"example release written to {directory}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ class Release:
     manifest: Manifest
     manifest_sha256: str
     hash_files: bool = True
+    on_bytes: Callable[[int], None] = lambda n: None  # progress: bytes read by hashing or scanning
     _sha: dict[str, str] = field(default_factory=dict)
     _headers: dict[str, SafetensorsHeader | HeaderError] = field(default_factory=dict)
     _scans: dict[str, ChunkScan] = field(default_factory=dict)
@@ -102,7 +104,9 @@ class Release:
 
     def sha256(self, rel: str) -> str:
         if rel not in self._sha:
-            self._sha[rel] = sha256_file(self.path(rel))
+            path = self.path(rel)
+            self._sha[rel] = sha256_file(path)
+            self.on_bytes(path.stat().st_size)
         return self._sha[rel]
 
     def header(self, rel: str) -> SafetensorsHeader:
@@ -153,7 +157,9 @@ class Release:
     def chunk_scan(self, chunk: Chunk) -> ChunkScan:
         if chunk.path not in self._scans:
             assert self.manifest.data is not None
-            self._scans[chunk.path] = scan_chunk(self.path(chunk.path), self.manifest.data.format, self.vocab_size())
+            path = self.path(chunk.path)
+            self._scans[chunk.path] = scan_chunk(path, self.manifest.data.format, self.vocab_size())
+            self.on_bytes(path.stat().st_size)
         return self._scans[chunk.path]
 
     def code_repo(self) -> CodeRepo:

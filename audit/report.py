@@ -24,8 +24,8 @@ CRITERIA = (
     "replay",
 )
 CriterionId = Literal[CRITERIA]  # type: ignore[valid-type]
-#: Findings about the manifest itself carry this criterion.
-FindingScope = Literal[CRITERIA + ("manifest",)]  # type: ignore[valid-type]
+#: Findings about the manifest itself, or about the gate policy, carry these instead of a criterion.
+FindingScope = Literal[CRITERIA + ("manifest", "policy")]  # type: ignore[valid-type]
 Severity = Literal["error", "warning", "info"]
 Status = Literal["pass", "fail", "partial", "skipped"]
 SegmentStatus = Literal["bit-exact", "within-tolerance", "mismatch", "skipped", "error"]
@@ -65,6 +65,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Waiver(Strict):
+    reason: str
+    expires: str = Field(description="ISO date after which the waiver no longer applies.")
+
+
 class Finding(Strict):
     id: str = Field(description="Stable rule id, e.g. checkpoints.sha256-mismatch.")
     severity: Severity
@@ -72,6 +77,13 @@ class Finding(Strict):
     message: str
     path: str | None = Field(None, description="Release-relative path the finding is about.")
     remediation: str | None = None
+    waiver: Waiver | None = Field(None, description="Set when the gate policy waives this finding.")
+
+
+class GateSettings(Strict):
+    fail_on: Literal["error", "warning"] = "error"
+    require_level: Level | None = None
+    policy: str | None = Field(None, description="Policy file applied, if any.")
 
 
 class CriterionResult(Strict):
@@ -137,12 +149,20 @@ class Report(Strict):
     criteria: dict[CriterionId, CriterionResult]
     findings: list[Finding]
     replay: Replay
+    gate: GateSettings = Field(default_factory=GateSettings)
+
+    def blocking(self) -> list[Finding]:
+        """Unwaived findings at or above the gate's fail_on severity."""
+        severities = ("error",) if self.gate.fail_on == "error" else ("error", "warning")
+        return [f for f in self.findings if f.severity in severities and f.waiver is None]
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def verdict(self) -> Literal["pass", "fail"]:
-        """``fail`` when any finding is an error."""
-        return "fail" if any(f.severity == "error" for f in self.findings) else "pass"
+        """``fail`` on any unwaived finding at the gate's severity, or below the required level."""
+        names = ("closed",) + tuple(name for name, _ in LEVELS)
+        low = self.gate.require_level is not None and names.index(self.level) < names.index(self.gate.require_level)
+        return "fail" if self.blocking() or low else "pass"
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -157,7 +177,8 @@ class Report(Strict):
         return _ladder(self.criteria, bool(self.release.license), MOF_CLASSES, "none")
 
     def counts(self) -> dict[str, int]:
-        out = {"error": 0, "warning": 0, "info": 0}
+        """Unwaived findings per severity, and the number waived."""
+        out = {"error": 0, "warning": 0, "info": 0, "waived": 0}
         for f in self.findings:
-            out[f.severity] += 1
+            out["waived" if f.waiver else f.severity] += 1
         return out

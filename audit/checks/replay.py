@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from audit.checks.base import Check, Outcome, Rule
+from audit.progress import Progress
 from audit.release import Release
 from audit.replay.options import ReplayOptions
 
@@ -24,9 +25,9 @@ class ReplayCheck(Check):
     rationale = "Only re-running training proves that the published run produced the published checkpoints."
     rules = (MISMATCH, ERROR, TOLERANCE, SKIPPED)
 
-    def __init__(self, options: ReplayOptions | None = None, progress=None):
+    def __init__(self, options: ReplayOptions | None = None, progress: Progress | None = None):
         self.options = options or ReplayOptions()
-        self.progress = progress
+        self.progress = progress or Progress()
 
     def run(self, release: Release, out: Outcome) -> None:
         from audit.replay import plan

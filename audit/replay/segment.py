@@ -103,15 +103,14 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
                          tolerance=opts.tolerance if env_diff else None, reason="; ".join(why)), run.environment  # fmt: skip
 
 
-def run_replay(release: Release, opts: ReplayOptions, indices: list[int], pairs, progress=None):
+def run_replay(release: Release, opts: ReplayOptions, indices: list[int], pairs, progress):
     """Replay the selected segments: (segments, fingerprint of the replay environment or {})."""
     log = _released_log(release)
     segments, environment = [], {}
     for i in indices:
         start, end = pairs[i]
-        if progress:
-            progress(f"replaying steps {start.step} → {end.step}")
-        segment, env = replay_segment(release, start, end, opts, log)
+        with progress.task(f"replaying steps {start.step} → {end.step}"):
+            segment, env = replay_segment(release, start, end, opts, log)
         segments.append(segment)
         environment = environment or env or {}
     return segments, environment
