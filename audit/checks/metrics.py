@@ -11,6 +11,8 @@ from audit.metrics_log import read_evaluations, read_training_log
 from audit.release import Release
 from audit.schedule import lr_at
 
+#: Curves in the report keep at most this many points per series (every k-th step, and the last).
+MAX_SERIES_POINTS = 2000
 #: Relative tolerance for the logged learning rate (float32 logging loses ~1e-7).
 LR_RTOL = 1e-5
 
@@ -84,8 +86,11 @@ class MetricsCheck(Check):
                 out.add(LR, f"{p}: learning rate at step {step} is {got:.6g}, the {s.name} schedule gives "
                             f"{want:.6g} ({len(bad)} step(s) off)", p)  # fmt: skip
         out.summary = f"{len(log.rows)} steps logged"
-        out.evidence |= {"steps_logged": len(log.rows), "steps_expected": last,
-                         "series": {k: [[s, r[k]] for s, r in sorted(log.rows.items()) if k in r]
+        steps = sorted(log.rows)
+        stride = max(1, math.ceil(len(steps) / MAX_SERIES_POINTS))
+        shown = steps[::stride] + ([steps[-1]] if steps and (len(steps) - 1) % stride else [])
+        out.evidence |= {"steps_logged": len(log.rows), "steps_expected": last, "series_stride": stride,
+                         "series": {k: [[s, log.rows[s][k]] for s in shown if k in log.rows[s]]
                                     for k in ("loss", "learning_rate", "grad_norm")}}  # fmt: skip
 
     def _evals(self, release: Release, out: Outcome) -> None:
