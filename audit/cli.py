@@ -127,7 +127,7 @@ def audit_cmd(
         console.print(f"{report.verdict.upper()} · level {report.level}")
     else:
         print_summary(report, console)
-        console.print(f"report: {out_dir} ({', '.join(p.name for p in paths)})", soft_wrap=True)
+        console.print(f"report: {out_dir}/report.html ({len(paths)} files in {out_dir})", soft_wrap=True)
     if any(f.id == INTERNAL_ERROR for f in report.findings):
         raise typer.Exit(EXIT_INTERNAL)
     raise typer.Exit(EXIT_PASS if report.verdict == "pass" else EXIT_FAIL)

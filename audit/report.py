@@ -151,6 +151,11 @@ class Report(Strict):
     replay: Replay
     gate: GateSettings = Field(default_factory=GateSettings)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Report":
+        """Read a report.json back (its derived fields are recomputed, not trusted)."""
+        return cls.model_validate({k: v for k, v in data.items() if k not in cls.model_computed_fields})
+
     def blocking(self) -> list[Finding]:
         """Unwaived findings at or above the gate's fail_on severity."""
         severities = ("error",) if self.gate.fail_on == "error" else ("error", "warning")

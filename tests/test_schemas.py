@@ -74,7 +74,7 @@ def test_report_of_example_validates(built_release):
     report = audit(built_release)
     data = json.loads(report.model_dump_json())
     assert list(schemas.validator("report").iter_errors(data)) == []
-    assert Report.model_validate({k: v for k, v in data.items() if k not in ("verdict", "level", "mof_class")}) == report
+    assert Report.from_json(data) == report
 
 
 def test_yaml_reads_exponent_floats_and_refuses_alias_bombs():

@@ -6,7 +6,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from audit.fileio import write_atomic
+from audit.render.badges import render_badges
+from audit.render.junit import render_junit
 from audit.render.markdown import render_markdown
+from audit.render.sarif import render_sarif
 from audit.report import Report
 
 
@@ -14,16 +17,23 @@ def render_json(report: Report) -> str:
     return report.model_dump_json(indent=2) + "\n"
 
 
-#: Artifact file name → formatter.
-ARTIFACTS: dict[str, Callable[[Report], str]] = {
-    "report.json": render_json,
-    "report.md": render_markdown,
-}
+def _single(name: str, fmt: Callable[[Report], str]) -> Callable[[Report], dict[str, str]]:
+    return lambda report: {name: fmt(report)}
+
+
+#: Each renderer returns {path relative to --out: text}.
+ARTIFACTS: tuple[Callable[[Report], dict[str, str]], ...] = (
+    _single("report.json", render_json),
+    _single("report.md", render_markdown),
+    _single("report.sarif", render_sarif),
+    _single("report.junit.xml", render_junit),
+    render_badges,
+)
 
 
 def write_artifacts(report: Report, out_dir: Path) -> list[Path]:
     """Render every artifact first, then write each atomically (no half-written report)."""
-    rendered = {name: fmt(report) for name, fmt in ARTIFACTS.items()}
+    rendered = {name: text for render in ARTIFACTS for name, text in render(report).items()}
     paths = []
     for name, text in rendered.items():
         write_atomic(out_dir / name, text)
