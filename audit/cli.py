@@ -13,6 +13,7 @@ from audit import __version__
 from audit.replay.options import DEFAULT_SAMPLE, ReplayOptions
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130
 SUBCOMMANDS = {"audit", "init", "example"}
 
 app = typer.Typer(
@@ -112,8 +113,12 @@ def audit_cmd(
         progress: Progress = Progress() if quiet else LogProgress(sys.stderr)
     else:
         progress = RichProgress(err) if err.is_terminal else LogProgress(sys.stderr)
-    report = Auditor(progress=progress).audit(root, options)
-    paths = write_artifacts(report, out_dir)
+    try:
+        report = Auditor(progress=progress).audit(root, options)
+        paths = write_artifacts(report, out_dir)
+    except KeyboardInterrupt:
+        err.print(f"llm360-audit: interrupted; no report written (any previous report in {out_dir} is intact)")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         from audit.render.markdown import render_markdown
@@ -183,8 +188,15 @@ def _root(
     pass
 
 
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``llm360-audit RELEASE ...`` means ``llm360-audit audit RELEASE ...``."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM is handled like Ctrl-C: a clean message, no report
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] not in SUBCOMMANDS and args[0] not in ("--help", "-h", "--version"):
         args.insert(0, "audit")
@@ -195,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.code if isinstance(exc.code, int) else (EXIT_PASS if exc.code is None else EXIT_USAGE)
     except KeyboardInterrupt:
         err.print("llm360-audit: interrupted")
-        code = 130
+        code = EXIT_INTERRUPTED
     except Exception as exc:  # the auditor itself failed: one line, exit 3
         err.print(f"llm360-audit: internal error: {type(exc).__name__}: {exc}")
         code = EXIT_INTERNAL

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 HASH_BLOCK = 1 << 20
@@ -50,3 +52,36 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def signals_deferred():
+    """Hold SIGINT and SIGTERM until the block ends (a set of renames is not interrupted halfway)."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def write_all_atomic(files: dict[Path, str | bytes]) -> None:
+    """Write every file to a temporary sibling, then rename them all with signals held: an
+    interruption leaves the previous complete set or the new complete set, never a mix."""
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data.encode() if isinstance(data, str) else data)
+                f.flush()
+                os.fsync(f.fileno())
+        with signals_deferred():
+            for tmp, path in staged:
+                os.replace(tmp, path)
+            staged = []
+    finally:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)

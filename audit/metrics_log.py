@@ -23,6 +23,14 @@ def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _float(v: int | float) -> float:
+    """JSON integers can be arbitrarily large; those beyond float range count as infinite."""
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf if v > 0 else -math.inf
+
+
 def read_training_log(path: Path) -> TrainingLog:
     log = TrainingLog()
     for lineno, rec in iter_jsonl(path):
@@ -40,9 +48,10 @@ def read_training_log(path: Path) -> TrainingLog:
             if not _number(v):
                 log.missing_fields[name] = log.missing_fields.get(name, 0) + 1
                 continue
-            if not math.isfinite(v):
+            value = _float(v)
+            if not math.isfinite(value):
                 log.non_finite.append((step, name))
-            row[name] = float(v)
+            row[name] = value
         log.rows[step] = row
     return log
 
@@ -65,5 +74,5 @@ def read_evaluations(path: Path) -> Evaluations:
             ev.problems.append(f"line {lineno}: needs integer step, string task and numeric value")
             continue
         key = f"{rec['task']}/{rec.get('metric', 'value')}"
-        ev.results.setdefault(rec["step"], {})[key] = float(rec["value"])
+        ev.results.setdefault(rec["step"], {})[key] = _float(rec["value"])
     return ev

@@ -118,6 +118,7 @@ class ReplaySegment(Strict):
     )
     tensors: list[TensorDiff] = Field(default_factory=list, description="Tensors that differ (largest first).")
     tensors_compared: int | None = None
+    tensors_differing: int | None = None
     wall_s: float | None = None
 
 

@@ -23,7 +23,7 @@ def test_example_release_passes(tmp_path):
     assert report["level"] == ("reproduced" if {s["status"] for s in segments} == {"bit-exact"} else "fully-open")
     assert (tmp_path / "out" / "report.md").read_text().startswith("# LLM360 audit: llm360-audit tiny example")
     assert {p.name for p in (tmp_path / "out").iterdir()} >= {
-        "report.json", "report.md", "report.sarif", "report.junit.xml", "badges"}
+        "report.json", "report.md", "report.html", "report.sarif", "report.junit.xml", "badges"}
 
 
 def test_failing_release_exits_1_and_names_the_file(release, tmp_path):

@@ -12,7 +12,7 @@ from audit.checks.common import file_rules, verify_file
 from audit.release import Release
 from audit.safetensors_header import HeaderError
 
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".metadata")  # .metadata: torch DCP
 
 FILE = file_rules("checkpoints")
 NONE = Rule("checkpoints.none", "error", "Publish intermediate checkpoints and list them under `checkpoints:`.")
@@ -70,8 +70,9 @@ class CheckpointsCheck(Check):
                 out.add(NO_WEIGHTS, f"checkpoint at step {ck.step} has no weights file", where)
             for f in ck.files:
                 verify_file(release, f, FILE, out, hash_it=release.hash_files)
-                if f.path.endswith(PICKLE_SUFFIXES):
-                    out.add(PICKLE, f"{f.path} is a pickle file (not loaded); safetensors expected", f.path)
+                if f.path.endswith(PICKLE_SUFFIXES) or (f.path.endswith(".safetensors") and _is_pickle(release, f.path)):
+                    out.add(PICKLE, f"{f.path} is a pickle file (not loaded: unpickling can run code); "
+                                    "safetensors expected", f.path)  # fmt: skip
             tensors = self._tensors(release, ck, weights, out)
             if tensors is None:
                 continue
@@ -172,3 +173,12 @@ class CheckpointsCheck(Check):
             if dtype is not None and got_dtype != dtype:
                 out.add(TENSOR_DTYPE, f"{name} at step {step} is {got_dtype}, config says {dtype}", where)
 
+
+def _is_pickle(release: Release, rel: str) -> bool:
+    """A file that starts like a pickle (protocol 2+) or a torch.save zip archive, whatever its name."""
+    try:
+        with open(release.path(rel), "rb") as f:
+            head = f.read(4)
+    except (OSError, ValueError):
+        return False
+    return (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5) or head == b"PK\x03\x04"

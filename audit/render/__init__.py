@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from audit.fileio import write_atomic
+from audit.fileio import write_all_atomic
 from audit.render.badges import render_badges
+from audit.render.html import render_html
 from audit.render.junit import render_junit
 from audit.render.markdown import render_markdown
 from audit.render.sarif import render_sarif
@@ -25,6 +26,7 @@ def _single(name: str, fmt: Callable[[Report], str]) -> Callable[[Report], dict[
 ARTIFACTS: tuple[Callable[[Report], dict[str, str]], ...] = (
     _single("report.json", render_json),
     _single("report.md", render_markdown),
+    _single("report.html", render_html),
     _single("report.sarif", render_sarif),
     _single("report.junit.xml", render_junit),
     render_badges,
@@ -32,10 +34,7 @@ ARTIFACTS: tuple[Callable[[Report], dict[str, str]], ...] = (
 
 
 def write_artifacts(report: Report, out_dir: Path) -> list[Path]:
-    """Render every artifact first, then write each atomically (no half-written report)."""
-    rendered = {name: text for render in ARTIFACTS for name, text in render(report).items()}
-    paths = []
-    for name, text in rendered.items():
-        write_atomic(out_dir / name, text)
-        paths.append(out_dir / name)
-    return paths
+    """Render every artifact first, then replace the whole set at once (never a half-written report)."""
+    rendered = {out_dir / name: text for render in ARTIFACTS for name, text in render(report).items()}
+    write_all_atomic(rendered)
+    return list(rendered)

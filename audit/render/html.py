@@ -63,6 +63,18 @@ def _prose(text: object) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", e(text))
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _percent(frac: float) -> str:
+    if 0 < frac < 0.001:
+        return "&lt;0.1%"
+    if 0.999 < frac < 1:
+        return "&gt;99.9%"
+    return f"{frac:.1%}"
+
+
 def _pill(text: str, tone: str | None = None) -> str:
     return f'<span class="pill {TONE.get(text, "muted") if tone is None else tone}">{e(text)}</span>'
 
@@ -182,13 +194,14 @@ def _header(report: Report) -> str:
     c = report.counts()
     name = report.release.name or report.release.path
     verdict = report.verdict
-    counts = [f'<span class="count {"bad" if c.get("error") else "zero"}"><b>{c.get("error", 0)}</b> errors</span>',
-              f'<span class="count {"warn" if c.get("warning") else "zero"}"><b>{c.get("warning", 0)}</b> warnings</span>',
-              f'<span class="count {"info" if c.get("info") else "zero"}"><b>{c.get("info", 0)}</b> notes</span>']
+    kinds = (("error", "error", "bad"), ("warning", "warning", "warn"), ("info", "note", "info"))
+    counts = [f'<span class="count {tone if c.get(key) else "zero"}"><b>{c.get(key, 0)}</b> '
+              f'{word if c.get(key, 0) == 1 else word + "s"}</span>' for key, word, tone in kinds]
     if c.get("waived"):
         counts.append(f'<span class="count muted"><b>{c["waived"]}</b> waived</span>')
+    license_text = e(report.release.license) if report.release.license else '<span class="bad-text">none declared</span>'
     meta = [f"<div><dt>release path</dt><dd>{_code(report.release.path)}</dd></div>",
-            f"<div><dt>license</dt><dd>{e(report.release.license) if report.release.license else '<span class=bad-text>none declared</span>'}</dd></div>"]  # fmt: skip
+            f"<div><dt>license</dt><dd>{license_text}</dd></div>"]
     if report.release.manifest_sha256:
         meta.append(f"<div><dt>manifest sha256</dt><dd>{_code(report.release.manifest_sha256[:16])}…</dd></div>")
     meta.append(f"<div><dt>auditor</dt><dd>{e(report.tool.name)} {e(report.tool.version)}</dd></div>")
@@ -243,7 +256,8 @@ def _criteria(report: Report) -> str:
 <td class="evidence">{_evidence(res.evidence)}</td>
 </tr>""")
     return f"""<section id="criteria"><h2>Criteria</h2>
-<p class="lead">Each LLM360 criterion is checked against the files themselves, not against what the manifest declares.</p>
+<p class="lead">Each LLM360 criterion is checked against the files themselves, not against what the manifest
+declares.</p>
 <div class="scroll"><table class="criteria">
 <thead><tr><th>criterion</th><th>status</th><th>summary</th><th>evidence</th></tr></thead>
 <tbody>{"".join(rows)}</tbody></table></div></section>"""
@@ -285,7 +299,9 @@ def _training_charts(report: Report) -> str:
         svg = line_chart({key: pts}, title=title, x_label="step", y_label=_human_key(key), log_y=log_y,
                          width=360, height=250)
         skipped = len(pts) - len(vals)
-        cap = f"{len(vals)} logged steps" + (f", {skipped} non-finite or malformed value(s) not drawn" if skipped else "")
+        cap = f"{len(vals)} logged steps"
+        if skipped:
+            cap += f", {skipped} non-finite or malformed value(s) not drawn"
         if vals:
             cap += f"; last value {e(format_number(vals[-1], 5))}"
         figs.append(_figure(svg, cap))
@@ -303,9 +319,9 @@ def _evaluation_charts(report: Report) -> str:
     figs = []
     for metric, tasks in sorted(by_metric.items()):
         svg = line_chart(tasks, title=f"Evaluation: {metric}", x_label="checkpoint step", y_label=metric,
-                         width=520 if len(by_metric) > 1 else 1040, height=300)
+                         width=520 if len(by_metric) > 1 else 1040, height=270)
         n_ck = len({p[0] for pts in tasks.values() for p in pts if isinstance(p, (list, tuple)) and p})
-        figs.append(_figure(svg, f"{len(tasks)} task(s) over {n_ck} checkpoint(s)"))
+        figs.append(_figure(svg, f"{_plural(len(tasks), 'task')} over {_plural(n_ck, 'checkpoint')}"))
     wide = " one" if len(by_metric) == 1 else ""
     return f'<div class="charts{wide}">{"".join(figs)}</div>'
 
@@ -346,7 +362,8 @@ def _mixture(report: Report) -> str:
         if d is not None and m is not None and math.isfinite(d) and math.isfinite(m):
             delta = m - d
             cls = "good-text" if delta == 0 else "bad-text"
-            diff = f'<span class="{cls}">{"±0" if delta == 0 else ("+" if delta > 0 else "−") + format_number(abs(delta))}</span>'
+            signed = "±0" if delta == 0 else ("+" if delta > 0 else "−") + format_number(abs(delta))
+            diff = f'<span class="{cls}">{signed}</span>'
         else:
             diff = '<span class="muted">—</span>'
         share = f"{m / tot_m:.1%}" if m is not None and tot_m else "—"
@@ -395,6 +412,11 @@ def _ulp(v: int | None) -> str:
     return e(format_number(v))
 
 
+def _bar_width(frac: float) -> str:
+    frac = min(max(frac, 0.0), 1.0) if math.isfinite(frac) else 0.0
+    return "2px" if 0 < frac < 0.03 else f"{frac * 100:.1f}%"
+
+
 def _tensor_tables(seg, open_: bool = True) -> str:
     groups: dict[tuple[int, str], list] = {}
     for t in seg.tensors:
@@ -408,15 +430,16 @@ def _tensor_tables(seg, open_: bool = True) -> str:
                         f"<td class=num>{e(format_number(t.max_abs_diff))}</td>"
                         f"<td class=num>{_ulp(t.max_ulp)}</td>"
                         f'<td class=num>{e(format_number(t.differing))} / {e(format_number(t.numel))}</td>'
-                        f'<td class="frac"><span class="bar"><i style="width:{min(max(frac, 0.0), 1.0) * 100:.1f}%"></i>'
-                        f"</span> {frac:.1%}</td></tr>")
-        parts.append(f'<h4>{e(label)} <span class="muted">· {len(items)} tensor(s)</span></h4>'
+                        f'<td class="frac"><span class="bar"><i style="width:{_bar_width(frac)}"></i>'
+                        f"</span> {_percent(frac)}</td></tr>")
+        parts.append(f'<h4>{e(label)} <span class="muted">· {_plural(len(items), "tensor")}</span></h4>'
                      '<table class="compact tensors"><thead><tr><th>tensor</th><th class=num>max abs diff</th>'
                      '<th class=num>max ULP</th><th class=num>differing / elements</th><th>differing</th></tr></thead>'
                      f'<tbody>{"".join(rows)}</tbody></table>')
     of = f" of {seg.tensors_compared} compared" if seg.tensors_compared else ""
-    return (f'<details class="card tensors-card"{" open" if open_ else ""}><summary>Steps {seg.start_step}→{seg.end_step}: '
-            f"{_pill(seg.status)} {len(seg.tensors)} differing tensor(s) listed{e(of)}, largest difference first"
+    listed = _plural(len(seg.tensors), "differing tensor")
+    return (f'<details class="card tensors-card"{" open" if open_ else ""}><summary>'
+            f"Steps {seg.start_step}→{seg.end_step}: {_pill(seg.status)} {listed} listed{e(of)}, largest difference first"
             f'</summary>{"".join(parts)}</details>')
 
 
@@ -428,10 +451,6 @@ def _replay(report: Report) -> str:
         head.append(f"<div><dt>seed</dt><dd>{e(rp.seed)}</dd></div>")
     head.append(f"<div><dt>steps per segment</dt><dd>{e(rp.steps) if rp.steps is not None else 'all'}</dd></div>")
     head.append(f"<div><dt>device</dt><dd>{e(rp.device or '—')}</dd></div>")
-    statuses: dict[str, int] = {}
-    for s in rp.segments:
-        statuses[s.status] = statuses.get(s.status, 0) + 1
-    tally = " ".join(f"{_pill(k)} ×{v}" for k, v in statuses.items())
     summary = (f'<p class="lead">{_pill(res.status)} {e(res.summary)}</p>' if res is not None else "")
     out = [f'<section id="replay"><h2>Training replay</h2>{summary}<dl class="meta inline">{"".join(head)}</dl>']
     if not rp.segments:
@@ -473,8 +492,8 @@ def _replay(report: Report) -> str:
                 out.append(_figure(svg, "0 means every tensor of the segment is bitwise equal; "
                                         "no bar is drawn for it on the log scale."))
             else:
-                out.append(f'<p class="ok-note">Every one of the {len(with_diff)} compared segment(s) has a max abs '
-                           "difference of 0: every tensor bitwise equal.</p>")
+                out.append(f'<p class="ok-note">{_plural(len(with_diff), "compared segment")}, every one with a max '
+                           "abs difference of 0: every tensor bitwise equal.</p>")
         with_tensors = [s for s in rp.segments if s.tensors]
         if with_tensors:
             out.append('<h3>Differing tensors</h3><p class="lead">Per segment, grouped into model weights and '
@@ -526,7 +545,8 @@ def _findings(report: Report) -> str:
 <span class="tag">{e(TITLES.get(f.criterion, f.criterion))}</span>{path}</div>
 <p class="msg">{_prose(f.message)}</p>{todo}{wv}</li>""")
     c = report.counts()
-    tally = ", ".join(f"{c.get(k, 0)} {n}" for k, n in (("error", "errors"), ("warning", "warnings"), ("info", "notes")))
+    tally = ", ".join(_plural(c.get(k, 0), n) for k, n in (("error", "error"), ("warning", "warning"),
+                                                           ("info", "note")))
     return f"""<section id="findings"><h2>Findings</h2><p class="lead">{e(tally)}, most severe first.</p>
 <ol class="findings">{"".join(items)}</ol></section>"""
 
@@ -561,7 +581,7 @@ a{color:#1d4ed8;text-decoration:none}
 .meta{display:flex;flex-wrap:wrap;gap:4px 22px;margin:0;font-size:12.5px}
 .meta div{display:flex;gap:6px}.meta dt{color:var(--muted)}.meta dd{margin:0}
 .meta.inline{margin:0 0 14px}
-.verdict{min-width:250px;text-align:center;border-radius:10px;padding:12px 16px;color:#fff}
+.verdict{min-width:280px;text-align:center;border-radius:10px;padding:12px 16px;color:#fff}
 .verdict.good{background:var(--good)}.verdict.bad{background:var(--bad)}
 .vlabel{display:block;font-size:11px;text-transform:uppercase;letter-spacing:.1em;opacity:.85}
 .vvalue{display:block;font-size:34px;font-weight:700;letter-spacing:.04em;line-height:1.1}
@@ -604,8 +624,8 @@ table.criteria td.summary{width:30%}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 td.num{white-space:nowrap}
 .nowrap{white-space:nowrap}
-dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:1px 12px;margin:0;font-size:12.5px}
-dl.kv dt{color:var(--muted)}dl.kv dd{margin:0;word-break:break-word;font-variant-numeric:tabular-nums}
+dl.kv{display:grid;grid-template-columns:fit-content(50%) minmax(0,1fr);gap:1px 12px;margin:0;font-size:12.5px}
+dl.kv dt{color:var(--muted)}dl.kv dd{margin:0;overflow-wrap:anywhere;font-variant-numeric:tabular-nums}
 .charts{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:14px}
 .charts.one{grid-template-columns:1fr}
 .charts.three{grid-template-columns:repeat(3,minmax(0,1fr))}
@@ -619,7 +639,8 @@ margin:6px 0;font-size:13px}
 table.compact{font-size:12.5px}
 table.tensors{table-layout:fixed}table.tensors th:nth-child(1){width:44%}
 table.tensors th:nth-child(2),table.tensors th:nth-child(3){width:13%}table.tensors th:nth-child(4){width:15%}
-table.tensors td:first-child{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}table.compact th,table.compact td{padding:4px 8px}
+table.tensors td:first-child{overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+table.compact th,table.compact td{padding:4px 8px}
 table.mix{margin-top:8px;max-width:640px}
 tr.total td{font-weight:600;border-bottom:0}
 table.segments{font-size:12px}

@@ -394,7 +394,8 @@ def bar_chart(categories: Sequence[str], groups: Mapping[str, Sequence[float | N
             if w > 0:
                 out.append(f'<rect x="{_n(x0)}" y="{_n(y)}" width="{_n(max(w, 1.0))}" height="{bar_h}" rx="2" '
                            f'fill="{palette[gi]}"><title>{_t(cat)} · {_t(name)}: {_t(fmt(v))}</title></rect>')
-            out.append(f'<text x="{_n(x1 + 4)}" y="{_n(y + bar_h - 3)}" fill="{INK}" font-size="10">{_t(fmt(v))}</text>')
+            out.append(f'<text x="{_n(x1 + 4)}" y="{_n(y + bar_h - 3)}" fill="{INK}" font-size="10">'
+                       f"{_t(fmt(v))}</text>")
     out.append(f'<line x1="{_n(base)}" y1="{_n(top - 2)}" x2="{_n(base)}" y2="{_n(bottom)}" stroke="{AXIS}"/>')
     if value_label:
         out.append(f'<text x="{_n((left + right) / 2)}" y="{height - 8}" text-anchor="middle" fill="{INK}">'

@@ -24,6 +24,10 @@ from audit.release import Release
 from audit.replay.options import ReplayOptions
 
 OUTPUT_TAIL = 2000
+#: The command's console output is kept in a file and only its tail is read.
+MAX_LOG_BYTES = 64 * 1024 * 1024
+#: The replayed checkpoint may not be much larger than the released one.
+OUT_SIZE_FACTOR, OUT_SIZE_SLACK = 4, 256 * 1024 * 1024
 PLACEHOLDERS = ("python", "checkpoint", "start_step", "steps", "data", "out", "device")
 
 
@@ -115,16 +119,27 @@ def run_command(release: Release, start: Checkpoint, batches: list, opts: Replay
         argv = [arg.format(**values) for arg in argv_template]
     except (KeyError, IndexError, ValueError) as exc:
         raise EngineError(f"code.replay_command: unknown placeholder {exc}; known: {', '.join(PLACEHOLDERS)}") from None
+    console = work / "console.log"
+    released = sum(p.stat().st_size for p in ckpt.rglob("*") if p.is_file())
+    limit = OUT_SIZE_FACTOR * released + OUT_SIZE_SLACK
     try:
-        proc = subprocess.run(argv, cwd=code_dir, env=minimal_env(work), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=opts.timeout_s)  # fmt: skip
+        with open(console, "wb") as log_file:
+            proc = subprocess.run(argv, cwd=code_dir, env=minimal_env(work), stdin=subprocess.DEVNULL,
+                                  stdout=log_file, stderr=subprocess.STDOUT, timeout=opts.timeout_s,
+                                  start_new_session=True, preexec_fn=lambda: _limit_file_size(limit))  # fmt: skip
     except subprocess.TimeoutExpired:
         raise EngineError(f"replay command timed out after {opts.timeout_s:g} s") from None
     except OSError as exc:
         raise EngineError(f"replay command could not start: {exc.strerror}: {argv[0]}") from None
     if proc.returncode != 0:
-        tail = proc.stdout[-OUTPUT_TAIL:].decode(errors="replace").strip().splitlines()
-        raise EngineError(f"replay command exited with {proc.returncode}: {tail[-1] if tail else '(no output)'}")
+        raise EngineError(f"replay command exited with {proc.returncode}: {_last_line(console)}")
+    if console.stat().st_size > MAX_LOG_BYTES:
+        raise EngineError(f"replay command wrote more than {MAX_LOG_BYTES} bytes of console output")
+    produced = sum(p.stat().st_size for p in out.rglob("*") if p.is_file() and not p.is_symlink())
+    if produced > limit:
+        raise EngineError(f"replay command wrote {produced} bytes into its output, far more than the checkpoint")
+    if any(p.is_symlink() for p in out.rglob("*")):
+        raise EngineError("replay command left symbolic links in its output; refusing to read them")
     logs = []
     if (out / "train_log.jsonl").is_file():
         logs = [r for _, r in iter_jsonl(out / "train_log.jsonl") if isinstance(r, dict) and not isinstance(r, BadLine)
@@ -136,3 +151,18 @@ def run_command(release: Release, start: Checkpoint, batches: list, opts: Replay
         except (ValueError, AttributeError):
             environment = None
     return EngineRun(out=out, logs=logs, environment=environment)
+
+
+def _limit_file_size(limit: int) -> None:
+    """In the child: no single file may grow beyond ``limit`` bytes (the kernel stops it: SIGXFSZ)."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def _last_line(console: Path) -> str:
+    size = console.stat().st_size
+    with open(console, "rb") as f:
+        f.seek(max(0, size - OUTPUT_TAIL))
+        lines = f.read().decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "(no output)"

@@ -77,6 +77,7 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
             differing_elements=sum(d.differing for d in state.diffs),
             tensors=state.diffs[:MAX_TENSORS_LISTED],
             tensors_compared=state.compared,
+            tensors_differing=len(state.diffs),
         )
     identical = exact_step is None and (state is None or state.identical)
     if identical:

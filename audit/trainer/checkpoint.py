@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
+from audit.fileio import write_atomic
 from audit.trainer.config import ModelConfig, TrainConfig
 
 CONFIG_FILE = "config.json"
@@ -85,17 +85,6 @@ class Checkpoint:
     moments: dict[str, torch.Tensor]
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def _json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, sort_keys=True, indent=2, allow_nan=False) + "\n").encode("utf-8")
 
@@ -112,10 +101,10 @@ def write_checkpoint(
     path = Path(ckpt_dir)
     path.mkdir(parents=True, exist_ok=True)
     metadata = {"format": "pt"}
-    _write_atomic(path / CONFIG_FILE, _json_bytes(model_config.to_hf_config()))
-    _write_atomic(path / MODEL_FILE, safetensors.torch.save(weights, metadata=metadata))
-    _write_atomic(path / OPTIMIZER_FILE, safetensors.torch.save(moments, metadata=metadata))
-    _write_atomic(path / STATE_FILE, _json_bytes(state))
+    write_atomic(path / CONFIG_FILE, _json_bytes(model_config.to_hf_config()))
+    write_atomic(path / MODEL_FILE, safetensors.torch.save(weights, metadata=metadata))
+    write_atomic(path / OPTIMIZER_FILE, safetensors.torch.save(moments, metadata=metadata))
+    write_atomic(path / STATE_FILE, _json_bytes(state))
     return path
 
 
