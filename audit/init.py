@@ -24,6 +24,8 @@ from audit.manifest import MANIFEST_NAME, DataFormat
 KEY_ORDER = ("spec_version", "name", "description", "license", "code", "config", "checkpoints", "data", "metrics")
 ENTRYPOINTS = ("train.py", "pretrain.py", "main.py")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+#: Hidden files that are release content: torch.distributed.checkpoint's (pickled) metadata.
+LISTED_DOTFILES = {".metadata"}
 
 
 class InitError(ValueError):
@@ -52,7 +54,8 @@ def _walk(root: Path) -> list[Path]:
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             p = Path(dirpath) / name
-            if not name.startswith(".") and p.is_file() and not p.is_symlink() and name != MANIFEST_NAME:
+            visible = not name.startswith(".") or name in LISTED_DOTFILES
+            if visible and p.is_file() and not p.is_symlink() and name != MANIFEST_NAME:
                 found.append(p)
     return found
 

@@ -223,3 +223,15 @@ def test_truncated_chunk_in_a_replayed_segment_is_an_error(release):
     write_manifest(release, m)
     seg = segments(audit(release, replay="1"))[(0, 4)]
     assert seg.status == "error" and "train_000.jsonl has 20 sequences" in seg.reason
+
+
+def test_state_that_cannot_be_compared_is_never_called_bit_exact(release):
+    import pickle
+
+    d = release / "checkpoints" / "step_000008"
+    (d / "optimizer.safetensors").unlink()
+    (d / "optimizer.pt").write_bytes(pickle.dumps({"exp_avg": [0.0]}))
+    refresh(release)
+    segs = segments(audit(release, replay="all"))
+    assert segs[(4, 8)].status == "error" and "optimizer.pt is not safetensors" in segs[(4, 8)].reason
+    assert segs[(8, 12)].status == "skipped"  # resuming needs optimizer.safetensors

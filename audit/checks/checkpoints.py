@@ -33,6 +33,8 @@ INDEX = Rule("checkpoints.index-invalid", "error",
              "model.safetensors.index.json must map every tensor to the shard that holds it.")
 PICKLE = Rule("checkpoints.pickle", "warning",
               "Pickle files can run code when loaded and were not opened; publish safetensors instead.")
+PICKLE_WEIGHTS = Rule("checkpoints.pickle-weights", "error",
+                      "Weights only in pickle form cannot be verified (they are never unpickled); publish safetensors.")
 ARCH = Rule("checkpoints.architecture-unknown", "info",
             "Tensor names and shapes were compared across checkpoints only, not against the config.")
 INCONSISTENT = Rule("checkpoints.inconsistent", "error", "All checkpoints of a run must hold the same tensors.")
@@ -44,7 +46,7 @@ class CheckpointsCheck(Check):
     title = "Intermediate model checkpoints"
     rationale = "LLM360 releases every intermediate checkpoint, so anyone can study or resume training."
     rules = (NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED,
-             TENSOR_SHAPE, TENSOR_DTYPE, INDEX, PICKLE, ARCH, INCONSISTENT, *FILE.values())  # fmt: skip
+             TENSOR_SHAPE, TENSOR_DTYPE, INDEX, PICKLE, PICKLE_WEIGHTS, ARCH, INCONSISTENT, *FILE.values())  # fmt: skip
 
     def run(self, release: Release, out: Outcome) -> None:
         m = release.manifest
@@ -71,8 +73,9 @@ class CheckpointsCheck(Check):
             for f in ck.files:
                 verify_file(release, f, FILE, out, hash_it=release.hash_files)
                 if f.path.endswith(PICKLE_SUFFIXES) or (f.path.endswith(".safetensors") and _is_pickle(release, f.path)):
-                    out.add(PICKLE, f"{f.path} is a pickle file (not loaded: unpickling can run code); "
-                                    "safetensors expected", f.path)  # fmt: skip
+                    rule = PICKLE_WEIGHTS if f.role == "weights" else PICKLE
+                    out.add(rule, f"{f.path} is a pickle file (not loaded: unpickling can run code); "
+                                  "safetensors expected", f.path)  # fmt: skip
             tensors = self._tensors(release, ck, weights, out)
             if tensors is None:
                 continue

@@ -19,8 +19,9 @@ MOMENTS = Rule("optimizer.moments-missing", "error",
                "The optimizer file must hold exp_avg.<param> and exp_avg_sq.<param> for every parameter.")
 SHAPE = Rule("optimizer.moment-shape", "error", "Optimizer moments must have the shape of their parameter.")
 HEADER = Rule("optimizer.header-invalid", "error", "Re-export the optimizer state with the safetensors library.")
-PICKLE = Rule("optimizer.pickle", "warning",
-              "Pickled optimizer state was not opened (it can run code); publish it as safetensors.")
+PICKLE = Rule("optimizer.pickle", "error",
+              "Pickled optimizer state was not opened (unpickling can run code), so it cannot be verified; "
+              "publish it as safetensors.")
 STATE_INVALID = Rule("optimizer.training-state-invalid", "error",
                      "training_state.json must be a JSON object (see the reference trainer's format).")
 STEP = Rule("optimizer.step-mismatch", "error", "The optimizer step count must equal the checkpoint step.")

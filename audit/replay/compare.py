@@ -55,6 +55,10 @@ def diff_tensor(name: str, ref: torch.Tensor, got: torch.Tensor) -> tuple[Tensor
                       numel=ref.numel()), (math.inf if differing else 0.0)  # fmt: skip
 
 
+class CompareError(ValueError):
+    """A released state file cannot be compared; the message names it."""
+
+
 @dataclass
 class StateComparison:
     diffs: list[TensorDiff] = field(default_factory=list)  # only tensors that differ
@@ -84,7 +88,10 @@ def compare_states(released: Path, replayed: Path, file_names: list[str]) -> Sta
     result = StateComparison()
     for name in file_names:
         if name.endswith(".safetensors"):
-            ref = load_file(released / name)
+            try:
+                ref = load_file(released / name)
+            except (SafetensorError, OSError) as exc:
+                raise CompareError(f"released {name} cannot be read: {str(exc).splitlines()[0]}") from None
             try:
                 got = load_file(replayed / name) if (replayed / name).is_file() else {}
             except SafetensorError:
@@ -97,9 +104,14 @@ def compare_states(released: Path, replayed: Path, file_names: list[str]) -> Sta
                 if diff.differing:
                     result.diffs.append(diff)
         elif name == "training_state.json" and (replayed / name).is_file():
-            a, b = (json.loads((d / name).read_bytes()) for d in (released, replayed))
+            try:
+                a, b = (json.loads((d / name).read_bytes()) for d in (released, replayed))
+            except (OSError, ValueError, RecursionError) as exc:
+                raise CompareError(f"{name} cannot be read: {str(exc).splitlines()[0]}") from None
             result.fields = [f for f in STATE_FIELDS
                              if _get(a, f) is not _ABSENT and _get(b, f) is not _ABSENT and _get(a, f) != _get(b, f)]  # fmt: skip
+        elif not name.endswith(".json"):
+            raise CompareError(f"released {name} is not safetensors: its state cannot be compared (pickles are never loaded)")
     result.diffs.sort(key=lambda d: (-d.max_abs_diff, d.name))
     return result
 

@@ -51,6 +51,12 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
     with_state = last == end.step
     seg = dict(start_step=start.step, end_step=last, engine=engine, compared=["log", "state"] if with_state else ["log"])
     began = time.perf_counter()
+    for f in start.files + (end.files if with_state else []):
+        if f.path.endswith(".safetensors"):
+            try:
+                release.header(f.path)  # never hand a malformed file to a tensor loader
+            except ValueError as exc:
+                return ReplaySegment(**seg, status="error", reason=f"{f.path}: {exc}"), None
     try:
         batches = step_batches(release, start.step + 1, last)
         with tempfile.TemporaryDirectory(prefix="llm360-replay-") as tmp:
@@ -59,7 +65,7 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
             if with_state:
                 names = [f.path.rsplit("/", 1)[-1] for f in end.files if f.role in ("weights", "optimizer", "training-state")]
                 state = compare.compare_states(release.path(end.path), run.out, names)
-    except (ReplayDataError, EngineError) as exc:
+    except (ReplayDataError, EngineError, compare.CompareError) as exc:
         return ReplaySegment(**seg, status="error", reason=str(exc), wall_s=time.perf_counter() - began), None
     wall = time.perf_counter() - began
 
