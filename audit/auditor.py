@@ -10,11 +10,12 @@ from pathlib import Path
 from audit import SPEC_VERSION, __version__
 from audit.checks import Check, Outcome, default_checks
 from audit.progress import Progress
+from audit.hashing import HashCache, Hasher
 from audit.policy import Policy, gate_settings, mark_waived, policy_findings
 from audit.release import Release, load_manifest
 from audit.replay.options import ReplayOptions
 from audit.rules import Rule
-from audit.report import CRITERIA, CriterionResult, Finding, ReleaseInfo, Replay, Report, Tool
+from audit.report import CRITERIA, CriterionResult, Finding, ReleaseInfo, Replay, Report, Scope, Tool
 
 INTERNAL_RULE = Rule("audit.internal-error", "error", "This is a bug in llm360-audit; please report it with this message.")
 INTERNAL_ERROR = INTERNAL_RULE.id
@@ -28,6 +29,7 @@ class AuditOptions:
     fail_on: str | None = None  # overrides the policy's
     require_level: str | None = None  # overrides the policy's
     today: dt.date | None = None  # for waiver expiry; None = today
+    cache_dir: Path | None = None  # hash cache; None = no cache
 
 
 def _summarize(outcomes: list[Outcome]) -> CriterionResult:
@@ -67,16 +69,23 @@ class Auditor:
             findings = mark_waived(problems, options.policy, today, used)
             return self._report(info, criteria, findings + policy_findings(options.policy, used, today), options)
 
-        release = Release(root=root, manifest=manifest, manifest_sha256=digest, hash_files=options.hash_files)
+        cache = HashCache(options.cache_dir) if options.cache_dir and options.hash_files else None
+        release = Release(root=root, manifest=manifest, manifest_sha256=digest, hash_files=options.hash_files,
+                          hasher=Hasher(cache))  # fmt: skip
         by_criterion: dict[str, list[Outcome]] = {c: [] for c in CRITERIA}
         checks = self.checks if self.checks is not None else default_checks(options.replay, self.progress)
         try:
+            if options.hash_files:
+                with self.progress.task("hashing", unit="B") as advance:
+                    release.prefetch_hashes(advance)
             for check in checks:
                 with self.progress.task(check.title, unit="B") as advance:
                     release.on_bytes = advance
                     by_criterion[check.criterion].append(self._run(check, release))
         finally:
             release.close()
+            if cache is not None:
+                cache.close()
         for outs in by_criterion.values():
             for o in outs:
                 o.findings = mark_waived(o.findings, options.policy, today, used)
@@ -86,7 +95,9 @@ class Auditor:
         findings += policy_findings(options.policy, used, today)
         segments = [s for o in by_criterion["replay"] for s in o.segments]
         environment = next((o.environment for o in by_criterion["replay"] if o.environment), {})
-        return self._report(info, criteria, findings, options, segments, environment)
+        scope = Scope(hashing="full" if options.hash_files else "off", bytes_hashed=release.hasher.hashed_bytes,
+                      hashes_from_cache=release.hasher.from_cache)  # fmt: skip
+        return self._report(info, criteria, findings, options, segments, environment, scope)
 
     @staticmethod
     def _run(check: Check, release: Release) -> Outcome:
@@ -104,9 +115,10 @@ class Auditor:
         return out
 
     @staticmethod
-    def _report(info, criteria, findings, options: AuditOptions, segments=(), environment=None) -> Report:
+    def _report(info, criteria, findings, options: AuditOptions, segments=(), environment=None, scope=None) -> Report:
         r = options.replay
         return Report(
+            scope=scope or Scope(hashing="full" if options.hash_files else "off"),
             spec_version=SPEC_VERSION,
             tool=Tool(version=__version__),
             release=info,

@@ -64,6 +64,9 @@ def audit_cmd(
     allow_exec: Annotated[bool, typer.Option(
         "--allow-exec", help="Allow running the release's own replay command (code.replay_command).")] = False,
     no_hash: Annotated[bool, typer.Option("--no-hash", help="Check structure only; do not hash files.")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option(
+        help="Hash cache directory (default: $XDG_CACHE_HOME/llm360-audit).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Hash every file; neither read nor write the cache.")] = False,
     fail_on: Annotated[Optional[str], typer.Option(
         help="Fail on unwaived findings of this severity or worse: error (default) or warning.")] = None,
     require_level: Annotated[Optional[str], typer.Option(
@@ -79,6 +82,7 @@ def audit_cmd(
     import os
 
     from audit.auditor import INTERNAL_ERROR, AuditOptions, Auditor
+    from audit.hashing import default_cache_dir
     from audit.policy import PolicyError, find_policy, load_policy
     from audit.progress import LogProgress, Progress, RichProgress
     from audit.render import render_json, write_artifacts
@@ -108,6 +112,7 @@ def audit_cmd(
         replay=ReplayOptions(mode=replay, steps=replay_steps, device=device, seed=replay_seed,
                              tolerance=tolerance, allow_exec=allow_exec),
         policy=gate_policy, fail_on=fail_on, require_level=require_level, today=dt.date.today(),
+        cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
     )  # fmt: skip
     if quiet or output_format == "json":
         progress: Progress = Progress() if quiet else LogProgress(sys.stderr)

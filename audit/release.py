@@ -14,7 +14,8 @@ import pydantic
 
 from audit import schemas, yamlio
 from audit.data_scan import ChunkScan, scan_chunk
-from audit.fileio import UnsafePath, resolve_inside, sha256_file
+from audit.fileio import UnsafePath, resolve_inside
+from audit.hashing import Hasher
 from audit.gitrepo import CodeRepo, CodeRepoError
 from audit.manifest import MANIFEST_NAME, Chunk, Manifest
 from audit.report import Finding
@@ -84,6 +85,7 @@ class Release:
     manifest: Manifest
     manifest_sha256: str
     hash_files: bool = True
+    hasher: Hasher = field(default_factory=Hasher)
     on_bytes: Callable[[int], None] = lambda n: None  # progress: bytes read by hashing or scanning
     _sha: dict[str, str] = field(default_factory=dict)
     _headers: dict[str, SafetensorsHeader | HeaderError] = field(default_factory=dict)
@@ -104,10 +106,26 @@ class Release:
 
     def sha256(self, rel: str) -> str:
         if rel not in self._sha:
-            path = self.path(rel)
-            self._sha[rel] = sha256_file(path)
-            self.on_bytes(path.stat().st_size)
+            self._sha[rel] = self.hasher.digest(self.path(rel), self.on_bytes)
         return self._sha[rel]
+
+    def declared_files(self) -> list[str]:
+        """Every file the manifest declares a sha256 for."""
+        m = self.manifest
+        entries = [f for c in m.checkpoints for f in c.files]
+        entries += m.data.chunks if m.data else []
+        entries += [e for e in (m.metrics.training_log, m.metrics.evaluations) if e] if m.metrics else []
+        return [e.path for e in entries if e.sha256 is not None]
+
+    def prefetch_hashes(self, on_bytes: Callable[[int], None]) -> None:
+        """Hash every declared file up front, in parallel (checks then read the results)."""
+        todo = {}
+        for rel in self.declared_files():
+            if rel not in self._sha and self.has_file(rel):
+                todo[self.path(rel)] = rel
+        for path, digest in self.hasher.digest_many(todo, on_bytes).items():
+            if isinstance(digest, str):
+                self._sha[todo[path]] = digest  # unreadable files are left for the checks to report
 
     def header(self, rel: str) -> SafetensorsHeader:
         """Parsed safetensors header (raises :class:`HeaderError`; OSError becomes one too)."""

@@ -80,6 +80,14 @@ class Finding(Strict):
     waiver: Waiver | None = Field(None, description="Set when the gate policy waives this finding.")
 
 
+class Scope(Strict):
+    """How much of the evidence this run looked at."""
+
+    hashing: Literal["full", "off"] = Field("full", description="off: --no-hash, structure only.")
+    bytes_hashed: int = 0
+    hashes_from_cache: int = Field(0, description="Files whose digest came from the hash cache (unchanged).")
+
+
 class GateSettings(Strict):
     fail_on: Literal["error", "warning"] = "error"
     require_level: Level | None = None
@@ -151,6 +159,7 @@ class Report(Strict):
     findings: list[Finding]
     replay: Replay
     gate: GateSettings = Field(default_factory=GateSettings)
+    scope: Scope = Field(default_factory=Scope)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Report":

@@ -1,0 +1,120 @@
+"""Parallel, streaming SHA-256 of release files, with a cache outside the release.
+
+Files are hashed concurrently (hashlib releases the GIL on large updates), each streamed in 4 MiB
+blocks, so memory stays flat whatever the file size. The cache maps a file's identity — path, size,
+mtime, ctime, inode and device — to its digest: any change to the file (even one that restores
+the mtime, which cannot restore the ctime) makes it miss and the file is hashed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+BLOCK = 4 << 20
+SCHEMA = """CREATE TABLE IF NOT EXISTS hashes (
+    path TEXT, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER, dev INTEGER, sha256 TEXT,
+    PRIMARY KEY (path, size, mtime_ns, ctime_ns, ino, dev))"""
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "llm360-audit"
+
+
+def _identity(path: Path, st: os.stat_result) -> tuple:
+    return (str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+class HashCache:
+    """SQLite file in the cache directory; safe to share between concurrent audits."""
+
+    def __init__(self, directory: Path):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "hashes.sqlite"
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(SCHEMA)
+
+    def get(self, path: Path, st: os.stat_result) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT sha256 FROM hashes WHERE path=? AND size=? AND mtime_ns=? AND ctime_ns=? AND ino=? AND dev=?",
+                _identity(path, st),
+            ).fetchone()
+        return row[0] if row else None
+
+    def put(self, path: Path, st: os.stat_result, digest: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM hashes WHERE path=?", (str(path),))
+            self._db.execute("INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?,?)", (*_identity(path, st), digest))
+            self._db.commit()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def sha256_stream(path: Path, on_bytes: Callable[[int], None] = lambda n: None) -> str:
+    h = hashlib.sha256()
+    buf = bytearray(BLOCK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
+            on_bytes(n)
+    return h.hexdigest()
+
+
+class Hasher:
+    """Hashes files once each, from the cache when it can, in parallel when asked for many."""
+
+    def __init__(self, cache: HashCache | None = None, workers: int | None = None):
+        self.cache = cache
+        self.workers = workers or min(8, os.cpu_count() or 1)
+        self.from_cache = 0
+        self.hashed_bytes = 0
+        self._lock = threading.Lock()
+
+    def digest(self, path: Path, on_bytes: Callable[[int], None] = lambda n: None) -> str:
+        st = path.stat()
+        if self.cache is not None and (hit := self.cache.get(path, st)) is not None:
+            with self._lock:
+                self.from_cache += 1
+            return hit
+        digest = sha256_stream(path, on_bytes)
+        with self._lock:
+            self.hashed_bytes += st.st_size
+        if self.cache is not None and _identity(path, path.stat()) == _identity(path, st):  # unchanged meanwhile
+            self.cache.put(path, st, digest)
+        return digest
+
+    def digest_many(self, paths: Iterable[Path], on_bytes: Callable[[int], None] = lambda n: None) -> dict[Path, str | OSError]:
+        """Digest of each path (or the OSError that stopped it), largest files first across the workers."""
+        unique = sorted(set(paths), key=lambda p: -_size(p))
+        lock = threading.Lock()
+
+        def progress(n: int) -> None:
+            with lock:
+                on_bytes(n)
+
+        def one(p: Path) -> str | OSError:
+            try:
+                return self.digest(p, progress)
+            except OSError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            return dict(zip(unique, pool.map(one, unique)))
+
+
+def _size(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return 0
