@@ -74,10 +74,8 @@ def write_all_atomic(files: dict[Path, str | bytes]) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             staged.append((tmp, path))
-            with os.fdopen(fd, "wb") as f:
+            with os.fdopen(fd, "wb") as f:  # no fsync per file: the renames below are what readers see
                 f.write(data.encode() if isinstance(data, str) else data)
-                f.flush()
-                os.fsync(f.fileno())
         with signals_deferred():
             for tmp, path in staged:
                 os.replace(tmp, path)
