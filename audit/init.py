@@ -26,6 +26,12 @@ ENTRYPOINTS = ("train.py", "pretrain.py", "main.py")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 #: Hidden files that are release content: torch.distributed.checkpoint's (pickled) metadata.
 LISTED_DOTFILES = {".metadata"}
+#: Directories that *number* checkpoints rather than naming their step: Amber's ``ckpt_000`` …
+#: ``ckpt_359`` (each published as a git branch of that name), where ``ckpt_N`` is the N-th checkpoint,
+#: saved after data chunk N. ``step_NNNNNN`` and HF Trainer's ``checkpoint-N`` hold a step.
+INDEX_DIR = re.compile(r"ckpt_(\d+)")
+#: Key order of a checkpoint entry written by init (that of examples/amber-manifest.yaml).
+CHECKPOINT_KEYS = ("step", "tokens", "path", "revision", "state", "files")
 
 
 class InitError(ValueError):
@@ -82,6 +88,7 @@ class _Refresher:
     def __init__(self, root: Path, doc: dict):
         self.root, self.doc, self.changes = root, doc, []
         self.files = _walk(root)
+        self.indexed: dict[str, int] = {}  # checkpoint directory → index, for ckpt_N directories
 
     def note(self, msg: str) -> None:
         self.changes.append(msg)
@@ -100,16 +107,23 @@ class _Refresher:
             rel = d.relative_to(self.root).as_posix()
             state = self._json(d / "training_state.json") or {}
             step = state.get("step")
-            if type(step) is not int:
+            index_match = INDEX_DIR.fullmatch(d.name) if type(step) is not int else None
+            if index_match is not None:
+                # ckpt_N numbers the checkpoint; its step comes from the data chunks (index_steps).
+                step = None
+                self.indexed[rel] = int(index_match.group(1))
+            elif type(step) is not int:
                 m = re.search(r"(\d+)$", d.name)
                 if m is None:
                     self.note(f"skipped {rel}: no step in training_state.json or the directory name")
                     continue
                 step = int(m.group(1))
-            entry = existing.pop(rel, None) or {"step": step, "path": rel}
-            if entry.get("step") != step and "step" in state:
+            entry = existing.pop(rel, None) or ({"path": rel} if step is None else {"step": step, "path": rel})
+            if step is not None and entry.get("step") != step and "step" in state:
                 self.note(f"{rel}: step {entry.get('step')} → {step} (from training_state.json)")
                 entry["step"] = step
+            if rel in self.indexed and "revision" not in entry:
+                entry["revision"] = d.name  # Amber publishes each checkpoint as a git branch of that name
             if "tokens" not in entry and type(state.get("tokens_seen")) is int:
                 entry["tokens"] = state["tokens_seen"]
             new_files = [_file_entry(self.root, f, role=_role(f.name) or "other") for f in files]
@@ -128,13 +142,76 @@ class _Refresher:
             if "state" not in entry:
                 entry["state"] = self._state(new_files, state)
             if not old:
-                self.note(f"added checkpoint {rel} (step {step})")
+                what = f"step {step}" if step is not None else f"checkpoint index {self.indexed[rel]}"
+                self.note(f"added checkpoint {rel} ({what})")
             result.append(entry)
         for rel in existing:
             self.note(f"removed checkpoint {rel} (directory no longer exists)")
-        result.sort(key=lambda c: c.get("step", 0))
+        result.sort(key=self._order)
         if result or "checkpoints" in self.doc:
             self.doc["checkpoints"] = result
+
+    def _order(self, c: dict) -> tuple[int, int]:
+        """Index-numbered checkpoints in index order (after any step-named ones), the others by step."""
+        index = self.indexed.get(c.get("path"))  # type: ignore[arg-type]
+        return (1, index) if index is not None else (0, c["step"] if type(c.get("step")) is int else 0)
+
+    def index_steps(self) -> None:
+        """Steps of index-numbered checkpoints (``ckpt_N``): chunk N feeds checkpoint N, so the step of
+        checkpoint N is the last step of the N-th data chunk and its tokens step × batch × length.
+        Where that pairing is impossible, nothing is guessed: the output says what to complete."""
+        entries = [c for c in self.doc.get("checkpoints") or [] if c.get("path") in self.indexed]
+        if not entries:
+            return
+        chunks = [c for c in (self.doc.get("data") or {}).get("chunks") or [] if isinstance(c, dict)]
+        hp = (self.doc.get("config") or {}).get("training") or {}
+        batch, length = hp.get("batch_size"), hp.get("sequence_length")
+        indices = sorted(self.indexed[c["path"]] for c in entries)
+        reason = None
+        if not chunks:
+            reason = "no data chunks were found to pair them with"
+        elif len(chunks) != len(entries):
+            reason = (f"{len(entries)} checkpoint directories cannot be paired with {len(chunks)} data chunks "
+                      "(chunk N feeds checkpoint N needs one chunk per checkpoint)")  # fmt: skip
+        elif indices != list(range(len(chunks))):
+            reason = f"their indices are not 0 … {len(chunks) - 1}, one per data chunk"
+        elif unranged := [c.get("path") for c in chunks if type(c.get("last_step")) is not int]:
+            reason = (f"{len(unranged)} data chunk(s) have no step range, e.g. {unranged[0]} "
+                      + ("(config.training.batch_size is not declared)" if type(batch) is not int
+                         else "(fewer sequences than one batch; declare first_step/last_step)"))  # fmt: skip
+        if reason is not None:
+            lacking = [c["path"] for c in entries if type(c.get("step")) is not int]
+            if lacking:
+                self.note(f"still to complete by hand: checkpoints[].step of {_span(lacking)}: the directory names "
+                          f"number checkpoints, not steps, and {reason}")  # fmt: skip
+            return
+        # Steps equal to the directory numbers throughout are what earlier versions of init wrote (the
+        # index taken for a step): those are replaced. Any other step was written by a human: kept.
+        legacy = all(c["step"] == self.indexed[c["path"]] for c in entries if type(c.get("step")) is int)
+        assigned = []
+        for c in entries:
+            i = self.indexed[c["path"]]
+            want, have = chunks[i]["last_step"], c.get("step")
+            if have == want:
+                continue
+            if type(have) is int and not legacy:
+                self.note(f"{c['path']}: step {have} kept as written; "
+                          f"chunk {chunks[i].get('path')} ends at step {want}")
+                continue
+            if type(have) is int:
+                self.note(f"{c['path']}: step {have} → {want} (checkpoint index {i}, not a step)")
+                if type(batch) is int and type(length) is int and c.get("tokens") == have * batch * length:
+                    c.pop("tokens")
+            c["step"] = want
+            if "tokens" not in c and type(batch) is int and type(length) is int:
+                c["tokens"] = want * batch * length
+            ordered = {k: c[k] for k in CHECKPOINT_KEYS if k in c} | c
+            c.clear()
+            c.update(ordered)
+            assigned.append(c)
+        if assigned:
+            self.note(f"checkpoints {_span([c['path'] for c in assigned])}: step of checkpoint N = last step of "
+                      f"data chunk N (steps {assigned[0]['step']} … {assigned[-1]['step']})")  # fmt: skip
 
     def fill_tokens(self) -> None:
         """tokens = step × batch_size × sequence_length where the files did not say."""
@@ -280,6 +357,10 @@ class _Refresher:
             self.note(f"license: {spdx} (from LICENSE)")
 
 
+def _span(paths: list[str]) -> str:
+    return paths[0] if len(paths) == 1 else f"{paths[0]} … {paths[-1]} ({len(paths)})"
+
+
 def _records(path: Path):
     with open(path, "rb") as f:
         for line in f:
@@ -322,8 +403,9 @@ def init_release(root: Path, *, write: bool = True) -> InitResult:
     r.code()
     r.checkpoints()
     r.config()
-    r.fill_tokens()
     r.data()
+    r.index_steps()
+    r.fill_tokens()
     r.metrics()
     ordered = {k: doc[k] for k in KEY_ORDER if k in doc} | {k: v for k, v in doc.items() if k not in KEY_ORDER}
     text = yamlio.dumps(ordered)
