@@ -16,11 +16,12 @@ class UnsafePath(ValueError):
     """A path from release content points outside the release root."""
 
 
-def resolve_inside(root: Path, rel: str) -> Path:
+def resolve_inside(root: Path, rel: str, *, root_resolved: bool = False) -> Path:
     """Resolve ``rel`` against ``root``; refuse absolute paths, ``..`` escapes and symlinks leaving root."""
     if not rel or rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":"):
         raise UnsafePath(f"{rel!r} is not a relative path inside the release")
-    root = root.resolve()
+    if not root_resolved:
+        root = root.resolve()
     candidate = (root / rel).resolve()
     if candidate != root and root not in candidate.parents:
         raise UnsafePath(f"{rel!r} resolves outside the release ({candidate})")

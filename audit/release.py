@@ -93,9 +93,12 @@ class Release:
     _code: CodeRepo | CodeRepoError | None = None
     _model_config: dict | str | None = None
 
+    def __post_init__(self) -> None:
+        self.root = self.root.resolve()
+
     def path(self, rel: str) -> Path:
         """Resolve a manifest path inside the release (raises :class:`UnsafePath`)."""
-        return resolve_inside(self.root, rel)
+        return resolve_inside(self.root, rel, root_resolved=True)
 
     def has_file(self, rel: str) -> bool:
         """True when ``rel`` is a regular file inside the release (unsafe paths are not)."""

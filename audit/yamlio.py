@@ -21,7 +21,11 @@ class YamlError(ValueError):
     """A YAML document could not be read; the message is one line and says where."""
 
 
-class _Loader(yaml.SafeLoader):
+# The C parser (libyaml) when PyYAML was built with it: about 4x faster on large manifests.
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):
     pass
 
 
@@ -35,7 +39,7 @@ _FLOAT = re.compile(
 )
 _Loader.yaml_implicit_resolvers = {
     k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:float"]
-    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    for k, v in _Base.yaml_implicit_resolvers.items()
 }
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
