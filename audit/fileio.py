@@ -1,15 +1,12 @@
-"""Safe paths inside a release, streaming hashes, and atomic writes."""
+"""Safe paths inside a release, and atomic writes."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-
-HASH_BLOCK = 1 << 20
 
 
 class UnsafePath(ValueError):
@@ -26,17 +23,6 @@ def resolve_inside(root: Path, rel: str, *, root_resolved: bool = False) -> Path
     if candidate != root and root not in candidate.parents:
         raise UnsafePath(f"{rel!r} resolves outside the release ({candidate})")
     return candidate
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, streamed in 1 MiB blocks (memory flat whatever the size)."""
-    h = hashlib.sha256()
-    with open(path, "rb", buffering=0) as f:
-        buf = bytearray(HASH_BLOCK)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            h.update(view[:n])
-    return h.hexdigest()
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:

@@ -18,7 +18,8 @@ import git
 
 from audit import SPEC_VERSION, schemas, yamlio
 from audit.data_scan import scan_chunk
-from audit.fileio import sha256_file, write_atomic
+from audit.fileio import write_atomic
+from audit.hashing import sha256_stream as sha256_file
 from audit.manifest import MANIFEST_NAME, DataFormat
 
 KEY_ORDER = ("spec_version", "name", "description", "license", "code", "config", "checkpoints", "data", "metrics")
