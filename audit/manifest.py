@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from audit import SPEC_VERSION
 from audit.schedule import SCHEDULES
 
-Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-GitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
+# Lengths as well as patterns: Python's `$` (used by jsonschema) also matches before a final newline.
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", min_length=64, max_length=64)]
+GitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$", min_length=40, max_length=40)]
 RelPath = Annotated[str, StringConstraints(min_length=1), Field(description="Path relative to the release root.")]
 
 MANIFEST_NAME = "llm360.yaml"
@@ -24,7 +25,8 @@ FileRole = Literal["weights", "weights-index", "optimizer", "training-state", "c
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: no coercion ("8" is not 8, true is not 1), so the model accepts what the schema accepts.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class FileEntry(Strict):
@@ -47,7 +49,7 @@ class License(Strict):
 class Code(Strict):
     """Training code as a git repository pinned at a commit."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     repo: str = Field(
         description="A git bundle file or repository directory inside the release, or a remote URL."
@@ -74,7 +76,7 @@ class Code(Strict):
 
 class Optimizer(Strict):
     name: str = Field(description="e.g. adamw.")
-    betas: tuple[float, float] | None = None
+    betas: Annotated[list[float], Field(min_length=2, max_length=2)] | None = None
     eps: float | None = None
     weight_decay: float | None = None
     implementation: Literal["for-loop", "foreach", "fused"] | None = None

@@ -73,7 +73,8 @@ def load_policy(path: Path | None) -> Policy:
         raise PolicyError(f"{path}: {exc}") from None
     except pydantic.ValidationError as exc:
         err = exc.errors()[0]
-        raise PolicyError(f"{path}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+        where = ".".join(repr(p) if not isinstance(p, str) or not p.isprintable() else p for p in err["loc"])
+        raise PolicyError(f"{path}: {where}: {' '.join(err['msg'].split())}") from None
     if policy.require_level is not None and policy.require_level not in LEVEL_NAMES:
         raise PolicyError(f"{path}: require_level must be one of {', '.join(LEVEL_NAMES)}")
     policy.source = str(path)

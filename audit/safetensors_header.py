@@ -76,8 +76,8 @@ def parse_header_bytes(prefix: bytes, file_size: int) -> SafetensorsHeader:
         obj = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
     except HeaderError:
         raise
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise HeaderError(f"header is not valid JSON: {str(exc).splitlines()[0]}") from None
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, >4300-digit integers
+        raise HeaderError(f"header is not valid JSON: {str(exc).splitlines()[0][:200]}") from None
     if not isinstance(obj, dict):
         raise HeaderError(f"header is a JSON {type(obj).__name__}, not an object")
 
@@ -109,7 +109,7 @@ def _tensor_info(name: str, spec: object) -> TensorInfo:
     if not isinstance(spec, dict) or set(spec) != {"dtype", "shape", "data_offsets"}:
         raise HeaderError(f"tensor {name!r}: entry must have exactly dtype, shape, data_offsets")
     dtype, shape, offsets = spec["dtype"], spec["shape"], spec["data_offsets"]
-    if dtype not in DTYPE_BYTES:
+    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
         raise HeaderError(f"tensor {name!r}: unknown dtype {dtype!r}")
     if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
         raise HeaderError(f"tensor {name!r}: shape must be a list of non-negative ints")

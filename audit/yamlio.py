@@ -78,15 +78,32 @@ def loads(text: str | bytes) -> Any:
             return loader.construct_document(node)
         finally:
             loader.dispose()
+    except YamlError:
+        raise
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise YamlError(f"invalid YAML{where}: {problem}") from None
+        raise YamlError(f"invalid YAML{where}: {_one_line(problem)}") from None
     except RecursionError:
         raise YamlError("document is nested too deeply") from None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        # PyYAML's constructors raise these for scalars they cannot convert (`2020-13-45`, `!!int x`).
+        raise YamlError(f"invalid YAML: a value cannot be read ({type(exc).__name__}: {_one_line(str(exc))})") from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())[:200]
+
+
+class _Dumper(yaml.SafeDumper):
+    """Quotes every string that :func:`loads` would read back as something else (e.g. ``1e5``)."""
+
+
+_Dumper.yaml_implicit_resolvers = {k: list(v) for k, v in _Loader.yaml_implicit_resolvers.items()}
 
 
 def dumps(data: Any) -> str:
-    """Serialize for humans: keys in the given order, block style, unicode kept."""
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+    """Serialize for humans: keys in the given order, block style; non-ASCII escaped, so that every
+    string reads back unchanged (a raw U+0085 would be folded into a line break)."""
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=False, default_flow_style=False, width=100)
