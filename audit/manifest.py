@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from audit import SPEC_VERSION
 from audit.schedule import SCHEDULES
@@ -19,6 +19,19 @@ GitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$", min_length=
 RelPath = Annotated[str, StringConstraints(min_length=1), Field(description="Path relative to the release root.")]
 
 MANIFEST_NAME = "llm360.yaml"
+
+
+def _json_integer(value: object) -> object:
+    """JSON Schema's "integer" includes integral floats (8.0) but not strings or booleans."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return value
+
+
+#: Integers with JSON Schema's meaning, under the strict models (no "8", no true).
+Int = Annotated[int, BeforeValidator(_json_integer)]
+NonNegInt = Annotated[int, Field(ge=0), BeforeValidator(_json_integer)]
+PosInt = Annotated[int, Field(ge=1), BeforeValidator(_json_integer)]
 
 StateComponent = Literal["weights", "optimizer", "scheduler", "rng", "data_cursor"]
 FileRole = Literal["weights", "weights-index", "optimizer", "training-state", "config", "other"]
@@ -34,7 +47,7 @@ class FileEntry(Strict):
 
     path: RelPath
     sha256: Sha256 | None = Field(None, description="Lower-case hex SHA-256 of the file contents.")
-    size: int | None = Field(None, ge=0, description="Size in bytes.")
+    size: NonNegInt | None = Field(None, description="Size in bytes.")
 
 
 class CheckpointFile(FileEntry):
@@ -86,18 +99,18 @@ class LrSchedule(Strict):
     name: Literal[SCHEDULES]  # type: ignore[valid-type]
     peak_lr: float = Field(gt=0)
     final_lr: float = Field(0.0, ge=0)
-    warmup_steps: int = Field(0, ge=0)
-    total_steps: int = Field(ge=1)
+    warmup_steps: NonNegInt = 0
+    total_steps: PosInt
 
 
 class TrainingHyperparameters(Strict):
     optimizer: Optimizer
     lr_schedule: LrSchedule
-    batch_size: int = Field(ge=1, description="Sequences per optimizer step (global batch).")
-    sequence_length: int = Field(ge=1, description="Tokens per sequence fed to the model.")
+    batch_size: PosInt = Field(description="Sequences per optimizer step (global batch).")
+    sequence_length: PosInt = Field(description="Tokens per sequence fed to the model.")
     precision: Literal["fp32", "bf16-mixed", "fp16-mixed", "bf16", "fp16"]
     grad_clip: float | None = Field(None, gt=0)
-    seed: int | None = None
+    seed: Int | None = None
 
 
 class Config(Strict):
@@ -106,8 +119,8 @@ class Config(Strict):
 
 
 class Checkpoint(Strict):
-    step: int = Field(ge=0, description="Optimizer updates applied before this checkpoint.")
-    tokens: int | None = Field(None, ge=0, description="Training tokens seen at this checkpoint.")
+    step: NonNegInt = Field(description="Optimizer updates applied before this checkpoint.")
+    tokens: NonNegInt | None = Field(None, description="Training tokens seen at this checkpoint.")
     path: RelPath | None = Field(None, description="Checkpoint directory.")
     revision: str | None = Field(None, description="Where published, e.g. a git branch such as ckpt_000.")
     state: list[StateComponent] = Field(description="Training state the checkpoint holds.")
@@ -115,19 +128,19 @@ class Checkpoint(Strict):
 
 
 class Chunk(FileEntry):
-    sequences: int | None = Field(None, ge=0)
-    tokens: int | None = Field(None, ge=0)
-    sources: dict[str, int] = Field(default_factory=dict, description="Tokens per source.")
-    first_step: int | None = Field(None, ge=1, description="First optimizer step fed from this chunk.")
-    last_step: int | None = Field(None, ge=1, description="Last optimizer step fed from this chunk.")
+    sequences: NonNegInt | None = None
+    tokens: NonNegInt | None = None
+    sources: dict[str, Int] = Field(default_factory=dict, description="Tokens per source.")
+    first_step: PosInt | None = Field(None, description="First optimizer step fed from this chunk.")
+    last_step: PosInt | None = Field(None, description="Last optimizer step fed from this chunk.")
 
 
 class DataFormat(Strict):
     kind: Literal["jsonl-token-ids"] = "jsonl-token-ids"
     tokens_field: str = "token_ids"
     source_field: str = "source"
-    tokens_per_sequence: int | None = Field(
-        None, ge=1, description="Token ids per line (Amber: 2049 = 2048 + the shifted label)."
+    tokens_per_sequence: PosInt | None = Field(
+        None, description="Token ids per line (Amber: 2049 = 2048 + the shifted label)."
     )
 
 
@@ -135,7 +148,7 @@ class DataOrder(Strict):
     within_chunk: Literal["sequential", "shuffled", "unknown"] = Field(
         description="sequential: step s of a chunk takes the next batch_size lines in file order."
     )
-    seed: int | None = None
+    seed: Int | None = None
     description: str | None = None
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,9 +14,70 @@ from audit.jsonl import BadLine, iter_jsonl
 LOG_FIELDS = ("loss", "learning_rate", "grad_norm")
 
 
+class StepTable:
+    """step → {field: value}, stored as columns (a few bytes per step instead of a dict per step:
+    Amber's 274,320-step log takes ~9 MB). Read-only mapping API for the checks."""
+
+    def __init__(self) -> None:
+        self._steps = array("q")
+        self._cols = {name: array("d") for name in LOG_FIELDS}
+        self._present = {name: bytearray() for name in LOG_FIELDS}
+        self._index: dict[int, int] | None = None  # built only if steps arrive out of order
+
+    def add(self, step: int, row: dict[str, float]) -> bool:
+        """Add a row; False if the step is already there."""
+        if step in self:
+            return False
+        if self._steps and step < self._steps[-1] and self._index is None:
+            self._index = {s: i for i, s in enumerate(self._steps)}
+        if self._index is not None:
+            self._index[step] = len(self._steps)
+        self._steps.append(step)
+        for name in LOG_FIELDS:
+            self._cols[name].append(row.get(name, math.nan))
+            self._present[name].append(name in row)
+        return True
+
+    def _find(self, step: int) -> int | None:
+        if self._index is not None:
+            return self._index.get(step)
+        i = bisect_left(self._steps, step)
+        return i if i < len(self._steps) and self._steps[i] == step else None
+
+    def __contains__(self, step: object) -> bool:
+        return isinstance(step, int) and self._find(step) is not None
+
+    def __len__(self) -> int:
+        return len(self._steps)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted(self._steps) if self._index is not None else self._steps)
+
+    def _row(self, i: int) -> dict[str, float]:
+        return {name: self._cols[name][i] for name in LOG_FIELDS if self._present[name][i]}
+
+    def get(self, step: int, default=None):
+        i = self._find(step)
+        return default if i is None else self._row(i)
+
+    def __getitem__(self, step: int) -> dict[str, float]:
+        i = self._find(step)
+        if i is None:
+            raise KeyError(step)
+        return self._row(i)
+
+    def items(self) -> Iterator[tuple[int, dict[str, float]]]:
+        for step in self:
+            yield step, self[step]
+
+    def values(self) -> Iterator[dict[str, float]]:
+        for _, row in self.items():
+            yield row
+
+
 @dataclass
 class TrainingLog:
-    rows: dict[int, dict[str, float]] = field(default_factory=dict)  # step → field → value
+    rows: StepTable = field(default_factory=StepTable)  # step → field → value
     problems: list[str] = field(default_factory=list)  # malformed lines, duplicates
     non_finite: list[tuple[int, str]] = field(default_factory=list)  # (step, field)
     missing_fields: dict[str, int] = field(default_factory=dict)  # field → rows lacking it
@@ -39,6 +103,9 @@ def read_training_log(path: Path) -> TrainingLog:
             log.problems.append(f"line {lineno}: {why}")
             continue
         step = rec["step"]
+        if not -(2**63) <= step < 2**63:
+            log.problems.append(f"line {lineno}: step {str(step)[:20]}… out of range")
+            continue
         if step in log.rows:
             log.problems.append(f"line {lineno}: step {step} logged twice")
             continue
@@ -52,7 +119,7 @@ def read_training_log(path: Path) -> TrainingLog:
             if not math.isfinite(value):
                 log.non_finite.append((step, name))
             row[name] = value
-        log.rows[step] = row
+        log.rows.add(step, row)
     return log
 
 

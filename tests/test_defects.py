@@ -242,3 +242,13 @@ def test_data_order_gap(release, where):
     write_manifest(release, m)
     report = audit(release)
     assert errors(report) == {("data_order.incomplete", "data_order")}
+
+
+def test_data_order_overlap_names_the_steps(release):
+    m = manifest(release)
+    m["data"]["chunks"][1]["first_step"] -= 2  # steps 3 and 4 now come from two chunks
+    write_manifest(release, m)
+    report = audit(release)
+    # ... and the widened chunk no longer holds enough sequences for its 6 steps
+    assert errors(report) == {("data_order.incomplete", "data_order"), ("data_order.chunk-too-short", "data_order")}
+    assert "2 step(s) are fed by more than one chunk: 3, 4" in {f.message for f in report.findings}

@@ -60,7 +60,7 @@ class MetricsCheck(Check):
         if log.problems:
             out.add(MALFORMED, f"{p}: {len(log.problems)} bad line(s), first: {log.problems[0]}", p)
         last = m.checkpoints[-1].step if m.checkpoints else max(log.rows, default=0)
-        absent = [s for s in range(1, last + 1) if s not in log.rows]
+        absent = sorted(set(range(1, last + 1)).difference(log.rows))
         if absent:
             shown = ", ".join(map(str, absent[:5])) + (" …" if len(absent) > 5 else "")
             out.add(STEPS, f"{p}: {len(absent)} of steps 1–{last} not logged: {shown}", p)
@@ -86,11 +86,11 @@ class MetricsCheck(Check):
                 out.add(LR, f"{p}: learning rate at step {step} is {got:.6g}, the {s.name} schedule gives "
                             f"{want:.6g} ({len(bad)} step(s) off)", p)  # fmt: skip
         out.summary = f"{len(log.rows)} steps logged"
-        steps = sorted(log.rows)
+        steps = list(log.rows)
         stride = max(1, math.ceil(len(steps) / MAX_SERIES_POINTS))
         shown = steps[::stride] + ([steps[-1]] if steps and (len(steps) - 1) % stride else [])
         out.evidence |= {"steps_logged": len(log.rows), "steps_expected": last, "series_stride": stride,
-                         "series": {k: [[s, log.rows[s][k]] for s in shown if k in log.rows[s]]
+                         "series": {k: [[s, row[k]] for s in shown if k in (row := log.rows[s])]
                                     for k in ("loss", "learning_rate", "grad_norm")}}  # fmt: skip
 
     def _evals(self, release: Release, out: Outcome) -> None:
