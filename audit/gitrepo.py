@@ -12,12 +12,23 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import git
+from typing import TYPE_CHECKING
 
 from audit.fileio import UnsafePath, resolve_inside
 
 _SAFE_OPTIONS = ["core.fsmonitor=false", "core.hooksPath=/dev/null", "protocol.ext.allow=never"]
 _SAFE_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0"}
+
+
+if TYPE_CHECKING:
+    import git
+
+
+def _git():
+    """GitPython, imported on first use (it costs ~35 ms that a --no-code audit need not pay)."""
+    import git
+
+    return git
 
 
 class CodeRepoError(ValueError):
@@ -36,6 +47,7 @@ class CodeRepo:
 
     @classmethod
     def open(cls, root: Path, ref: str) -> "CodeRepo":
+        git = _git()
         try:
             path = resolve_inside(root, ref)
         except UnsafePath as exc:
@@ -69,6 +81,7 @@ class CodeRepo:
         return cls(kind=kind, repo=repo, _tmp=tmp)
 
     def commit(self, sha: str) -> git.Commit | None:
+        git = _git()
         try:  # repo.commit() is lazy and accepts absent objects: ask git whether it exists
             if self.repo.git.cat_file("-t", sha) != "commit":
                 return None
@@ -96,7 +109,7 @@ class CodeRepo:
         if self.kind == "bundle":
             self.repo.git.worktree("add", "--detach", str(dest), sha)
             return
-        clone = git.Repo.clone_from(self.repo.git_dir, dest, no_checkout=True, env=_SAFE_ENV)
+        clone = _git().Repo.clone_from(self.repo.git_dir, dest, no_checkout=True, env=_SAFE_ENV)
         try:
             clone.git.update_environment(**_SAFE_ENV)
             clone.git.set_persistent_git_options(c=_SAFE_OPTIONS)
