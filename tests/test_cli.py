@@ -117,3 +117,14 @@ def test_version():
 def test_copy_of_example_outside_repo_passes(tmp_path):
     shutil.copytree(REPO / "examples" / "tiny-release", tmp_path / "rel")
     assert run_cli(str(tmp_path / "rel"), "--out", str(tmp_path / "o"), "-q").returncode == 0
+
+
+def test_structural_audit_never_imports_torch(tmp_path):
+    code = ("import sys; from audit.cli import main; "
+            f"rc = main([{str(REPO / 'examples' / 'tiny-release')!r}, '--replay', 'none', '-q', '--out', {str(tmp_path)!r}]); "
+            "print(rc, 'torch' in sys.modules, 'git' in sys.modules)")  # fmt: skip
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.split()[-3:] == ["0", "False", "True"]  # git: the code check opens the bundle
