@@ -7,6 +7,8 @@ flat dict of JSON values, stable for a given machine and setup: no timestamps, h
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import platform
 from functools import reduce
@@ -51,6 +53,17 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+@functools.cache
+def trainer_code_digest() -> str:
+    """SHA-256 (16 hex digits) of the code that does the arithmetic: audit/trainer/*.py and
+    audit/schedule.py. Two runs with different training code are different environments."""
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted([*(here / "trainer").glob("*.py"), here / "schedule.py"]):
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def fingerprint(device: str = "cpu", precision: str = "fp32") -> dict[str, Any]:
     """Describe the software, hardware and numerical settings that training on ``device`` depends on."""
     device_type = torch.device(device).type
@@ -65,6 +78,7 @@ def fingerprint(device: str = "cpu", precision: str = "fp32") -> dict[str, Any]:
         "precision": precision,
         "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
         "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+        "trainer_code": trainer_code_digest(),
     }
     for backend, mode in fp32_precision_settings().items():
         fp[f"fp32_precision.{backend}"] = mode

@@ -235,3 +235,14 @@ def test_state_that_cannot_be_compared_is_never_called_bit_exact(release):
     segs = segments(audit(release, replay="all"))
     assert segs[(4, 8)].status == "error" and "optimizer.pt is not safetensors" in segs[(4, 8)].reason
     assert segs[(8, 12)].status == "skipped"  # resuming needs optimizer.safetensors
+
+
+def test_training_code_is_part_of_the_environment(release):
+    from audit.environment import fingerprint, trainer_code_digest
+
+    assert fingerprint()["trainer_code"] == trainer_code_digest()
+    _set_environment(release, 4, trainer_code="0123456789abcdef")  # trained by another version of the code
+    refresh(release)
+    seg = segments(audit(release, replay="1"))[(0, 4)]
+    assert seg.environment_differences == ["trainer_code"]
+    assert seg.status == "bit-exact"  # the values still agree bitwise, and the report says what differed
