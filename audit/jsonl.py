@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+
+import orjson
 from pathlib import Path
 from typing import Any
+
+_LONG_NUMBER = re.compile(rb"\d{19}")
 
 #: A line longer than this is reported, not parsed (Amber's lines are ~12 KB).
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -36,7 +41,13 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
                 continue
             if not line.strip():
                 continue
-            try:
+            if not _LONG_NUMBER.search(line):  # orjson turns integers beyond 64 bits into floats
+                try:
+                    yield lineno, orjson.loads(line)  # fast path: strict JSON
+                    continue
+                except (orjson.JSONDecodeError, RecursionError):
+                    pass
+            try:  # the standard parser also reads NaN/Infinity and integers beyond 64 bits
                 yield lineno, json.loads(line)
             except (ValueError, RecursionError) as exc:
                 yield lineno, BadLine(f"not valid JSON ({str(exc).splitlines()[0][:80]})")

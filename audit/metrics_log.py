@@ -24,11 +24,16 @@ class StepTable:
         self._present = {name: bytearray() for name in LOG_FIELDS}
         self._index: dict[int, int] | None = None  # built only if steps arrive out of order
 
+    def _after_last(self, step: int) -> bool:
+        """The common case, steps logged in increasing order: no lookup needed."""
+        return self._index is None and (not self._steps or step > self._steps[-1])
+
     def add(self, step: int, row: dict[str, float]) -> bool:
         """Add a row; False if the step is already there."""
-        if step in self:
+        in_order = self._after_last(step)
+        if not in_order and step in self:
             return False
-        if self._steps and step < self._steps[-1] and self._index is None:
+        if not in_order and self._index is None:
             self._index = {s: i for i, s in enumerate(self._steps)}
         if self._index is not None:
             self._index[step] = len(self._steps)
@@ -45,7 +50,7 @@ class StepTable:
         return i if i < len(self._steps) and self._steps[i] == step else None
 
     def __contains__(self, step: object) -> bool:
-        return isinstance(step, int) and self._find(step) is not None
+        return isinstance(step, int) and not self._after_last(step) and self._find(step) is not None
 
     def __len__(self) -> int:
         return len(self._steps)
@@ -69,6 +74,14 @@ class StepTable:
     def items(self) -> Iterator[tuple[int, dict[str, float]]]:
         for step in self:
             yield step, self[step]
+
+    def series(self, name: str) -> Iterator[tuple[int, float]]:
+        """(step, value) of one field, where logged, in step order; no per-row dicts."""
+        col, present = self._cols[name], self._present[name]
+        order = sorted(range(len(self._steps)), key=self._steps.__getitem__) if self._index is not None else None
+        for i in order if order is not None else range(len(self._steps)):
+            if present[i]:
+                yield self._steps[i], col[i]
 
     def values(self) -> Iterator[dict[str, float]]:
         for _, row in self.items():

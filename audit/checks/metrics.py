@@ -73,9 +73,8 @@ class MetricsCheck(Check):
         if m.config is not None:
             s = m.config.training.lr_schedule
             bad = []
-            for step, row in sorted(log.rows.items()):
-                got = row.get("learning_rate")
-                if step < 1 or got is None or not math.isfinite(got):
+            for step, got in log.rows.series("learning_rate"):
+                if step < 1 or not math.isfinite(got):
                     continue
                 want = lr_at(step, schedule=s.name, peak_lr=s.peak_lr, final_lr=s.final_lr,
                              warmup_steps=s.warmup_steps, total_steps=s.total_steps)  # fmt: skip
