@@ -30,6 +30,8 @@ class AuditOptions:
     require_level: str | None = None  # overrides the policy's
     today: dt.date | None = None  # for waiver expiry; None = today
     cache_dir: Path | None = None  # hash cache; None = no cache
+    data_sample: float = 1.0  # fraction of the data chunks recounted (all are hashed)
+    data_sample_seed: int = 0
 
 
 def _summarize(outcomes: list[Outcome]) -> CriterionResult:
@@ -73,7 +75,8 @@ class Auditor:
         release = Release(root=root, manifest=manifest, manifest_sha256=digest, hash_files=options.hash_files,
                           hasher=Hasher(cache))  # fmt: skip
         by_criterion: dict[str, list[Outcome]] = {c: [] for c in CRITERIA}
-        checks = self.checks if self.checks is not None else default_checks(options.replay, self.progress)
+        checks = self.checks if self.checks is not None else default_checks(
+            options.replay, self.progress, options.data_sample, options.data_sample_seed)
         try:
             if options.hash_files:
                 with self.progress.task("hashing", unit="B") as advance:
@@ -96,7 +99,8 @@ class Auditor:
         segments = [s for o in by_criterion["replay"] for s in o.segments]
         environment = next((o.environment for o in by_criterion["replay"] if o.environment), {})
         scope = Scope(hashing="full" if options.hash_files else "off", bytes_hashed=release.hasher.hashed_bytes,
-                      hashes_from_cache=release.hasher.from_cache)  # fmt: skip
+                      hashes_from_cache=release.hasher.from_cache, data_sample=options.data_sample,
+                      data_sample_seed=options.data_sample_seed if options.data_sample < 1 else None)  # fmt: skip
         return self._report(info, criteria, findings, options, segments, environment, scope)
 
     @staticmethod

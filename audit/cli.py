@@ -67,6 +67,9 @@ def audit_cmd(
     cache_dir: Annotated[Optional[Path], typer.Option(
         help="Hash cache directory (default: $XDG_CACHE_HOME/llm360-audit).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Hash every file; neither read nor write the cache.")] = False,
+    data_sample: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Recount tokens in this fraction of the data chunks (seeded); all are hashed.")] = 1.0,
+    data_sample_seed: Annotated[int, typer.Option(help="Seed of the chunk sample.")] = 0,
     fail_on: Annotated[Optional[str], typer.Option(
         help="Fail on unwaived findings of this severity or worse: error (default) or warning.")] = None,
     require_level: Annotated[Optional[str], typer.Option(
@@ -94,6 +97,8 @@ def audit_cmd(
         raise _usage(f"--fail-on {fail_on}: use error or warning")
     if require_level not in (None, *LEVEL_CHOICES):
         raise _usage(f"--require-level {require_level}: use one of {', '.join(LEVEL_CHOICES)}")
+    if data_sample <= 0:
+        raise _usage("--data-sample must be a fraction in (0, 1]")
     if output_format not in ("text", "json"):
         raise _usage(f"--format {output_format}: use text or json")
     if not release.is_dir():
@@ -113,6 +118,7 @@ def audit_cmd(
                              tolerance=tolerance, allow_exec=allow_exec),
         policy=gate_policy, fail_on=fail_on, require_level=require_level, today=dt.date.today(),
         cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
+        data_sample=data_sample, data_sample_seed=data_sample_seed,
     )  # fmt: skip
     if quiet or output_format == "json":
         progress: Progress = Progress() if quiet else LogProgress(sys.stderr)

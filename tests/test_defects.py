@@ -252,3 +252,26 @@ def test_data_order_overlap_names_the_steps(release):
     # ... and the widened chunk no longer holds enough sequences for its 6 steps
     assert errors(report) == {("data_order.incomplete", "data_order"), ("data_order.chunk-too-short", "data_order")}
     assert "2 step(s) are fed by more than one chunk: 3, 4" in {f.message for f in report.findings}
+
+
+def test_data_sample_recounts_a_seeded_fraction(release):
+    from audit.auditor import AuditOptions, Auditor
+    from audit.checks.data import DataAvailabilityCheck
+    from audit.replay import ReplayOptions
+
+    picked = sorted(DataAvailabilityCheck(0.3, seed=5)._sampled(7))
+    assert picked == sorted(DataAvailabilityCheck(0.3, seed=5)._sampled(7)) and len(picked) == 2
+    skipped = next(i for i in range(7) if i not in picked)
+    m = manifest(release)
+    m["data"]["chunks"][skipped]["tokens"] += 1  # a wrong count in a chunk the sample leaves out
+    write_manifest(release, m)
+    options = AuditOptions(replay=ReplayOptions(mode="none"), data_sample=0.3, data_sample_seed=5)
+    report = Auditor().audit(release, options)
+    assert report.verdict == "pass"  # ... is not seen, and the report says the data was sampled
+    assert report.scope.data_sample == 0.3 and report.scope.data_sample_seed == 5
+    assert report.criteria["data_availability"].evidence["sample"] == {"fraction": 0.3, "seed": 5, "chunks_recounted": 2}
+    assert "sample of 2 chunks" in report.criteria["data_availability"].summary
+    m["data"]["chunks"][skipped]["tokens"] -= 1
+    m["data"]["chunks"][picked[0]]["tokens"] += 1  # in a sampled chunk it is caught
+    write_manifest(release, m)
+    assert errors(Auditor().audit(release, options)) == {("data.token-count-mismatch", "data_availability")}

@@ -12,9 +12,10 @@ from audit.replay.options import ReplayOptions
 from audit.rules import Rule, RuleInfo
 
 
-def default_checks(replay: ReplayOptions | None = None, progress=None) -> list[Check]:
+def default_checks(replay: ReplayOptions | None = None, progress=None, data_sample: float = 1.0,
+                   data_sample_seed: int = 0) -> list[Check]:
     return [CodeCheck(), ConfigCheck(), CheckpointsCheck(), OptimizerCheck(), DataMixCheck(), DataOrderCheck(),
-            DataAvailabilityCheck(), MetricsCheck(), ReplayCheck(replay, progress)]  # fmt: skip
+            DataAvailabilityCheck(data_sample, data_sample_seed), MetricsCheck(), ReplayCheck(replay, progress)]  # fmt: skip
 
 
 def rule_catalog() -> list[RuleInfo]:
