@@ -17,12 +17,14 @@ from audit.data_scan import ChunkScan, scan_chunk
 from audit.fileio import UnsafePath, resolve_inside
 from audit.hashing import Hasher
 from audit.gitrepo import CodeRepo, CodeRepoError
-from audit.manifest import MANIFEST_NAME, Chunk, Manifest
+from audit.manifest import MANIFEST_NAME, Checkpoint, Chunk, Manifest
 from audit.report import Finding
 from audit.rules import Rule
 from audit.safetensors_header import HeaderError, SafetensorsHeader, read_header
 
 MAX_SCHEMA_ERRORS = 20
+#: A checkpoint's training-state JSON larger than this is refused unread.
+MAX_STATE_BYTES = 64 * 1024 * 1024
 
 MANIFEST_REMEDIATION = (
     f"Write {MANIFEST_NAME} at the release root (`llm360-audit init RELEASE` drafts it) and make it "
@@ -92,6 +94,7 @@ class Release:
     _scans: dict[str, ChunkScan] = field(default_factory=dict)
     _code: CodeRepo | CodeRepoError | None = None
     _model_config: dict | str | None = None
+    _states: dict[int, dict | ValueError] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -167,6 +170,30 @@ class Release:
         if not isinstance(data, dict):
             return f"{cfg.model} is not a JSON object"
         return data
+
+    def training_state(self, ck: Checkpoint) -> dict:
+        """The checkpoint's training-state JSON (role training-state, .json), read once and bounded.
+
+        Raises ValueError naming the file when it is absent, too large or not a JSON object."""
+        if ck.step not in self._states:
+            self._states[ck.step] = self._read_state(ck)
+        got = self._states[ck.step]
+        if isinstance(got, ValueError):
+            raise got
+        return got
+
+    def _read_state(self, ck: Checkpoint) -> dict | ValueError:
+        files = [f.path for f in ck.files if f.role == "training-state" and f.path.endswith(".json")]
+        if not files:
+            return ValueError(f"checkpoint at step {ck.step} declares no training-state JSON file")
+        try:
+            path = self.path(files[0])
+            if path.stat().st_size > MAX_STATE_BYTES:
+                return ValueError(f"{files[0]}: larger than {MAX_STATE_BYTES} bytes")
+            state = json.loads(path.read_bytes())
+        except (OSError, ValueError, RecursionError) as exc:
+            return ValueError(f"{files[0]}: {str(exc).splitlines()[0]}")
+        return state if isinstance(state, dict) else ValueError(f"{files[0]}: not a JSON object")
 
     def vocab_size(self) -> int | None:
         try:

@@ -128,6 +128,9 @@ def config_string_vocab(r):
     cfg["vocab_size"] = "lots"
     (r / "config.json").write_text(json.dumps(cfg))
 def state_not_json(r): (r / "checkpoints" / "step_000016" / "training_state.json").write_bytes(b"\x80\x04not json")
+def state_huge(r):
+    with open(r / "checkpoints" / "step_000016" / "training_state.json", "r+b") as f:
+        f.truncate(128 << 20)  # sparse: refused by size, never parsed
 def code_not_bundle(r): (r / "code" / "training-code.bundle").write_bytes(b"# v2 git bundle\nthis is not one\n")
 
 
@@ -177,6 +180,7 @@ CASES = [
     (config_list, "config.model-config-invalid"),
     (config_string_vocab, "checkpoints.architecture-unknown"),
     (state_not_json, "optimizer.training-state-invalid"),
+    (state_huge, "optimizer.training-state-invalid"),
     (code_not_bundle, "code.repo-unreadable"),
 ]
 #: Cases whose extra files must be declared in the manifest to be looked at (init would list them).
@@ -223,7 +227,7 @@ def test_hostile_release(release, breaker, finding):
 
 
 CLI_SAMPLE = [manifest_python_tag, symlink_passwd, header_2_62, header_overlap, pickle_optimizer, gigabyte_line,
-              manifest_binary, log_garbage, code_not_bundle, safetensors_is_pickle]  # fmt: skip
+              manifest_binary, log_garbage, code_not_bundle, safetensors_is_pickle, state_huge]  # fmt: skip
 
 
 @pytest.mark.parametrize("breaker", CLI_SAMPLE, ids=[fn.__name__ for fn in CLI_SAMPLE])

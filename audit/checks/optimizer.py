@@ -3,13 +3,10 @@ plus what an exact resume needs besides them: scheduler position, every RNG, the
 
 from __future__ import annotations
 
-import json
-
 from audit.checks.base import Check, Outcome, Rule
 from audit.release import Release
 from audit.safetensors_header import HeaderError
 
-MAX_STATE_BYTES = 64 * 1024 * 1024
 RESUME_PARTS = {"scheduler": "the LR scheduler position", "rng": "the RNG states", "data_cursor": "the data cursor"}
 RNG_KINDS = ("python", "numpy", "torch_cpu")
 
@@ -119,19 +116,14 @@ class OptimizerCheck(Check):
 
     def _training_state(self, release, ck, out) -> set[str]:
         """Which resume parts the checkpoint's training-state file holds."""
-        files = [f for f in ck.files if f.role == "training-state"]
+        files = [f for f in ck.files if f.role == "training-state" and f.path.endswith(".json")]
         if not files:
             return set()
         f = files[0]
         try:
-            path = release.path(f.path)
-            if path.stat().st_size > MAX_STATE_BYTES:
-                raise ValueError(f"larger than {MAX_STATE_BYTES} bytes")
-            state = json.loads(path.read_bytes())
-            if not isinstance(state, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError, RecursionError) as exc:
-            out.add(STATE_INVALID, f"{f.path}: {str(exc).splitlines()[0]}", f.path)
+            state = release.training_state(ck)
+        except ValueError as exc:
+            out.add(STATE_INVALID, str(exc), f.path)
             return set()
         held = {p for p in ("scheduler", "data_cursor") if isinstance(state.get(p), dict) and state[p]}
         rng = state.get("rng")

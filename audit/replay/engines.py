@@ -45,11 +45,10 @@ class EngineRun:
 def _num_threads(release: Release, start: Checkpoint) -> int:
     """The thread count the release recorded (float results can depend on it, pytorch#88718)."""
     try:
-        state = json.loads(release.path(f"{start.path}/training_state.json").read_bytes())
-        n = state["environment"]["num_threads"]
-        return n if type(n) is int and n > 0 else 1
-    except (OSError, ValueError, KeyError, TypeError):
+        n = release.training_state(start)["environment"]["num_threads"]
+    except (ValueError, KeyError, TypeError):
         return 1
+    return n if type(n) is int and n > 0 else 1
 
 
 def run_builtin(release: Release, start: Checkpoint, batches: list, opts: ReplayOptions, work: Path) -> EngineRun:

@@ -8,7 +8,6 @@ difference is within the relative tolerance, else ``mismatch``. Never a false ``
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -34,9 +33,10 @@ def _released_log(release: Release) -> dict[int, dict]:
 
 def _released_env(release: Release, ck: Checkpoint) -> dict | None:
     try:
-        return json.loads(release.path(f"{ck.path}/training_state.json").read_bytes()).get("environment")
-    except (OSError, ValueError, AttributeError):
+        env = release.training_state(ck).get("environment")
+    except ValueError:
         return None
+    return env if isinstance(env, dict) else None
 
 
 def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: ReplayOptions, log: dict[int, dict]):
@@ -57,6 +57,11 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
                 release.header(f.path)  # never hand a malformed file to a tensor loader
             except ValueError as exc:
                 return ReplaySegment(**seg, status="error", reason=f"{f.path}: {exc}"), None
+    if engine == "builtin":
+        try:
+            release.training_state(start)  # bounded and validated before the trainer reads it
+        except ValueError as exc:
+            return ReplaySegment(**seg, status="error", reason=str(exc)), None
     try:
         batches = step_batches(release, start.step + 1, last)
         with tempfile.TemporaryDirectory(prefix="llm360-replay-") as tmp:
