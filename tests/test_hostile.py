@@ -206,17 +206,22 @@ def _declare_new_files(root: Path) -> None:
     init_release(root)
 
 
+def _break(release: Path, breaker) -> str:
+    """Plant the defect (declaring new files where init would) and return the tree digest."""
+    MARKER.unlink(missing_ok=True)
+    breaker(release)
+    if breaker in DECLARE:
+        _declare_new_files(release)
+    return _digest(release)
+
+
 def test_the_corpus_is_large_enough():
     assert len(CASES) >= 40 and len({fn.__name__ for fn, _ in CASES}) == len(CASES)
 
 
 @pytest.mark.parametrize("breaker, finding", CASES, ids=[fn.__name__ for fn, _ in CASES])
 def test_hostile_release(release, breaker, finding):
-    MARKER.unlink(missing_ok=True)
-    breaker(release)
-    if breaker in DECLARE:
-        _declare_new_files(release)
-    before = _digest(release)
+    before = _break(release, breaker)
     report = audit(release)
     ids = {f.id for f in report.findings}
     assert finding in ids, sorted(ids)
@@ -232,11 +237,7 @@ CLI_SAMPLE = [manifest_python_tag, symlink_passwd, header_2_62, header_overlap, 
 
 @pytest.mark.parametrize("breaker", CLI_SAMPLE, ids=[fn.__name__ for fn in CLI_SAMPLE])
 def test_hostile_release_through_the_cli(release, tmp_path, breaker):
-    MARKER.unlink(missing_ok=True)
-    breaker(release)
-    if breaker in DECLARE:
-        _declare_new_files(release)
-    before = _digest(release)
+    before = _break(release, breaker)
     r = subprocess.run([sys.executable, "-m", "audit", str(release), "--replay", "all", "--out", str(tmp_path / "o")],
                        capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 1, r.stdout + r.stderr
