@@ -15,7 +15,9 @@ from audit.policy import Policy, gate_settings, mark_waived, policy_findings
 from audit.release import Release, load_manifest
 from audit.replay.options import ReplayOptions
 from audit.rules import Rule
-from audit.report import CRITERIA, CriterionResult, Finding, ReleaseInfo, Replay, Report, Scope, Tool
+from audit.report import (CRITERIA, CriterionResult, Finding, ReleaseInfo, Replay, Report, Scope, ShardEvidence,
+                          Tool)  # fmt: skip
+from audit.shard import Recorded, Shard, scan_to_json
 
 INTERNAL_RULE = Rule("audit.internal-error", "error", "This is a bug in llm360-audit; please report it with this message.")
 INTERNAL_ERROR = INTERNAL_RULE.id
@@ -32,6 +34,8 @@ class AuditOptions:
     cache_dir: Path | None = None  # hash cache; None = no cache
     data_sample: float = 1.0  # fraction of the data chunks recounted (all are hashed)
     data_sample_seed: int = 0
+    shard: Shard | None = None  # --shard I/N: this run does its part of the expensive work
+    recorded: Recorded | None = None  # merge: evidence from the shards, used instead of recomputing
 
 
 def _summarize(outcomes: list[Outcome]) -> CriterionResult:
@@ -73,7 +77,7 @@ class Auditor:
 
         cache = HashCache(options.cache_dir) if options.cache_dir and options.hash_files else None
         release = Release(root=root, manifest=manifest, manifest_sha256=digest, hash_files=options.hash_files,
-                          hasher=Hasher(cache))  # fmt: skip
+                          hasher=Hasher(cache), shard=options.shard, recorded=options.recorded)  # fmt: skip
         by_criterion: dict[str, list[Outcome]] = {c: [] for c in CRITERIA}
         checks = self.checks if self.checks is not None else default_checks(
             options.replay, self.progress, options.data_sample, options.data_sample_seed)
@@ -101,7 +105,11 @@ class Auditor:
         scope = Scope(hashing="full" if options.hash_files else "off", bytes_hashed=release.hasher.hashed_bytes,
                       hashes_from_cache=release.hasher.from_cache, data_sample=options.data_sample,
                       data_sample_seed=options.data_sample_seed if options.data_sample < 1 else None)  # fmt: skip
-        return self._report(info, criteria, findings, options, segments, environment, scope)
+        report = self._report(info, criteria, findings, options, segments, environment, scope)
+        if options.shard is not None:
+            report.shard = ShardEvidence(index=options.shard.index, count=options.shard.count, hashes=release.hashes(),
+                                         chunk_scans={p: scan_to_json(s) for p, s in release.scans().items()})  # fmt: skip
+        return report
 
     @staticmethod
     def _run(check: Check, release: Release) -> Outcome:

@@ -14,7 +14,7 @@ from audit.replay.options import DEFAULT_SAMPLE, ReplayOptions
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
-SUBCOMMANDS = {"audit", "init", "example"}
+SUBCOMMANDS = {"audit", "init", "merge", "example"}
 
 app = typer.Typer(
     add_completion=False,
@@ -79,17 +79,15 @@ def audit_cmd(
     output_format: Annotated[str, typer.Option(
         "--format", help="text: a summary on the terminal; json: report.json on stdout.")] = "text",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line; no progress.")] = False,
+    shard: Annotated[Optional[str], typer.Option(
+        help="Do part I of N of the hashing, recounting and replay (e.g. 1/3); combine with `llm360-audit merge`.")] = None,
 ) -> None:
     """Audit RELEASE, write every report artifact to --out, exit 0 (pass) or 1 (fail)."""
     import datetime as dt
-    import os
 
-    from audit.auditor import INTERNAL_ERROR, AuditOptions, Auditor
+    from audit.auditor import AuditOptions, Auditor
     from audit.hashing import default_cache_dir
-    from audit.policy import PolicyError, find_policy, load_policy
-    from audit.progress import LogProgress, Progress, RichProgress
-    from audit.render import render_json, write_artifacts
-    from audit.terminal import print_summary
+    from audit.shard import Shard, ShardError
 
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise _usage(f"--device {device}: use cpu or cuda")
@@ -99,6 +97,64 @@ def audit_cmd(
         raise _usage(f"--require-level {require_level}: use one of {', '.join(LEVEL_CHOICES)}")
     if data_sample <= 0:
         raise _usage("--data-sample must be a fraction in (0, 1]")
+    try:
+        part = Shard.parse(shard) if shard is not None else None
+    except ShardError as exc:
+        raise _usage(str(exc)) from None
+    root, out_dir = _release_and_out(release, out, output_format)
+    if device.startswith("cuda") and not _cuda_available():
+        raise _usage(f"--device {device}: no CUDA device is available")
+    options = AuditOptions(
+        hash_files=not no_hash,
+        replay=ReplayOptions(mode=replay, steps=replay_steps, device=device, seed=replay_seed,
+                             tolerance=tolerance, allow_exec=allow_exec),
+        policy=_policy(root, policy), fail_on=fail_on, require_level=require_level, today=dt.date.today(),
+        cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
+        data_sample=data_sample, data_sample_seed=data_sample_seed, shard=part,
+    )  # fmt: skip
+    progress = _progress(quiet, output_format)
+    _finish(lambda: Auditor(progress=progress).audit(root, options), out_dir, output_format, quiet)
+
+
+@app.command("merge")
+def merge_cmd(
+    reports: Annotated[list[Path], typer.Argument(help="The shards' report.json files (or their --out directories).")],
+    out: Annotated[Path, typer.Option(help="Directory for every report artifact.")] = Path("llm360-audit-report"),
+    release: Annotated[Optional[Path], typer.Option(
+        help="The release directory (default: the path recorded in the shard reports).")] = None,
+    policy: Annotated[Optional[Path], typer.Option(
+        help="Gate policy file (default: .llm360-audit.yaml next to the release directory).")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="text or json (report.json on stdout).")] = "text",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line; no progress.")] = False,
+) -> None:
+    """Combine the reports of `--shard 1/N` … `--shard N/N` into the report of a single run.
+
+    Re-reads the release's structure (manifest, headers, logs; seconds) and takes the digests, token
+    recounts and replayed segments from the shards. Exit codes as for the audit."""
+    import datetime as dt
+
+    from audit.auditor import AuditOptions
+    from audit.merge import merge_reports, read_shard_reports
+    from audit.shard import ShardError
+
+    try:
+        shards = read_shard_reports(reports)
+    except ShardError as exc:
+        raise _usage(str(exc)) from None
+    root, out_dir = _release_and_out(release or Path(shards[0].release.path), out, output_format)
+    options = AuditOptions(policy=_policy(root, policy), today=dt.date.today())
+    progress = _progress(quiet, output_format)
+
+    def run():
+        try:
+            return merge_reports(shards, root, options, progress)
+        except ShardError as exc:
+            raise _usage(str(exc)) from None
+
+    _finish(run, out_dir, output_format, quiet)
+
+
+def _release_and_out(release: Path, out: Path, output_format: str) -> tuple[Path, Path]:
     if output_format not in ("text", "json"):
         raise _usage(f"--format {output_format}: use text or json")
     if not release.is_dir():
@@ -106,26 +162,36 @@ def audit_cmd(
     root, out_dir = release.resolve(), out.resolve()
     if out_dir == root or root in out_dir.parents:
         raise _usage(f"--out {out} is inside the release; the audit never writes into a release")
-    if device.startswith("cuda") and not _cuda_available():
-        raise _usage(f"--device {device}: no CUDA device is available")
+    return root, out_dir
+
+
+def _policy(root: Path, policy: Path | None):
+    from audit.policy import PolicyError, find_policy, load_policy
+
     try:
-        gate_policy = load_policy(find_policy(root, policy))
+        return load_policy(find_policy(root, policy))
     except PolicyError as exc:
         raise _usage(str(exc)) from None
-    options = AuditOptions(
-        hash_files=not no_hash,
-        replay=ReplayOptions(mode=replay, steps=replay_steps, device=device, seed=replay_seed,
-                             tolerance=tolerance, allow_exec=allow_exec),
-        policy=gate_policy, fail_on=fail_on, require_level=require_level, today=dt.date.today(),
-        cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
-        data_sample=data_sample, data_sample_seed=data_sample_seed,
-    )  # fmt: skip
+
+
+def _progress(quiet: bool, output_format: str):
+    from audit.progress import LogProgress, Progress, RichProgress
+
     if quiet or output_format == "json":
-        progress: Progress = Progress() if quiet else LogProgress(sys.stderr)
-    else:
-        progress = RichProgress(err) if err.is_terminal else LogProgress(sys.stderr)
+        return Progress() if quiet else LogProgress(sys.stderr)
+    return RichProgress(err) if err.is_terminal else LogProgress(sys.stderr)
+
+
+def _finish(make_report, out_dir: Path, output_format: str, quiet: bool) -> None:
+    """Run the audit (or merge), write the artifacts, print, exit with the verdict's code."""
+    import os
+
+    from audit.auditor import INTERNAL_ERROR
+    from audit.render import render_json, write_artifacts
+    from audit.terminal import print_summary
+
     try:
-        report = Auditor(progress=progress).audit(root, options)
+        report = make_report()
         paths = write_artifacts(report, out_dir)
     except KeyboardInterrupt:
         err.print(f"llm360-audit: interrupted; no report written (any previous report in {out_dir} is intact)")
@@ -140,7 +206,8 @@ def audit_cmd(
     if output_format == "json":
         sys.stdout.write(render_json(report))
     elif quiet:
-        console.print(f"{report.verdict.upper()} · level {report.level}")
+        part = f" · shard {report.shard.index}/{report.shard.count}" if report.shard else ""
+        console.print(f"{report.verdict.upper()} · level {report.level}{part}")
     else:
         print_summary(report, console)
         console.print(f"report: {out_dir}/report.html ({len(paths)} files in {out_dir})", soft_wrap=True)

@@ -21,6 +21,7 @@ from audit.manifest import MANIFEST_NAME, Checkpoint, Chunk, Manifest
 from audit.report import Finding
 from audit.rules import Rule
 from audit.safetensors_header import HeaderError, SafetensorsHeader, read_header
+from audit.shard import Recorded, Shard, file_positions
 
 MAX_SCHEMA_ERRORS = 20
 #: A checkpoint's training-state JSON larger than this is refused unread.
@@ -89,15 +90,29 @@ class Release:
     hash_files: bool = True
     hasher: Hasher = field(default_factory=Hasher)
     on_bytes: Callable[[int], None] = lambda n: None  # progress: bytes read by hashing or scanning
+    shard: Shard | None = None  # --shard: hash, recount and replay only this shard's part
+    recorded: Recorded | None = None  # merge: the shards' evidence, used instead of recomputing
     _sha: dict[str, str] = field(default_factory=dict)
     _headers: dict[str, SafetensorsHeader | HeaderError] = field(default_factory=dict)
     _scans: dict[str, ChunkScan] = field(default_factory=dict)
     _code: CodeRepo | CodeRepoError | None = None
     _model_config: dict | str | None = None
     _states: dict[int, dict | ValueError] = field(default_factory=dict)
+    _positions: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
+        if self.recorded is not None:
+            self._sha.update(self.recorded.hashes)
+            self._scans.update(self.recorded.scans)
+
+    def mine(self, rel: str) -> bool:
+        """Whether this run does the expensive work (hashing, recounting) for file ``rel``."""
+        if self.shard is None:
+            return True
+        if self._positions is None:
+            self._positions = file_positions(self.manifest)
+        return self.shard.owns(self._positions.get(rel, 0))
 
     def path(self, rel: str) -> Path:
         """Resolve a manifest path inside the release (raises :class:`UnsafePath`)."""
@@ -110,10 +125,17 @@ class Release:
         except UnsafePath:
             return False
 
-    def sha256(self, rel: str) -> str:
+    def sha256(self, rel: str) -> str | None:
+        """The file's digest; None when another shard hashes it."""
         if rel not in self._sha:
+            if not self.mine(rel):
+                return None
             self._sha[rel] = self.hasher.digest(self.path(rel), self.on_bytes)
         return self._sha[rel]
+
+    def hashes(self) -> dict[str, str]:
+        """Every digest this run computed or was handed, by path."""
+        return dict(sorted(self._sha.items()))
 
     def declared_files(self) -> list[str]:
         """Every file the manifest declares a sha256 for."""
@@ -127,7 +149,7 @@ class Release:
         """Hash every declared file up front, in parallel (checks then read the results)."""
         todo = {}
         for rel in self.declared_files():
-            if rel not in self._sha and self.has_file(rel):
+            if rel not in self._sha and self.mine(rel) and self.has_file(rel):
                 todo[self.path(rel)] = rel
         for path, digest in self.hasher.digest_many(todo, on_bytes).items():
             if isinstance(digest, str):
@@ -202,13 +224,19 @@ class Release:
             return None
         return v if type(v) is int and v > 0 else None
 
-    def chunk_scan(self, chunk: Chunk) -> ChunkScan:
+    def chunk_scan(self, chunk: Chunk) -> ChunkScan | None:
+        """The chunk's recount; None when another shard recounts it."""
         if chunk.path not in self._scans:
             assert self.manifest.data is not None
+            if not self.mine(chunk.path):
+                return None
             path = self.path(chunk.path)
             self._scans[chunk.path] = scan_chunk(path, self.manifest.data.format, self.vocab_size())
             self.on_bytes(path.stat().st_size)
         return self._scans[chunk.path]
+
+    def scans(self) -> dict[str, ChunkScan]:
+        return dict(sorted(self._scans.items()))
 
     def code_repo(self) -> CodeRepo:
         """The code repository, opened once (raises :class:`CodeRepoError`)."""

@@ -153,6 +153,17 @@ class ReleaseInfo(Strict):
     license: str | None = Field(None, description="Declared SPDX license id; the levels need one.")
 
 
+class ShardEvidence(Strict):
+    """What one shard of a split audit (``--shard I/N``) measured, for ``llm360-audit merge``."""
+
+    index: int = Field(ge=1, description="This shard's number, 1-based.")
+    count: int = Field(ge=1, description="How many shards the audit was split into.")
+    hashes: dict[str, str] = Field(default_factory=dict, description="SHA-256 of the files this shard hashed.")
+    chunk_scans: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Recounts of the data chunks this shard read (sequences, tokens, …)."
+    )
+
+
 class Report(Strict):
     spec_version: Literal[SPEC_VERSION]  # type: ignore[valid-type]
     tool: Tool
@@ -162,11 +173,22 @@ class Report(Strict):
     replay: Replay
     gate: GateSettings = Field(default_factory=GateSettings)
     scope: Scope = Field(default_factory=Scope)
+    shard: ShardEvidence | None = Field(
+        None, description="Set on the report of one shard of a split audit; merge the shards' reports for the verdict."
+    )
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Report":
         """Read a report.json back (its derived fields are recomputed, not trusted)."""
         return cls.model_validate({k: v for k, v in data.items() if k not in cls.model_computed_fields})
+
+    def partial_note(self) -> str | None:
+        """For the report of one shard: a warning that it is not the verdict of the whole release."""
+        if self.shard is None:
+            return None
+        n = self.shard.count
+        return (f"Shard {self.shard.index}/{n} of a split audit: it hashed, recounted and replayed only its part. "
+                f"Run `llm360-audit merge` on the {n} shard reports for the release's report.")  # fmt: skip
 
     def blocking(self) -> list[Finding]:
         """Unwaived findings at or above the gate's fail_on severity."""

@@ -34,6 +34,8 @@ def print_summary(report: Report, console: Console) -> None:
     rest = sum(1 for f in report.findings if f.severity != "info") - len(shown)
     if rest > 0:
         console.print(f"… and {rest} more finding(s) in the report", highlight=False)
+    if report.partial_note():
+        console.print(f"[yellow]{report.partial_note()}[/]", highlight=False, soft_wrap=True)
     c = report.counts()
     colour = "green" if report.verdict == "pass" else "red"
     console.print(

@@ -98,6 +98,8 @@ class DataAvailabilityCheck(Check):
             if verify_file(release, chunk, FILE, out, hash_it=release.hash_files) is None or i not in scanned:
                 continue
             scan = release.chunk_scan(chunk)
+            if scan is None:  # another shard recounts it
+                continue
             total_tokens += scan.tokens
             total_seqs += scan.sequences
             for source, n in scan.sources.items():

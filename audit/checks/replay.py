@@ -39,9 +39,22 @@ class ReplayCheck(Check):
             out.skip("no segment replayed" + (" (--replay none)" if self.options.mode == "none" else
                                               " (fewer than two checkpoints)"))  # fmt: skip
             return
-        from audit.replay.segment import run_replay
+        if release.shard is not None:  # the k-th selected segment is shard k mod N + 1's
+            indices = [ix for k, ix in enumerate(indices) if release.shard.owns(k)]
+            if not indices:
+                out.skip(f"no segment replayed in shard {release.shard} (the selected ones belong to other shards)")
+                return
+        if release.recorded is not None:  # merge: the shards replayed them
+            from audit.report import ReplaySegment
 
-        out.segments, out.environment = run_replay(release, self.options, indices, pairs, self.progress)
+            lost = lambda a, b: ReplaySegment(start_step=a.step, end_step=b.step, status="error",
+                                              reason="no shard report holds this segment")  # fmt: skip
+            out.segments = [release.recorded.segments.get(pairs[ix][0].step) or lost(*pairs[ix]) for ix in indices]
+            out.environment = release.recorded.environment
+        else:
+            from audit.replay.segment import run_replay
+
+            out.segments, out.environment = run_replay(release, self.options, indices, pairs, self.progress)
         for s in out.segments:
             span = f"steps {s.start_step}→{s.end_step}"
             if s.status == "mismatch":

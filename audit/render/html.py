@@ -216,6 +216,8 @@ def _header(report: Report) -> str:
         meta.append(f"<div><dt>gate</dt><dd>{', '.join(bits)}</dd></div>")
     license_note = ("" if report.release.license else
                     '<p class="note bad-text">No license is declared: every rung above the bottom needs one.</p>')
+    if report.partial_note():
+        license_note += f'<p class="note bad-text">{e(report.partial_note())}</p>'
     return f"""<header class="card top">
 <div class="top-row">
 <div class="title">

@@ -27,6 +27,7 @@ def render_markdown(report: Report) -> str:
         "",
         f"llm360-audit {report.tool.version}, spec {report.spec_version}",
         "",
+        *([f"> **{report.partial_note()}**", ""] if report.partial_note() else []),
         "## Criteria",
         "",
         "| criterion | status | summary | evidence |",
