@@ -220,6 +220,9 @@ def _finish(make_report, out_dir: Path, output_format: str, quiet: bool) -> None
 def init_cmd(
     release: Annotated[Path, typer.Argument(help="Release directory.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the manifest instead of writing it.")] = False,
+    checkpoint_every: Annotated[Optional[int], typer.Option(
+        min=1, help="Steps between index-numbered checkpoints (ckpt_N is at step (N+1)×STEPS) when no data "
+                    "chunks pair with them.")] = None,
 ) -> None:
     """Write or refresh RELEASE/llm360.yaml from the files found (hashes, sizes, tokens, steps)."""
     from audit.init import InitError, init_release
@@ -227,7 +230,7 @@ def init_cmd(
     if not release.is_dir():
         raise _usage(f"{release} is not a directory")
     try:
-        result = init_release(release.resolve(), write=not dry_run)
+        result = init_release(release.resolve(), write=not dry_run, checkpoint_every=checkpoint_every)
     except InitError as exc:
         err.print(f"llm360-audit init: {exc}")
         raise typer.Exit(EXIT_FAIL) from None

@@ -20,6 +20,7 @@ from audit import SPEC_VERSION, schemas, yamlio
 from audit.data_scan import scan_chunk
 from audit.fileio import write_atomic
 from audit.hashing import sha256_stream as sha256_file
+from audit.init_git import branch_checkpoints, is_git_checkpoint
 from audit.manifest import MANIFEST_NAME, DataFormat
 
 KEY_ORDER = ("spec_version", "name", "description", "license", "code", "config", "checkpoints", "data", "metrics")
@@ -86,10 +87,11 @@ def _file_entry(root: Path, p: Path, **extra) -> dict:
 
 
 class _Refresher:
-    def __init__(self, root: Path, doc: dict):
+    def __init__(self, root: Path, doc: dict, checkpoint_every: int | None = None):
         self.root, self.doc, self.changes = root, doc, []
         self.files = _walk(root)
-        self.indexed: dict[str, int] = {}  # checkpoint directory → index, for ckpt_N directories
+        self.indexed: dict[str, int] = {}  # _key(checkpoint) → index, for ckpt_N directories and branches
+        self.every = checkpoint_every  # steps between index-numbered checkpoints, when the user knows it
 
     def note(self, msg: str) -> None:
         self.changes.append(msg)
@@ -102,8 +104,9 @@ class _Refresher:
         return {d: fs for d, fs in dirs.items() if d != self.root and any(_role(f.name) == "weights" for f in fs)}
 
     def checkpoints(self) -> None:
-        existing = {c.get("path"): c for c in self.doc.get("checkpoints") or [] if isinstance(c, dict)}
-        result = []
+        existing = {c.get("path"): c for c in self.doc.get("checkpoints") or []
+                    if isinstance(c, dict) and not is_git_checkpoint(c)}  # fmt: skip
+        result = [c for c in self.doc.get("checkpoints") or [] if is_git_checkpoint(c)]  # see git_checkpoints
         for d, files in self.checkpoint_dirs().items():
             rel = d.relative_to(self.root).as_posix()
             state = self._json(d / "training_state.json") or {}
@@ -152,22 +155,39 @@ class _Refresher:
         if result or "checkpoints" in self.doc:
             self.doc["checkpoints"] = result
 
+    def git_checkpoints(self) -> None:
+        """Checkpoints published as branches of the repository at the release root (read from git objects)."""
+        cks = self.doc.get("checkpoints") or []
+        existing = {c["revision"]: c for c in cks if is_git_checkpoint(c)}
+        entries, indexed = branch_checkpoints(self.root, dict(existing), _role, self.note)
+        if not entries and not existing:
+            return
+        self.indexed |= {f"@{rev}": i for rev, i in indexed.items()}
+        result = [c for c in cks if not is_git_checkpoint(c)] + entries
+        result.sort(key=self._order)
+        self.doc["checkpoints"] = result
+
+    @staticmethod
+    def _key(c: dict) -> str:
+        """A checkpoint's identity: its directory, or @REVISION for one published as a git branch."""
+        return c.get("path") if c.get("path") is not None else f"@{c.get('revision')}"
+
     def _order(self, c: dict) -> tuple[int, int]:
         """Index-numbered checkpoints in index order (after any step-named ones), the others by step."""
-        index = self.indexed.get(c.get("path"))  # type: ignore[arg-type]
+        index = self.indexed.get(self._key(c))
         return (1, index) if index is not None else (0, c["step"] if type(c.get("step")) is int else 0)
 
     def index_steps(self) -> None:
         """Steps of index-numbered checkpoints (``ckpt_N``): chunk N feeds checkpoint N, so the step of
         checkpoint N is the last step of the N-th data chunk and its tokens step × batch × length.
         Where that pairing is impossible, nothing is guessed: the output says what to complete."""
-        entries = [c for c in self.doc.get("checkpoints") or [] if c.get("path") in self.indexed]
+        entries = [c for c in self.doc.get("checkpoints") or [] if self._key(c) in self.indexed]
         if not entries:
             return
         chunks = [c for c in (self.doc.get("data") or {}).get("chunks") or [] if isinstance(c, dict)]
         hp = (self.doc.get("config") or {}).get("training") or {}
         batch, length = hp.get("batch_size"), hp.get("sequence_length")
-        indices = sorted(self.indexed[c["path"]] for c in entries)
+        indices = sorted(self.indexed[self._key(c)] for c in entries)
         reason = None
         if not chunks:
             reason = "no data chunks were found to pair them with"
@@ -180,39 +200,50 @@ class _Refresher:
             reason = (f"{len(unranged)} data chunk(s) have no step range, e.g. {unranged[0]} "
                       + ("(config.training.batch_size is not declared)" if type(batch) is not int
                          else "(fewer sequences than one batch; declare first_step/last_step)"))  # fmt: skip
+        if reason is not None and self.every is not None:
+            for c in entries:
+                if type(c.get("step")) is not int:
+                    c["step"] = (self.indexed[self._key(c)] + 1) * self.every
+                    self._reorder(c)
+            self.note(f"steps of index-numbered checkpoints: (N + 1) × {self.every} (--checkpoint-every)")
+            return
         if reason is not None:
-            lacking = [c["path"] for c in entries if type(c.get("step")) is not int]
+            lacking = [self._key(c) for c in entries if type(c.get("step")) is not int]
             if lacking:
-                self.note(f"still to complete by hand: checkpoints[].step of {_span(lacking)}: the directory names "
-                          f"number checkpoints, not steps, and {reason}")  # fmt: skip
+                self.note(f"still to complete by hand: checkpoints[].step of {_span(lacking)} (or pass "
+                          f"--checkpoint-every STEPS): the names number checkpoints, not steps, and {reason}")  # fmt: skip
             return
         # Steps equal to the directory numbers throughout are what earlier versions of init wrote (the
         # index taken for a step): those are replaced. Any other step was written by a human: kept.
-        legacy = all(c["step"] == self.indexed[c["path"]] for c in entries if type(c.get("step")) is int)
+        legacy = all(c["step"] == self.indexed[self._key(c)] for c in entries if type(c.get("step")) is int)
         assigned = []
         for c in entries:
-            i = self.indexed[c["path"]]
+            i = self.indexed[self._key(c)]
             want, have = chunks[i]["last_step"], c.get("step")
             if have == want:
                 continue
             if type(have) is int and not legacy:
-                self.note(f"{c['path']}: step {have} kept as written; "
+                self.note(f"{self._key(c)}: step {have} kept as written; "
                           f"chunk {chunks[i].get('path')} ends at step {want}")
                 continue
             if type(have) is int:
-                self.note(f"{c['path']}: step {have} → {want} (checkpoint index {i}, not a step)")
+                self.note(f"{self._key(c)}: step {have} → {want} (checkpoint index {i}, not a step)")
                 if type(batch) is int and type(length) is int and c.get("tokens") == have * batch * length:
                     c.pop("tokens")
             c["step"] = want
             if "tokens" not in c and type(batch) is int and type(length) is int:
                 c["tokens"] = want * batch * length
-            ordered = {k: c[k] for k in CHECKPOINT_KEYS if k in c} | c
-            c.clear()
-            c.update(ordered)
+            self._reorder(c)
             assigned.append(c)
         if assigned:
-            self.note(f"checkpoints {_span([c['path'] for c in assigned])}: step of checkpoint N = last step of "
+            self.note(f"checkpoints {_span([self._key(c) for c in assigned])}: step of checkpoint N = last step of "
                       f"data chunk N (steps {assigned[0]['step']} … {assigned[-1]['step']})")  # fmt: skip
+
+    @staticmethod
+    def _reorder(c: dict) -> None:
+        ordered = {k: c[k] for k in CHECKPOINT_KEYS if k in c} | c
+        c.clear()
+        c.update(ordered)
 
     def fill_tokens(self) -> None:
         """tokens = step × batch_size × sequence_length where the files did not say."""
@@ -386,7 +417,7 @@ def hyperparameters_from_trainer(train: dict) -> dict:
     }  # fmt: skip
 
 
-def init_release(root: Path, *, write: bool = True) -> InitResult:
+def init_release(root: Path, *, write: bool = True, checkpoint_every: int | None = None) -> InitResult:
     path = root / MANIFEST_NAME
     doc: dict = {}
     if path.is_file():
@@ -399,10 +430,11 @@ def init_release(root: Path, *, write: bool = True) -> InitResult:
         doc = loaded or {}
     doc.setdefault("spec_version", SPEC_VERSION)
     doc.setdefault("name", root.name)
-    r = _Refresher(root, doc)
+    r = _Refresher(root, doc, checkpoint_every)
     r.license()
     r.code()
     r.checkpoints()
+    r.git_checkpoints()
     r.config()
     r.data()
     r.index_steps()

@@ -4,6 +4,7 @@ chunk scans, the code repository) so that each file is read once whatever the nu
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from audit.data_scan import ChunkScan, scan_chunk
 from audit.fileio import UnsafePath, resolve_inside
 from audit.hashing import Hasher
 from audit.gitrepo import CodeRepo, CodeRepoError
+from audit.gitstore import GitFile, GitStore, GitStoreError, split_ref
 from audit.manifest import MANIFEST_NAME, Checkpoint, Chunk, Manifest
 from audit.report import Finding
 from audit.rules import Rule
@@ -99,9 +101,13 @@ class Release:
     _model_config: dict | str | None = None
     _states: dict[int, dict | ValueError] = field(default_factory=dict)
     _positions: dict[str, int] | None = None
+    _store: GitStore | GitStoreError | None = None
+    _git_files: dict[str, GitFile | None] = field(default_factory=dict)
+    _git_revisions: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
+        self._git_revisions = {c.revision for c in self.manifest.checkpoints if c.revision and c.path is None}
         if self.recorded is not None:
             self._sha.update(self.recorded.hashes)
             self._scans.update(self.recorded.scans)
@@ -115,8 +121,40 @@ class Release:
         return self.shard.owns(self._positions.get(rel, 0))
 
     def path(self, rel: str) -> Path:
-        """Resolve a manifest path inside the release (raises :class:`UnsafePath`)."""
+        """Resolve a manifest path inside the release (raises :class:`UnsafePath`).
+
+        ``REVISION:PATH`` of a checkpoint that lives in a git revision resolves to a local file with
+        its contents (the LFS object, or the blob written to a temporary file); a path that does not
+        exist when the contents are not there."""
+        gf = self.git_file(rel)
+        if gf is not None and gf.local is not None:
+            return gf.local
+        if gf is not None or (split_ref(rel) or ("",))[0] in self._git_revisions:
+            return Path(os.devnull) / rel.replace(":", "/")  # can never exist: /dev/null is no directory
         return resolve_inside(self.root, rel, root_resolved=True)
+
+    def git_store(self) -> GitStore:
+        """The release's own repository (raises :class:`GitStoreError`)."""
+        if self._store is None:
+            try:
+                self._store = GitStore(self.root)
+            except GitStoreError as exc:
+                self._store = exc
+        if isinstance(self._store, GitStoreError):
+            raise self._store
+        return self._store
+
+    def git_file(self, rel: str) -> GitFile | None:
+        """The git blob behind ``REVISION:PATH`` of a checkpoint published as a revision; None otherwise."""
+        ref = split_ref(rel)
+        if ref is None or ref[0] not in self._git_revisions:
+            return None
+        if rel not in self._git_files:
+            try:
+                self._git_files[rel] = self.git_store().file(*ref)
+            except GitStoreError:
+                self._git_files[rel] = None
+        return self._git_files[rel]
 
     def has_file(self, rel: str) -> bool:
         """True when ``rel`` is a regular file inside the release (unsafe paths are not)."""
@@ -253,3 +291,5 @@ class Release:
     def close(self) -> None:
         if isinstance(self._code, CodeRepo):
             self._code.close()
+        if isinstance(self._store, GitStore):
+            self._store.close()

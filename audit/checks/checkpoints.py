@@ -31,6 +31,12 @@ TENSOR_SHAPE = Rule("checkpoints.tensor-shape", "error", "Tensor shapes must mat
 TENSOR_DTYPE = Rule("checkpoints.tensor-dtype", "warning", "Tensor dtypes should match torch_dtype of config.json.")
 INDEX = Rule("checkpoints.index-invalid", "error",
              "model.safetensors.index.json must map every tensor to the shard that holds it.")
+REVISION = Rule("checkpoints.revision-missing", "error",
+                "A checkpoint published as a git revision must be a branch of the release's repository: "
+                "clone the model repository with all its branches (`git clone` fetches them as origin/…).")
+NOT_LOCAL = Rule("checkpoints.contents-not-local", "warning",
+                 "Only the git-LFS pointers were checked: fetch the contents (`git lfs pull --include='*' "
+                 "--exclude=''` on each branch, or `git lfs fetch --all`) to verify hashes and tensors.")
 PICKLE = Rule("checkpoints.pickle", "warning",
               "Pickle files can run code when loaded and were not opened; publish safetensors instead.")
 PICKLE_WEIGHTS = Rule("checkpoints.pickle-weights", "error",
@@ -46,7 +52,7 @@ class CheckpointsCheck(Check):
     title = "Intermediate model checkpoints"
     rationale = "LLM360 releases every intermediate checkpoint, so anyone can study or resume training."
     rules = (NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED,
-             TENSOR_SHAPE, TENSOR_DTYPE, INDEX, PICKLE, PICKLE_WEIGHTS, ARCH, INCONSISTENT, *FILE.values())  # fmt: skip
+             TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, PICKLE, PICKLE_WEIGHTS, ARCH, INCONSISTENT, *FILE.values())  # fmt: skip
 
     def run(self, release: Release, out: Outcome) -> None:
         m = release.manifest
@@ -57,8 +63,15 @@ class CheckpointsCheck(Check):
         expected, dtype = self._expectation(release, out)
         reference: dict | None = None  # tensors of the first readable checkpoint, for consistency
         params = 0
+        local: dict[str, bool] = {}  # revision → contents in the clone, for checkpoints published as branches
         for ck in m.checkpoints:
-            where = ck.path or f"step {ck.step}"
+            where = ck.path or ck.revision or f"step {ck.step}"
+            if ck.path is None and ck.revision is not None:
+                problem = self._revision_problem(release, ck.revision)
+                if problem:
+                    out.add(REVISION, f"checkpoint at step {ck.step}: {problem}", ck.revision)
+                    continue
+                local[ck.revision] = all(g is None or g.local is not None for g in map(release.git_file, (f.path for f in ck.files)))
             if ck.path is not None:
                 try:
                     present = release.path(ck.path).is_dir()
@@ -87,10 +100,29 @@ class CheckpointsCheck(Check):
             elif {k: s for k, (s, _) in tensors.items()} != {k: s for k, (s, _) in reference.items()}:
                 out.add(INCONSISTENT, f"checkpoint at step {ck.step} holds different tensors than the first", where)
             out.evidence["tensors_checked"] = out.evidence.get("tensors_checked", 0) + len(tensors)
+        if local:
+            self._locality(local, out)
         out.summary = (f"{len(m.checkpoints)} checkpoints (steps {m.checkpoints[0].step}–{m.checkpoints[-1].step}), "
                        f"{out.evidence.get('files_hashed', 0)} files hashed, {out.evidence.get('tensors_checked', 0)} tensors checked")
         out.evidence |= {"checkpoints": len(m.checkpoints), "first_step": m.checkpoints[0].step,
                          "last_step": m.checkpoints[-1].step, "parameters": params}  # fmt: skip
+
+    @staticmethod
+    def _revision_problem(release: Release, revision: str) -> str | None:
+        try:
+            branches = release.git_store().branches()
+        except ValueError as exc:
+            return str(exc)
+        return None if revision in branches else f"revision {revision} is not a branch of the release's repository"
+
+    @staticmethod
+    def _locality(local: dict[str, bool], out: Outcome) -> None:
+        absent = [rev for rev, here in local.items() if not here]
+        out.evidence["revisions"] = {"contents_local": [r for r, here in local.items() if here], "pointers_only": absent}
+        if absent:
+            shown = ", ".join(absent[:3]) + (" …" if len(absent) > 3 else "")
+            out.add(NOT_LOCAL, f"the contents of {len(absent)} of {len(local)} checkpoint revisions are not in the "
+                               f"clone ({shown}): checked against their git-LFS pointers only", absent[0])  # fmt: skip
 
     def _steps(self, release: Release, out: Outcome) -> None:
         m = release.manifest
@@ -125,8 +157,9 @@ class CheckpointsCheck(Check):
         tensors: dict[str, tuple[tuple[int, ...], str]] = {}
         ok = True
         for f in weights:
-            if not f.path.endswith(".safetensors"):
-                continue
+            gf = release.git_file(f.path)
+            if not f.path.endswith(".safetensors") or (gf is not None and gf.local is None):
+                continue  # pickles are flagged elsewhere; LFS contents not fetched: only the pointer is known
             try:
                 header = release.header(f.path)
             except (HeaderError, ValueError) as exc:
@@ -137,6 +170,8 @@ class CheckpointsCheck(Check):
                 if name in tensors:
                     out.add(INDEX, f"tensor {name} appears in more than one shard", f.path)
                 tensors[name] = (info.shape, info.dtype)
+        if any(g is not None and g.local is None for g in map(release.git_file, (f.path for f in ck.files))):
+            return None  # LFS contents not fetched: tensors and index cannot be compared
         for f in ck.files:
             if f.role == "weights-index":
                 self._index(release, f, weights, tensors, out)
@@ -149,7 +184,8 @@ class CheckpointsCheck(Check):
         except (OSError, ValueError, KeyError, TypeError, AssertionError):
             out.add(INDEX, f"{f.path} is not an index with a weight_map", f.path)
             return
-        base = f.path.rsplit("/", 1)[0] + "/" if "/" in f.path else ""
+        cut = max(f.path.rfind("/"), f.path.rfind(":"))  # the directory, or the REVISION: of a git checkpoint
+        base = f.path[: cut + 1]
         shards = {w.path for w in weights}
         for name, shard in weight_map.items():
             if base + str(shard) not in shards:

@@ -20,6 +20,9 @@ def file_rules(prefix: str) -> dict[str, Rule]:
                     "The file differs from the one described: restore the published file, or run `llm360-audit init` if the change is intended."),
         "nohash": Rule(f"{prefix}.no-hash", "warning",
                        "Declare sha256 and size for every file (`llm360-audit init` computes them)."),
+        "pointer": Rule(f"{prefix}.lfs-pointer-mismatch", "error",
+                        "The manifest and the git-LFS pointer published in the repository describe different "
+                        "contents: re-run `llm360-audit init` on the clone, or publish the intended file."),
     }  # fmt: skip
 
 
@@ -27,7 +30,18 @@ def verify_file(release, entry: FileEntry, rules: dict[str, Rule], out: Outcome,
     """Check one declared file: inside the release, present, size and sha256 as declared.
 
     Returns the resolved path when the file is present and safe (even if its hash differs), else None.
+    A file of a git revision whose LFS contents are not in the clone is checked against its pointer
+    (sha256 and size) and counted in ``evidence["files_not_local"]``; None is returned.
     """
+    gf = release.git_file(entry.path)
+    if gf is not None and gf.pointer is not None:
+        p = gf.pointer
+        if (entry.sha256 is not None and entry.sha256 != p.oid) or (entry.size is not None and entry.size != p.size):
+            out.add(rules["pointer"], f"{entry.path}: the LFS pointer says sha256 {p.oid[:16]}… and {p.size} bytes, "
+                                      f"the manifest {(entry.sha256 or '-')[:16]}… and {entry.size} bytes", entry.path)  # fmt: skip
+        if gf.local is None:
+            out.evidence["files_not_local"] = out.evidence.get("files_not_local", 0) + 1
+            return None
     try:
         path = release.path(entry.path)
     except UnsafePath as exc:
