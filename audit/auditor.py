@@ -17,6 +17,7 @@ from audit.replay.options import ReplayOptions
 from audit.rules import Rule
 from audit.report import (CRITERIA, CriterionResult, Finding, ReleaseInfo, Replay, Report, Scope, ShardEvidence,
                           Tool)  # fmt: skip
+from audit.remote import Resolver
 from audit.shard import Recorded, Shard, scan_to_json
 
 INTERNAL_RULE = Rule("audit.internal-error", "error", "This is a bug in llm360-audit; please report it with this message.")
@@ -36,6 +37,7 @@ class AuditOptions:
     data_sample_seed: int = 0
     shard: Shard | None = None  # --shard I/N: this run does its part of the expensive work
     recorded: Recorded | None = None  # merge: evidence from the shards, used instead of recomputing
+    resolver: Resolver = field(default_factory=Resolver)  # --resolve-local: remote components → local clones
 
 
 def _summarize(outcomes: list[Outcome]) -> CriterionResult:
@@ -77,7 +79,8 @@ class Auditor:
 
         cache = HashCache(options.cache_dir) if options.cache_dir and options.hash_files else None
         release = Release(root=root, manifest=manifest, manifest_sha256=digest, hash_files=options.hash_files,
-                          hasher=Hasher(cache), shard=options.shard, recorded=options.recorded)  # fmt: skip
+                          hasher=Hasher(cache), shard=options.shard, recorded=options.recorded,
+                          resolver=options.resolver)  # fmt: skip
         by_criterion: dict[str, list[Outcome]] = {c: [] for c in CRITERIA}
         checks = self.checks if self.checks is not None else default_checks(
             options.replay, self.progress, options.data_sample, options.data_sample_seed)

@@ -79,6 +79,9 @@ def audit_cmd(
     output_format: Annotated[str, typer.Option(
         "--format", help="text: a summary on the terminal; json: report.json on stdout.")] = "text",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line; no progress.")] = False,
+    resolve_local: Annotated[Optional[list[str]], typer.Option(
+        metavar="PATH|REF=PATH", help="A local clone of a remote component (code, checkpoints_source, data.source): PATH (its git remotes "
+             "say which) or REF=PATH. Repeatable. Nothing is ever downloaded.")] = None,
     shard: Annotated[Optional[str], typer.Option(
         help="Do part I of N of the hashing, recounting and replay (e.g. 1/3); combine with `llm360-audit merge`.")] = None,
 ) -> None:
@@ -89,6 +92,7 @@ def audit_cmd(
     from audit.hashing import default_cache_dir
     from audit.shard import Shard, ShardError
 
+    resolver = _resolver(resolve_local)
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise _usage(f"--device {device}: use cpu or cuda")
     if fail_on not in (None, "error", "warning"):
@@ -110,7 +114,7 @@ def audit_cmd(
                              tolerance=tolerance, allow_exec=allow_exec),
         policy=_policy(root, policy), fail_on=fail_on, require_level=require_level, today=dt.date.today(),
         cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
-        data_sample=data_sample, data_sample_seed=data_sample_seed, shard=part,
+        data_sample=data_sample, data_sample_seed=data_sample_seed, shard=part, resolver=resolver,
     )  # fmt: skip
     progress = _progress(quiet, output_format)
     _finish(lambda: Auditor(progress=progress).audit(root, options), out_dir, output_format, quiet)
@@ -125,6 +129,9 @@ def merge_cmd(
     policy: Annotated[Optional[Path], typer.Option(
         help="Gate policy file (default: .llm360-audit.yaml next to the release directory).")] = None,
     output_format: Annotated[str, typer.Option("--format", help="text or json (report.json on stdout).")] = "text",
+    resolve_local: Annotated[Optional[list[str]], typer.Option(
+        metavar="PATH|REF=PATH", help="A local clone of a remote component (code, checkpoints_source, data.source): PATH (its git remotes "
+             "say which) or REF=PATH. Repeatable. Nothing is ever downloaded.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line; no progress.")] = False,
 ) -> None:
     """Combine the reports of `--shard 1/N` … `--shard N/N` into the report of a single run.
@@ -142,7 +149,7 @@ def merge_cmd(
     except ShardError as exc:
         raise _usage(str(exc)) from None
     root, out_dir = _release_and_out(release or Path(shards[0].release.path), out, output_format)
-    options = AuditOptions(policy=_policy(root, policy), today=dt.date.today())
+    options = AuditOptions(policy=_policy(root, policy), today=dt.date.today(), resolver=_resolver(resolve_local))
     progress = _progress(quiet, output_format)
 
     def run():
@@ -163,6 +170,15 @@ def _release_and_out(release: Path, out: Path, output_format: str) -> tuple[Path
     if out_dir == root or root in out_dir.parents:
         raise _usage(f"--out {out} is inside the release; the audit never writes into a release")
     return root, out_dir
+
+
+def _resolver(values: list[str] | None):
+    from audit.remote import ResolveError, Resolver
+
+    try:
+        return Resolver.from_options(values or [])
+    except ResolveError as exc:
+        raise _usage(str(exc)) from None
 
 
 def _policy(root: Path, policy: Path | None):

@@ -75,6 +75,15 @@ class CodeRepo:
             raise CodeRepoError(f"{ref} is not a git repository") from None
 
     @classmethod
+    def open_dir(cls, path: Path) -> "CodeRepo":
+        """A repository directory outside the release: a local clone named by --resolve-local."""
+        git = _git()
+        try:
+            return cls._wrap("directory", git.Repo(path, search_parent_directories=False))
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise CodeRepoError(f"{path} is not a git repository") from None
+
+    @classmethod
     def _wrap(cls, kind: str, repo: git.Repo, tmp: str | None = None) -> "CodeRepo":
         repo.git.update_environment(**_SAFE_ENV)
         repo.git.set_persistent_git_options(c=_SAFE_OPTIONS)

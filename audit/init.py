@@ -23,7 +23,8 @@ from audit.hashing import sha256_stream as sha256_file
 from audit.init_git import branch_checkpoints, is_git_checkpoint
 from audit.manifest import MANIFEST_NAME, DataFormat
 
-KEY_ORDER = ("spec_version", "name", "description", "license", "code", "config", "checkpoints", "data", "metrics")
+KEY_ORDER = ("spec_version", "name", "description", "license", "code", "config", "checkpoints", "checkpoints_source",
+             "data", "metrics")
 ENTRYPOINTS = ("train.py", "pretrain.py", "main.py")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 #: Hidden files that are release content: torch.distributed.checkpoint's (pickled) metadata.

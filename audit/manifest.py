@@ -118,11 +118,23 @@ class Config(Strict):
     training: TrainingHyperparameters
 
 
+class Remote(Strict):
+    """A component published outside the release; checked where --resolve-local maps it to a clone."""
+
+    repo: str = Field(min_length=1, description="Hugging Face repo id (org/name or hf://org/name) or a git URL.")
+    revision: str | None = Field(None, description="Branch, tag or commit the manifest describes.")
+
+
 class Checkpoint(Strict):
     step: NonNegInt = Field(description="Optimizer updates applied before this checkpoint.")
     tokens: NonNegInt | None = Field(None, description="Training tokens seen at this checkpoint.")
     path: RelPath | None = Field(None, description="Checkpoint directory.")
-    revision: str | None = Field(None, description="Where published, e.g. a git branch such as ckpt_000.")
+    revision: str | None = Field(
+        None,
+        description="Where published, e.g. a git branch such as ckpt_000. With no path, the checkpoint is read from "
+        "that branch of the repository (the release's own, or checkpoints_source) and its files are named "
+        "REVISION:PATH.",
+    )
     state: list[StateComponent] = Field(description="Training state the checkpoint holds.")
     files: list[CheckpointFile] = Field(default_factory=list)
 
@@ -153,6 +165,9 @@ class DataOrder(Strict):
 
 
 class Data(Strict):
+    source: Remote | None = Field(
+        None, description="Repository that holds the chunks (paths are relative to its root); default: the release."
+    )
     format: DataFormat = Field(default_factory=DataFormat)
     chunks: list[Chunk] = Field(default_factory=list)
     mixture: dict[str, float] | None = Field(None, description="Declared training tokens per source.")
@@ -184,5 +199,9 @@ class Manifest(Strict):
     code: Code | None = None
     config: Config | None = None
     checkpoints: list[Checkpoint] = Field(default_factory=list)
+    checkpoints_source: Remote | None = Field(
+        None, description="Repository whose branches hold the checkpoints that have a revision and no path "
+        "(default: the release's own git repository)."
+    )
     data: Data | None = None
     metrics: Metrics | None = None

@@ -19,6 +19,7 @@ from audit.fileio import UnsafePath, resolve_inside
 from audit.hashing import Hasher
 from audit.gitrepo import CodeRepo, CodeRepoError
 from audit.gitstore import GitFile, GitStore, GitStoreError, split_ref
+from audit.remote import Resolver, is_remote_ref
 from audit.manifest import MANIFEST_NAME, Checkpoint, Chunk, Manifest
 from audit.report import Finding
 from audit.rules import Rule
@@ -28,6 +29,9 @@ from audit.shard import Recorded, Shard, file_positions
 MAX_SCHEMA_ERRORS = 20
 #: A checkpoint's training-state JSON larger than this is refused unread.
 MAX_STATE_BYTES = 64 * 1024 * 1024
+
+#: Where a file that is not available resolves: a path that can never exist (/dev/null is no directory).
+ABSENT = Path(os.devnull)
 
 MANIFEST_REMEDIATION = (
     f"Write {MANIFEST_NAME} at the release root (`llm360-audit init RELEASE` drafts it) and make it "
@@ -94,6 +98,7 @@ class Release:
     on_bytes: Callable[[int], None] = lambda n: None  # progress: bytes read by hashing or scanning
     shard: Shard | None = None  # --shard: hash, recount and replay only this shard's part
     recorded: Recorded | None = None  # merge: the shards' evidence, used instead of recomputing
+    resolver: Resolver = field(default_factory=Resolver)  # --resolve-local: remote components → local clones
     _sha: dict[str, str] = field(default_factory=dict)
     _headers: dict[str, SafetensorsHeader | HeaderError] = field(default_factory=dict)
     _scans: dict[str, ChunkScan] = field(default_factory=dict)
@@ -108,6 +113,8 @@ class Release:
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
         self._git_revisions = {c.revision for c in self.manifest.checkpoints if c.revision and c.path is None}
+        data = self.manifest.data
+        self._remote_data = {c.path for c in data.chunks} if data is not None and data.source is not None else set()
         if self.recorded is not None:
             self._sha.update(self.recorded.hashes)
             self._scans.update(self.recorded.scans)
@@ -130,14 +137,35 @@ class Release:
         if gf is not None and gf.local is not None:
             return gf.local
         if gf is not None or (split_ref(rel) or ("",))[0] in self._git_revisions:
-            return Path(os.devnull) / rel.replace(":", "/")  # can never exist: /dev/null is no directory
+            return ABSENT / rel.replace(":", "/")
+        if rel in self._remote_data:
+            data_root = self.data_root()
+            return ABSENT / rel if data_root is None else resolve_inside(data_root, rel)
         return resolve_inside(self.root, rel, root_resolved=True)
+
+    def remote(self, ref: str | None) -> Path | None:
+        """The local clone --resolve-local gives for a remote reference (None: not fetched)."""
+        return None if ref is None else self.resolver.find(ref)
+
+    def checkpoint_root(self) -> Path | None:
+        """The repository whose branches hold the revision checkpoints; None when it is remote and not fetched."""
+        src = self.manifest.checkpoints_source
+        return self.root if src is None else self.remote(src.repo)
+
+    def data_root(self) -> Path | None:
+        """Where the chunk paths are relative to; None when the data is remote and not fetched."""
+        src = self.manifest.data.source if self.manifest.data else None
+        return self.root if src is None else self.remote(src.repo)
 
     def git_store(self) -> GitStore:
         """The release's own repository (raises :class:`GitStoreError`)."""
         if self._store is None:
+            root = self.checkpoint_root()
             try:
-                self._store = GitStore(self.root)
+                if root is None:
+                    src = self.manifest.checkpoints_source
+                    raise GitStoreError(f"{src.repo} is remote and not fetched (--resolve-local PATH maps it to a clone)")
+                self._store = GitStore(root)
             except GitStoreError as exc:
                 self._store = exc
         if isinstance(self._store, GitStoreError):
@@ -280,8 +308,10 @@ class Release:
         """The code repository, opened once (raises :class:`CodeRepoError`)."""
         if self._code is None:
             assert self.manifest.code is not None
+            ref = self.manifest.code.repo
             try:
-                self._code = CodeRepo.open(self.root, self.manifest.code.repo)
+                clone = self.remote(ref) if is_remote_ref(ref) else None
+                self._code = CodeRepo.open_dir(clone) if clone is not None else CodeRepo.open(self.root, ref)
             except CodeRepoError as exc:
                 self._code = exc
         if isinstance(self._code, CodeRepoError):

@@ -178,8 +178,8 @@ def test_more_checkpoints_than_chunks_leaves_steps_to_the_human(tmp_path):
     assert all("step" not in c and "tokens" not in c for c in m["checkpoints"])  # nothing invented
     assert all(c["revision"] == c["path"] and c["state"] == ["weights"] for c in m["checkpoints"])
     notes = [c for c in result.changes if c.startswith("still to complete by hand: checkpoints[].step")]
-    assert notes == ["still to complete by hand: checkpoints[].step of ckpt_000 … ckpt_004 (5): the directory "
-                     "names number checkpoints, not steps, and 5 checkpoint directories cannot be paired with 4 "
+    assert notes == ["still to complete by hand: checkpoints[].step of ckpt_000 … ckpt_004 (5) (or pass "
+                     "--checkpoint-every STEPS): the names number checkpoints, not steps, and 5 checkpoint directories cannot be paired with 4 "
                      "data chunks (chunk N feeds checkpoint N needs one chunk per checkpoint)"]  # fmt: skip
     assert list(schemas.validator("manifest").iter_errors(m))  # invalid until a human gives the steps
     # The human fills the steps in; the next refresh keeps them and completes the tokens.

@@ -37,6 +37,9 @@ REVISION = Rule("checkpoints.revision-missing", "error",
 NOT_LOCAL = Rule("checkpoints.contents-not-local", "warning",
                  "Only the git-LFS pointers were checked: fetch the contents (`git lfs pull --include='*' "
                  "--exclude=''` on each branch, or `git lfs fetch --all`) to verify hashes and tensors.")
+REMOTE = Rule("checkpoints.remote-not-fetched", "warning",
+              "The checkpoint revisions are published in another repository: audit with `--resolve-local PATH` "
+              "pointing at a clone of it (`git clone` fetches every branch).")
 PICKLE = Rule("checkpoints.pickle", "warning",
               "Pickle files can run code when loaded and were not opened; publish safetensors instead.")
 PICKLE_WEIGHTS = Rule("checkpoints.pickle-weights", "error",
@@ -52,7 +55,7 @@ class CheckpointsCheck(Check):
     title = "Intermediate model checkpoints"
     rationale = "LLM360 releases every intermediate checkpoint, so anyone can study or resume training."
     rules = (NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED,
-             TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, PICKLE, PICKLE_WEIGHTS, ARCH, INCONSISTENT, *FILE.values())  # fmt: skip
+             TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, ARCH, INCONSISTENT, *FILE.values())  # fmt: skip
 
     def run(self, release: Release, out: Outcome) -> None:
         m = release.manifest
@@ -64,8 +67,15 @@ class CheckpointsCheck(Check):
         reference: dict | None = None  # tensors of the first readable checkpoint, for consistency
         params = 0
         local: dict[str, bool] = {}  # revision → contents in the clone, for checkpoints published as branches
+        unfetched = m.checkpoints_source is not None and release.checkpoint_root() is None
+        if unfetched:
+            n = sum(1 for ck in m.checkpoints if ck.path is None and ck.revision is not None)
+            out.add(REMOTE, f"{n} checkpoint revision(s) are published at {m.checkpoints_source.repo} and were not "
+                            "fetched (--resolve-local PATH maps it to a local clone)")  # fmt: skip
         for ck in m.checkpoints:
             where = ck.path or ck.revision or f"step {ck.step}"
+            if ck.path is None and ck.revision is not None and unfetched:
+                continue
             if ck.path is None and ck.revision is not None:
                 problem = self._revision_problem(release, ck.revision)
                 if problem:

@@ -9,7 +9,8 @@ from audit.release import Release
 
 NOT_RELEASED = Rule("code.not-released", "error", "Publish the training code as a git repository pinned at a commit.")
 REMOTE = Rule("code.remote-unverified", "warning",
-              "The code is referenced by URL and was not fetched; ship a git bundle in the release to make it checkable.")
+              "The code is referenced by URL and was not fetched: audit with `--resolve-local PATH` pointing at a "
+              "clone, or ship a git bundle in the release.")
 UNREADABLE = Rule("code.repo-unreadable", "error",
                   "code.repo must be a git bundle (`git bundle create`) or a repository directory inside the release.")
 UNPINNED = Rule("code.commit-unpinned", "error", "Pin the training code to a commit (code.commit, 40 hex digits).")
@@ -39,8 +40,9 @@ class CodeCheck(Check):
         if code.commit is None:
             out.add(UNPINNED, f"the code at {code.repo} is not pinned to a commit", code.repo)
             return
-        if is_remote(code.repo):
-            out.add(REMOTE, f"code repository {code.repo} is remote and was not checked", code.repo)
+        if is_remote(code.repo) and release.remote(code.repo) is None:
+            out.add(REMOTE, f"code repository {code.repo} is remote and was not fetched "
+                            "(--resolve-local PATH maps it to a local clone)", code.repo)  # fmt: skip
             return
         try:
             repo = release.code_repo()

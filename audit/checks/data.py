@@ -11,6 +11,9 @@ from audit.release import Release
 
 FILE = file_rules("data")
 NOT_RELEASED = Rule("data.not-released", "error", "Publish the training data (or rebuild scripts) and list its chunks.")
+REMOTE = Rule("data.remote-not-fetched", "warning",
+              "The data is published in another repository: audit with `--resolve-local PATH` pointing at a clone "
+              "of it to recount the chunks.")
 MALFORMED = Rule("data.malformed-line", "error", "Every line must be a JSON object with a list of integer token ids.")
 SEQUENCES = Rule("data.sequence-count-mismatch", "error", "Run `llm360-audit init` or restore the published chunk.")
 TOKENS = Rule("data.token-count-mismatch", "error", "Declared token counts must equal the tokens in the chunk.")
@@ -73,7 +76,7 @@ class DataAvailabilityCheck(Check):
     criterion = "data_availability"
     title = "The training data itself"
     rationale = "Data claims are checkable only against the data: every chunk is opened and recounted."
-    rules = (NOT_RELEASED, MALFORMED, SEQUENCES, TOKENS, LENGTH, VOCAB, SOURCES, *FILE.values())
+    rules = (NOT_RELEASED, REMOTE, MALFORMED, SEQUENCES, TOKENS, LENGTH, VOCAB, SOURCES, *FILE.values())
 
     def __init__(self, sample: float = 1.0, seed: int = 0):
         """``sample`` < 1: recount only that fraction of the chunks (seeded); all are still hashed."""
@@ -88,6 +91,10 @@ class DataAvailabilityCheck(Check):
         data = release.manifest.data
         if data is None or not data.chunks:
             out.add(NOT_RELEASED, "the manifest lists no data chunks")
+            return
+        if data.source is not None and release.data_root() is None:
+            out.add(REMOTE, f"the {len(data.chunks)} chunks are published at {data.source.repo} and were not fetched "
+                            "(--resolve-local PATH maps it to a local clone)")  # fmt: skip
             return
         vocab = release.vocab_size()
         want_len = data.format.tokens_per_sequence

@@ -53,8 +53,6 @@ class OptimizerCheck(Check):
         complete = with_optimizer = 0
         for i, ck in enumerate(cks):
             final = i == len(cks) - 1
-            if not all(release.has_file(f.path) for f in ck.files):
-                continue  # the model_checkpoints criterion reports missing or unsafe files
             opt_files = [f for f in ck.files if f.role == "optimizer"]
             if "optimizer" not in ck.state or not opt_files:
                 if final:
@@ -62,6 +60,8 @@ class OptimizerCheck(Check):
                 else:
                     not_released.append(ck.step)
                 continue
+            if not all(release.has_file(f.path) for f in ck.files):
+                continue  # the model_checkpoints criterion reports missing, unsafe or unfetched files
             with_optimizer += 1
             moments_ok = self._moments(release, ck, opt_files, out)
             held = self._training_state(release, ck, out)
