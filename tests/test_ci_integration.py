@@ -30,3 +30,41 @@ def test_example_workflow_uses_the_action():
     steps = wf["jobs"]["audit"]["steps"]
     assert any(s.get("uses", "").startswith("llm360-audit/llm360-audit") for s in steps)
     assert wf["permissions"]["security-events"] == "write"
+
+
+def test_sharded_workflow_commands_merge_to_the_single_run(built_release, tmp_path):
+    """Run the example sharded workflow's own commands (matrix jobs, then merge) on the example release."""
+    import json
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    wf = yaml.safe_load((REPO / "examples" / "github-workflow-sharded.yml").read_text())
+    shard_job, merge_job = wf["jobs"]["shard"], wf["jobs"]["merge"]
+    (tmp_path / "release").symlink_to(built_release)
+    cli = f"{shlex.quote(sys.executable)} -m audit"
+
+    def run(line: str) -> subprocess.CompletedProcess:
+        line = line.replace("|| true", "").strip()
+        assert line.startswith("llm360-audit ")
+        env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}  # a fresh hash cache, as on CI runners
+        return subprocess.run(cli + line[len("llm360-audit"):], shell=True, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=600, env=env)  # fmt: skip
+
+    audit_lines = [s["run"] for s in shard_job["steps"] if s.get("run", "").startswith("llm360-audit")]
+    assert len(audit_lines) == 1
+    for i in shard_job["strategy"]["matrix"]["shard"]:
+        r = run(audit_lines[0].replace("${{ matrix.shard }}", str(i)))
+        assert r.returncode == 0, r.stderr
+    (merge_line,) = [s["run"] for s in merge_job["steps"] if s.get("run", "").startswith("llm360-audit merge")]
+    r = run(merge_line)
+    assert r.returncode == 0, r.stderr
+    merged = json.loads((tmp_path / "report" / "report.json").read_text())
+    single = tmp_path / "single"
+    r = run(f"llm360-audit release/ --replay 3 --no-cache --out {single} -q")
+    expected = json.loads((single / "report.json").read_text())
+    for report in (merged, expected):
+        for seg in report["replay"]["segments"]:
+            seg.pop("wall_s")
+    assert merged == expected and merged["verdict"] == "pass"
