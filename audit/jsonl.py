@@ -10,7 +10,8 @@ import orjson
 from pathlib import Path
 from typing import Any
 
-_LONG_NUMBER = re.compile(rb"\d{19}")
+#: An integer literal of 19+ digits (not the fraction or exponent of a float, which orjson reads exactly).
+_LONG_NUMBER = re.compile(rb"(?<![\d.eE])\d{19,}(?![\d.eE])")
 
 #: A line longer than this is reported, not parsed (Amber's lines are ~12 KB).
 MAX_LINE_BYTES = 64 * 1024 * 1024

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import struct
+
+import orjson
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,8 +62,41 @@ def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict:
     return seen
 
 
+def _keys(obj: object) -> int:
+    """Keys in a parsed header: the top level, each tensor entry, the metadata (two levels deep)."""
+    if not isinstance(obj, dict):
+        return 0
+    return len(obj) + sum(len(v) for v in obj.values() if isinstance(v, dict))
+
+
+def _fast_json(raw: bytes) -> dict | None:
+    """orjson for the common case, or None to take the exact path. Accepted only when no key can have
+    been a duplicate: every key written as ``"…":`` is counted in the raw bytes, and the parser kept
+    as many (a duplicate, or a string that contains ``":``, makes the counts differ)."""
+    if any(ws + b":" in raw for ws in (b" ", b"\t", b"\n", b"\r")):
+        return None
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict) or any(isinstance(x, dict) for v in obj.values() if isinstance(v, dict)
+                                        for x in v.values()):  # fmt: skip
+        return None  # deeper objects are not counted: the exact path judges them
+    return obj if raw.count(b'":') == _keys(obj) else None
+
+
 def parse_header_bytes(prefix: bytes, file_size: int) -> SafetensorsHeader:
     """Parse and validate a header given the first bytes of the file (length field + JSON)."""
+    fast = _fast_json(prefix[8 : 8 + struct.unpack("<Q", prefix[:8])[0]]) if len(prefix) >= 8 else None
+    if fast is not None:
+        try:
+            return _validate(fast, prefix, file_size)
+        except HeaderError:
+            pass  # the exact path below gives the canonical message
+    return _validate(None, prefix, file_size)
+
+
+def _validate(obj: dict | None, prefix: bytes, file_size: int) -> SafetensorsHeader:
     if len(prefix) < 8:
         raise HeaderError(f"file is {file_size} bytes, too short for a safetensors header")
     (n,) = struct.unpack("<Q", prefix[:8])
@@ -72,12 +107,13 @@ def parse_header_bytes(prefix: bytes, file_size: int) -> SafetensorsHeader:
     raw = prefix[8 : 8 + n]
     if len(raw) < n:
         raise HeaderError("header is truncated")
-    try:
-        obj = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
-    except HeaderError:
-        raise
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, >4300-digit integers
-        raise HeaderError(f"header is not valid JSON: {str(exc).splitlines()[0][:200]}") from None
+    if obj is None:
+        try:
+            obj = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+        except HeaderError:
+            raise
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, >4300-digit integers
+            raise HeaderError(f"header is not valid JSON: {str(exc).splitlines()[0][:200]}") from None
     if not isinstance(obj, dict):
         raise HeaderError(f"header is a JSON {type(obj).__name__}, not an object")
 
@@ -93,11 +129,11 @@ def parse_header_bytes(prefix: bytes, file_size: int) -> SafetensorsHeader:
 
     data_size = file_size - 8 - n
     expected = 0
-    for name, info in sorted(tensors.items(), key=lambda kv: (kv[1].begin, kv[1].end)):
-        if info.begin != expected:
-            what = "overlaps the previous tensor" if info.begin < expected else "leaves a gap"
-            raise HeaderError(f"tensor {name!r} starts at {info.begin}, expected {expected}: {what}")
-        expected = info.end
+    for begin, end, name in sorted([(t.begin, t.end, name) for name, t in tensors.items()]):
+        if begin != expected:
+            what = "overlaps the previous tensor" if begin < expected else "leaves a gap"
+            raise HeaderError(f"tensor {name!r} starts at {begin}, expected {expected}: {what}")
+        expected = end
     if expected != data_size:
         if expected > data_size:
             raise HeaderError(f"tensor data needs {expected} bytes but the file has {data_size}")

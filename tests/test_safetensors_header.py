@@ -70,3 +70,28 @@ def test_arbitrary_bytes_never_escape_as_other_errors(blob, extra):
         parse_header_bytes(blob, len(blob) + extra)
     except HeaderError:
         pass
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}',
+    '{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a" : {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}',
+    '{"a": {"dtype": "F32", "dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}',
+    '{"__metadata__": {"k": "v", "k": "w"}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}',
+    '{"__metadata__": {"k": "x\\":y"}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}',
+])  # fmt: skip
+def test_duplicate_keys_are_refused_on_every_path(text):
+    """The orjson fast path must never accept what the exact, duplicate-rejecting parser refuses."""
+    raw = text.encode()
+    with pytest.raises(HeaderError, match="duplicate key"):
+        parse_header_bytes(struct.pack("<Q", len(raw)) + raw, 8 + len(raw) + 4)
+
+
+def test_fast_and_exact_paths_agree_on_a_real_header(tmp_path):
+    path = tmp_path / "m.safetensors"
+    save_file({"w": torch.zeros(3, 2), "b": torch.ones(5, dtype=torch.bfloat16)}, str(path), metadata={"format": "pt"})
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    from audit.safetensors_header import _fast_json, _validate
+
+    assert _fast_json(data[8 : 8 + n]) is not None  # the common case takes the fast path
+    assert parse_header_bytes(data, len(data)) == _validate(None, data, len(data))
