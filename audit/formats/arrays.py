@@ -70,3 +70,17 @@ def tally(scan: ChunkScan, flat: np.ndarray, lengths: np.ndarray, vocab_size: in
     where = int(np.argmax(bad))
     seq = first + int(np.searchsorted(np.cumsum(lengths), where, side="right"))
     scan._problem(f"sequence {seq}: token id {int(flat[where])} outside [0, {vocab_size})")
+
+
+def out_of_range(values: np.ndarray, limit: int) -> tuple[int, int, int] | None:
+    """(count, first position, its value) of the values outside [0, limit), block by block; None if all in."""
+    count, first = 0, None
+    for i in range(0, values.size, BLOCK):
+        block = np.asarray(values[i : i + BLOCK])
+        bad = (block < 0) | (block >= limit)
+        if bad.any():
+            count += int(bad.sum())
+            if first is None:
+                k = int(np.argmax(bad))
+                first = (i + k, int(block[k]))
+    return None if first is None else (count, *first)
