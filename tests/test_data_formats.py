@@ -324,3 +324,13 @@ def test_global_indices_not_integer(release):
     rehash(release, "data/global_indices.npy")
     f = only(audit(release), "data_order.global-indices-invalid")
     assert f.message == "data/global_indices.npy: dtype float64 is not an integer type"
+
+
+def test_declared_index_must_be_the_one_beside_the_bin(release):
+    convert(release, "megatron")
+    (release / "data/train_000.idx").rename(release / "data/elsewhere.idx")
+    (release / "data/train_000.idx").symlink_to("elsewhere.idx")  # inside the release, but Megatron reads
+    (release / "data/train_000.bin").rename(release / "data/other.bin")  # the .idx beside the link's target
+    (release / "data/train_000.bin").symlink_to("other.bin")
+    f = only(audit(release), "data.index-undeclared")
+    assert f.message == "data/train_000.idx is a link to another file than the .idx beside data/train_000.bin"

@@ -31,7 +31,13 @@ def index_present(release, chunk: Chunk, kind: str, rules: dict[str, Rule], out:
             what = "declares no index (chunk.index)" if chunk.index is None else f"declares index {chunk.index.path}"
             out.add(INDEX, f"{chunk.path} {what}; Megatron reads {want or 'NAME.idx beside NAME.bin'}", chunk.path)
             return False
-    return chunk.index is None or verify_file(release, chunk.index, rules, out, hash_it=release.hash_files) is not None
+    if chunk.index is None:
+        return True
+    idx = verify_file(release, chunk.index, rules, out, hash_it=release.hash_files)
+    if idx is not None and kind == "megatron-indexed" and idx != release.path(chunk.path).with_suffix(".idx"):
+        out.add(INDEX, f"{chunk.index.path} is a link to another file than the .idx beside {chunk.path}", chunk.path)
+        return False
+    return idx is not None
 
 
 def format_problems(scan: ChunkScan, chunk: Chunk, out: Outcome) -> bool:
