@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
@@ -28,9 +29,9 @@ def npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int]:
             else:
                 raise NpyError(f".npy format version {version[0]}.{version[1]} is not supported")
             return shape, dtype, f.tell()
-    except (ValueError, EOFError) as exc:
-        if isinstance(exc, NpyError):
-            raise
+    except NpyError:
+        raise
+    except (ValueError, EOFError, SyntaxError, TypeError, OverflowError, TokenError) as exc:  # hostile headers
         raise NpyError(f"not a NumPy .npy file ({str(exc).splitlines()[0][:80]})") from None
 
 

@@ -47,7 +47,7 @@ def _parquet_tokens(files: list[Path], field: str, note: Callable[[str], None]) 
         try:
             if token_column_problem(pa, pa.parquet.read_schema(p), field) is None:
                 found.append(p)
-        except (pa.ArrowException, OSError):
+        except (pa.ArrowException, OSError, ValueError):
             continue
     return found
 

@@ -44,7 +44,7 @@ def scan(path: Path, fmt: DataFormat, vocab_size: int | None, scan: ChunkScan) -
     pa = pyarrow()
     try:
         pf = pa.parquet.ParquetFile(path)
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:
         return scan.error(f"not a readable Parquet file ({str(exc).splitlines()[0][:80]})", fatal=True)
     schema = pf.schema_arrow
     if problem := token_column_problem(pa, schema, fmt.tokens_field):
@@ -65,7 +65,7 @@ def scan(path: Path, fmt: DataFormat, vocab_size: int | None, scan: ChunkScan) -
             lengths = pa.compute.list_value_length(ids).to_numpy(zero_copy_only=False).astype(np.int64)
             tally(scan, flat.fill_null(0).to_numpy(zero_copy_only=False), lengths, vocab_size)
             _count_sources(pa, scan, batch.column(1) if has_source else None, lengths, chunk_source(path, fmt))
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, ValueError) as exc:
         return scan.error(f"unreadable after {scan.sequences} rows ({str(exc).splitlines()[0][:80]})", fatal=True)
     if null_rows:
         scan.error(f"{null_rows} row(s) have no token list (null {fmt.tokens_field!r})")
