@@ -1,4 +1,7 @@
-"""Recount a data chunk: sequences, tokens, tokens per source, sequence lengths, vocabulary bounds."""
+"""Recount a data chunk: sequences, tokens, tokens per source, sequence lengths, vocabulary bounds.
+
+JSONL is read here; the other formats (data.format.kind) by one small reader each in audit.formats,
+imported only when a chunk of that kind is scanned (numpy and pyarrow load lazily)."""
 
 from __future__ import annotations
 
@@ -23,13 +26,36 @@ class ChunkScan:
     out_of_vocab: int = 0
     malformed: int = 0
     problems: list[str] = field(default_factory=list)  # first few malformed/out-of-vocab lines
+    #: Why the file is not a valid chunk of its format (one line each), and whether it was read at all:
+    #: when ``read`` is False the counts mean nothing.
+    errors: list[FormatProblem] = field(default_factory=list)
+    read: bool = True
 
     def _problem(self, msg: str) -> None:
         if len(self.problems) < MAX_EXAMPLES:
             self.problems.append(msg)
 
+    def error(self, msg: str, *, index: bool = False, fatal: bool = False) -> ChunkScan:
+        self.errors.append(FormatProblem(msg, index))
+        self.read = self.read and not fatal
+        return self
+
+
+@dataclass(frozen=True)
+class FormatProblem:
+    message: str
+    index: bool = False  # about the chunk's index file (Megatron .idx), not the chunk itself
+
+
+class ReaderMissing(Exception):
+    """The optional package that reads this format is not installed; the message says which."""
+
 
 def scan_chunk(path: Path, fmt: DataFormat, vocab_size: int | None) -> ChunkScan:
+    if fmt.kind != "jsonl-token-ids":
+        from audit.formats import scan_with
+
+        return scan_with(path, fmt, vocab_size, ChunkScan())
     scan = ChunkScan()
     for lineno, rec in iter_jsonl(path):
         if isinstance(rec, BadLine):

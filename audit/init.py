@@ -18,6 +18,7 @@ import git
 
 from audit import SPEC_VERSION, schemas, yamlio
 from audit.data_scan import scan_chunk
+from audit.formats import discover
 from audit.fileio import write_atomic
 from audit.hashing import sha256_stream as sha256_file
 from audit.init_git import branch_checkpoints, is_git_checkpoint
@@ -102,7 +103,10 @@ class _Refresher:
         dirs: dict[Path, list[Path]] = {}
         for p in self.files:
             dirs.setdefault(p.parent, []).append(p)
-        return {d: fs for d, fs in dirs.items() if d != self.root and any(_role(f.name) == "weights" for f in fs)}
+        def weights(f: Path) -> bool:
+            return _role(f.name) == "weights" and not discover.is_megatron_bin(f)
+
+        return {d: fs for d, fs in dirs.items() if d != self.root and any(weights(f) for f in fs)}
 
     def checkpoints(self) -> None:
         existing = {c.get("path"): c for c in self.doc.get("checkpoints") or []
@@ -314,25 +318,33 @@ class _Refresher:
         model_path = (self.doc.get("config") or {}).get("model")
         if model_path:
             vocab = (self._json(self.root / model_path) or {}).get("vocab_size")
-        chunk_files = [p for p in self.files if p.suffix == ".jsonl"
-                       and isinstance(r := _first_record(p), dict) and fmt.tokens_field in r]  # fmt: skip
+        kind, chunk_files = self._chunk_files(fmt, explicit="kind" in (data.get("format") or {}))
+        global_order = next((p for p in self.files if p.name == discover.GLOBAL_INDICES), None)
         if not chunk_files and not data:
             return
+        if kind != fmt.kind:
+            data.setdefault("format", {})["kind"] = kind
+            fmt = fmt.model_copy(update={"kind": kind})
+            self.note(f"data.format.kind: {kind}")
+        fmt = self._flat_arrays(data, fmt, chunk_files)
         existing = {c.get("path"): c for c in data.get("chunks") or [] if isinstance(c, dict)}
         batch = ((self.doc.get("config") or {}).get("training") or {}).get("batch_size")
         chunks, next_step, lengths = [], 1, set()
         for p in chunk_files:
             scan = scan_chunk(p, fmt, vocab if type(vocab) is int else None)
             entry = existing.pop(p.relative_to(self.root).as_posix(), None)
-            fresh = _file_entry(self.root, p, sequences=scan.sequences, tokens=scan.tokens,
+            index = {"index": _file_entry(self.root, p.with_suffix(".idx"))} if kind == "megatron-indexed" else {}
+            fresh = _file_entry(self.root, p, **index, sequences=scan.sequences, tokens=scan.tokens,
                                 sources=dict(sorted(scan.sources.items())))  # fmt: skip
+            for problem in scan.errors:
+                self.note(f"{fresh['path']}: not a valid {kind} chunk: {problem.message}")
             if entry is None:
                 self.note(f"added chunk {fresh['path']} ({scan.sequences} sequences, {scan.tokens} tokens)")
                 entry = {}
-            elif any(entry.get(k) != fresh[k] for k in ("sha256", "size", "sequences", "tokens", "sources")):
+            elif any(entry.get(k) != fresh.get(k) for k in ("sha256", "size", "index", "sequences", "tokens", "sources")):
                 self.note(f"updated chunk {fresh['path']}")
             entry = {**entry, **fresh, **{k: entry[k] for k in ("first_step", "last_step") if k in entry}}
-            if "first_step" not in entry and batch and scan.sequences >= batch:
+            if "first_step" not in entry and batch and scan.sequences >= batch and global_order is None:
                 entry["first_step"], entry["last_step"] = next_step, next_step + scan.sequences // batch - 1
             next_step = entry.get("last_step", next_step - 1) + 1
             lengths |= set(scan.lengths)
@@ -349,10 +361,53 @@ class _Refresher:
                     mix[s] = mix.get(s, 0) + n
             data["mixture"] = mix
             self.note("data.mixture filled with the tokens counted per source; check it is what you intended")
+        if global_order is not None:
+            self._global_order(data, global_order)
         if "order" not in data:
             data["order"] = {"within_chunk": "unknown"}
             self.note("data.order.within_chunk set to unknown; declare sequential or shuffled (with its seed)")
         self.doc["data"] = {k: data[k] for k in ("format", "chunks", "mixture", "mixture_tolerance", "order") if k in data}
+
+    def _chunk_files(self, fmt: DataFormat, explicit: bool) -> tuple[str, list[Path]]:
+        """The data format (as declared, else the one found) and its chunk files."""
+        found = {"jsonl-token-ids": [p for p in self.files if p.suffix == ".jsonl"
+                                     and isinstance(r := _first_record(p), dict) and fmt.tokens_field in r]}  # fmt: skip
+        found |= discover.find_chunks(self.files, fmt, self.note)
+        kinds = [k for k, files in found.items() if files]
+        if explicit or not kinds:
+            return fmt.kind, found[fmt.kind]
+        if len(kinds) > 1:
+            self.note(f"data: chunks of {', '.join(kinds)} found; one format per release, {kinds[0]} used "
+                      "(declare data.format.kind to choose)")  # fmt: skip
+        return kinds[0], found[kinds[0]]
+
+    def _flat_arrays(self, data: dict, fmt: DataFormat, files: list[Path]) -> DataFormat:
+        """1-D npy token arrays need tokens_per_sequence: guessed from the sequence length when undeclared."""
+        if fmt.kind != "npy-tokens" or fmt.tokens_per_sequence is not None:
+            return fmt
+        flat = [shape[0] for p in files if len(shape := discover.npy_shape(p) or ()) == 1]
+        if not flat:
+            return fmt
+        length = ((self.doc.get("config") or {}).get("training") or {}).get("sequence_length")
+        n = discover.guess_tokens_per_sequence(flat, length)
+        if n is None:
+            self.note("still to complete by hand: data.format.tokens_per_sequence (1-D token arrays are cut into "
+                      "sequences of that many token ids)")  # fmt: skip
+            return fmt
+        data.setdefault("format", {})["tokens_per_sequence"] = n
+        self.note(f"data.format.tokens_per_sequence set to {n}: it cuts every 1-D token array into whole sequences; "
+                  "check it")  # fmt: skip
+        return fmt.model_copy(update={"tokens_per_sequence": n})
+
+    def _global_order(self, data: dict, path: Path) -> None:
+        """Declare an OLMo-style global_indices.npy as the data order (hash refreshed on every run)."""
+        order = data.setdefault("order", {"within_chunk": "global-indices"})
+        if order.get("within_chunk") == "unknown":
+            order["within_chunk"] = "global-indices"
+        fresh = _file_entry(self.root, path)
+        if order.get("global_indices") != fresh:
+            self.note(f"data.order.global_indices: {fresh['path']} (step s takes positions (s-1)×batch … s×batch-1)")
+        order["global_indices"] = fresh
 
     def metrics(self) -> None:
         metrics = self.doc.get("metrics") or {}

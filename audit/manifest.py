@@ -140,6 +140,9 @@ class Checkpoint(Strict):
 
 
 class Chunk(FileEntry):
+    index: FileEntry | None = Field(
+        None, description="megatron-indexed: the chunk's .idx file (the .bin path with .idx), verified like the chunk."
+    )
     sequences: NonNegInt | None = None
     tokens: NonNegInt | None = None
     sources: dict[str, Int] = Field(default_factory=dict, description="Tokens per source.")
@@ -147,18 +150,36 @@ class Chunk(FileEntry):
     last_step: PosInt | None = Field(None, description="Last optimizer step fed from this chunk.")
 
 
+DataKind = Literal["jsonl-token-ids", "npy-tokens", "megatron-indexed", "parquet-tokens"]
+
+
 class DataFormat(Strict):
-    kind: Literal["jsonl-token-ids"] = "jsonl-token-ids"
-    tokens_field: str = "token_ids"
-    source_field: str = "source"
+    kind: DataKind = Field(
+        "jsonl-token-ids",
+        description="jsonl-token-ids: one JSON object per line; npy-tokens: a .npy integer array, 2-D (sequences, "
+        "length) or 1-D cut into tokens_per_sequence; megatron-indexed: a Megatron-LM .bin with its .idx; "
+        "parquet-tokens: a Parquet file with a list<integer> column tokens_field.",
+    )
+    tokens_field: str = Field("token_ids", description="The token-id field (JSONL) or column (Parquet).")
+    source_field: str = Field("source", description="The source field (JSONL) or optional column (Parquet).")
+    source: str | None = Field(
+        None, description="Source of all tokens in a chunk without per-sequence sources (npy-tokens, "
+        "megatron-indexed, Parquet without the source column); default: the chunk's file stem.",
+    )
     tokens_per_sequence: PosInt | None = Field(
-        None, description="Token ids per line (Amber: 2049 = 2048 + the shifted label)."
+        None, description="Token ids per sequence (Amber: 2049 = 2048 + the shifted label); required to cut 1-D npy arrays."
     )
 
 
 class DataOrder(Strict):
-    within_chunk: Literal["sequential", "shuffled", "unknown"] = Field(
-        description="sequential: step s of a chunk takes the next batch_size lines in file order."
+    within_chunk: Literal["sequential", "shuffled", "unknown", "global-indices"] = Field(
+        description="sequential: step s of a chunk takes the next batch_size lines in file order; "
+        "global-indices: the order across all chunks is given by global_indices."
+    )
+    global_indices: FileEntry | None = Field(
+        None, description="OLMo-style order: a 1-D integer .npy array; position i in training order holds the index "
+        "of the sequence in all chunks concatenated (manifest order); step s takes positions (s-1)*batch_size up to "
+        "s*batch_size. When declared it is the order, and chunks need no first_step/last_step.",
     )
     seed: Int | None = None
     description: str | None = None

@@ -114,7 +114,10 @@ class Release:
         self.root = self.root.resolve()
         self._git_revisions = {c.revision for c in self.manifest.checkpoints if c.revision and c.path is None}
         data = self.manifest.data
-        self._remote_data = {c.path for c in data.chunks} if data is not None and data.source is not None else set()
+        self._remote_data = set()
+        if data is not None and data.source is not None:
+            self._remote_data = {e.path for c in data.chunks for e in (c, c.index) if e is not None}
+            self._remote_data |= {data.order.global_indices.path} if data.order.global_indices else set()
         if self.recorded is not None:
             self._sha.update(self.recorded.hashes)
             self._scans.update(self.recorded.scans)
@@ -207,7 +210,9 @@ class Release:
         """Every file the manifest declares a sha256 for."""
         m = self.manifest
         entries = [f for c in m.checkpoints for f in c.files]
-        entries += m.data.chunks if m.data else []
+        if m.data:
+            entries += [e for c in m.data.chunks for e in (c, c.index) if e is not None]
+            entries += [m.data.order.global_indices] if m.data.order.global_indices else []
         entries += [e for e in (m.metrics.training_log, m.metrics.evaluations) if e] if m.metrics else []
         return [e.path for e in entries if e.sha256 is not None]
 

@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from audit.data_scan import ChunkScan
+from audit.data_scan import ChunkScan, FormatProblem
 from audit.manifest import Manifest
 
 
@@ -55,20 +55,24 @@ def file_positions(manifest: Manifest) -> dict[str, int]:
             pos.setdefault(f.path, k)
     for k, chunk in enumerate(manifest.data.chunks if manifest.data else []):
         pos.setdefault(chunk.path, k)
+        if chunk.index is not None:
+            pos.setdefault(chunk.index.path, k)
     return pos
 
 
 def scan_to_json(scan: ChunkScan) -> dict[str, Any]:
     return {"sequences": scan.sequences, "tokens": scan.tokens, "sources": dict(scan.sources),
             "lengths": {str(n): c for n, c in scan.lengths.items()}, "max_token_id": scan.max_token_id,
-            "out_of_vocab": scan.out_of_vocab, "malformed": scan.malformed, "problems": list(scan.problems)}  # fmt: skip
+            "out_of_vocab": scan.out_of_vocab, "malformed": scan.malformed, "problems": list(scan.problems),
+            "errors": [[e.message, e.index] for e in scan.errors], "read": scan.read}  # fmt: skip
 
 
 def scan_from_json(data: dict[str, Any]) -> ChunkScan:
     return ChunkScan(sequences=data["sequences"], tokens=data["tokens"], sources=Counter(data["sources"]),
                      lengths=Counter({int(n): c for n, c in data["lengths"].items()}),
                      max_token_id=data["max_token_id"], out_of_vocab=data["out_of_vocab"],
-                     malformed=data["malformed"], problems=list(data["problems"]))  # fmt: skip
+                     malformed=data["malformed"], problems=list(data["problems"]),
+                     errors=[FormatProblem(m, i) for m, i in data["errors"]], read=data["read"])  # fmt: skip
 
 
 @dataclass

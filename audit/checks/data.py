@@ -7,6 +7,9 @@ import random
 
 from audit.checks.base import Check, Outcome, Rule
 from audit.checks.common import file_rules, verify_file
+from audit.checks.data_formats import (GLOBAL_INVALID, INDEX, MALFORMED_FILE, ORDER_FILE, READER, format_problems,
+                                       global_order, index_present)
+from audit.data_scan import ReaderMissing
 from audit.release import Release
 
 FILE = file_rules("data")
@@ -28,7 +31,8 @@ MIX_UNKNOWN = Rule("data_mix.sources-undeclared", "warning",
                    "Declare per-source token counts for each chunk so the mixture can be checked.")
 
 NO_ORDER = Rule("data_order.steps-undeclared", "error",
-                "Give every chunk its first_step and last_step so each training step maps to its data.")
+                "Give every chunk its first_step and last_step (or declare data.order.global_indices) "
+                "so each training step maps to its data.")
 GAP = Rule("data_order.incomplete", "error", "The step → chunk mapping must cover every step exactly once.")
 SHORT = Rule("data_order.chunk-too-short", "error",
              "A chunk must hold at least (last_step − first_step + 1) × batch_size sequences.")
@@ -76,7 +80,8 @@ class DataAvailabilityCheck(Check):
     criterion = "data_availability"
     title = "The training data itself"
     rationale = "Data claims are checkable only against the data: every chunk is opened and recounted."
-    rules = (NOT_RELEASED, REMOTE, MALFORMED, SEQUENCES, TOKENS, LENGTH, VOCAB, SOURCES, *FILE.values())
+    rules = (NOT_RELEASED, REMOTE, MALFORMED, SEQUENCES, TOKENS, LENGTH, VOCAB, SOURCES, *FILE.values(),
+             MALFORMED_FILE, INDEX, READER)
 
     def __init__(self, sample: float = 1.0, seed: int = 0):
         """``sample`` < 1: recount only that fraction of the chunks (seeded); all are still hashed."""
@@ -102,10 +107,17 @@ class DataAvailabilityCheck(Check):
         by_source: dict[str, int] = {}
         scanned = self._sampled(len(data.chunks))
         for i, chunk in enumerate(data.chunks):
-            if verify_file(release, chunk, FILE, out, hash_it=release.hash_files) is None or i not in scanned:
+            present = verify_file(release, chunk, FILE, out, hash_it=release.hash_files) is not None
+            if not (present and index_present(release, chunk, data.format.kind, FILE, out)) or i not in scanned:
                 continue
-            scan = release.chunk_scan(chunk)
+            try:
+                scan = release.chunk_scan(chunk)
+            except ReaderMissing as exc:
+                out.add(READER, f"{chunk.path}: {exc}", chunk.path)
+                continue
             if scan is None:  # another shard recounts it
+                continue
+            if not format_problems(scan, chunk, out):
                 continue
             total_tokens += scan.tokens
             total_seqs += scan.sequences
@@ -175,12 +187,15 @@ class DataOrderCheck(Check):
     criterion = "data_order"
     title = "Data order"
     rationale = "Only a complete step → data mapping lets anyone replay a step or trace a behaviour to its data."
-    rules = (NO_ORDER, GAP, SHORT, UNKNOWN_ORDER)
+    rules = (NO_ORDER, GAP, SHORT, UNKNOWN_ORDER, GLOBAL_INVALID, *ORDER_FILE.values())
 
     def run(self, release: Release, out: Outcome) -> None:
         m = release.manifest
         if m.data is None or not m.data.chunks:
             out.add(GAP, "no data chunks declared, so no step has its data")
+            return
+        if m.data.order.global_indices is not None or m.data.order.within_chunk == "global-indices":
+            global_order(release, out, GAP, NO_ORDER)
             return
         missing = [c.path for c in m.data.chunks if c.first_step is None or c.last_step is None]
         if missing:

@@ -41,6 +41,10 @@ def why_not(release: Release, start: Checkpoint, end: Checkpoint, engine: str, a
     if m.data is None:
         return "training data not released"
     order = m.data.order
+    if m.data.format.kind != "jsonl-token-ids":
+        return f"replay reads jsonl-token-ids chunks; {m.data.format.kind} data is recounted, not replayed"
+    if order.global_indices is not None or order.within_chunk == "global-indices":
+        return "replay maps steps to chunk step ranges; a global-indices order is checked, not replayed"
     if order.within_chunk != "sequential":
         detail = f" ({order.description})" if order.description else ""
         return f"the order of sequences inside chunks is {order.within_chunk}{detail}: the data of each step is unknown"
