@@ -127,3 +127,19 @@ def test_cli_shards_and_merge(release, tmp_path):
     (tmp_path / "junk.json").write_text("{")
     r = run_cli("merge", str(tmp_path / "junk.json"))
     assert r.returncode == 2 and "not a report.json" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_merge_with_megatron_chunks_and_a_format_error(release):
+    """Recounts of another format (and its format errors) travel through the shard reports intact."""
+    from test_data_formats import convert, rehash
+
+    convert(release, "megatron")
+    path = release / "data/train_003.bin"  # chunk 3: shard 2 of 2
+    path.write_bytes(path.read_bytes()[:-10])
+    rehash(release, "data/train_003.bin")
+    replay = ReplayOptions(mode="none")
+    single = run(release, replay=replay)
+    assert "data.malformed-file" in {f.id for f in single.findings}
+    shards = split(release, 2, replay)
+    assert any(s["errors"] for s in shards[1].shard.chunk_scans.values())
+    assert comparable(merge_reports(shards, release, AuditOptions())) == comparable(single)
