@@ -74,6 +74,11 @@ def load_manifest(root: Path) -> tuple[Manifest | None, str | None, list[Finding
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
         return None, digest, [_manifest_finding("not-a-mapping", f"{MANIFEST_NAME} is {kind}, not a mapping")]
+    try:  # the strict models accept a subset of what the schema accepts (tests/test_fuzz.py): valid here is valid
+        return Manifest.model_validate(data), digest, []
+    except pydantic.ValidationError as exc:
+        first_error = exc.errors()[0]
+    # Invalid: the schema's messages are the ones users can look up in schemas/manifest.schema.json.
     errors = sorted(schemas.validator("manifest").iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         findings = [
@@ -81,11 +86,8 @@ def load_manifest(root: Path) -> tuple[Manifest | None, str | None, list[Finding
             for e in errors[:MAX_SCHEMA_ERRORS]
         ]
         return None, digest, findings
-    try:
-        return Manifest.model_validate(data), digest, []
-    except pydantic.ValidationError as exc:  # the schema and the models are kept equal; belt and braces
-        err = exc.errors()[0]
-        return None, digest, [_manifest_finding("schema-violation", f"{MANIFEST_NAME}: {_json_path(err['loc'])}: {err['msg']}")]
+    loc, msg = _json_path(first_error["loc"]), first_error["msg"]  # the model is stricter than the schema here
+    return None, digest, [_manifest_finding("schema-violation", f"{MANIFEST_NAME}: {loc}: {msg}")]
 
 
 @dataclass
