@@ -117,7 +117,8 @@ class CheckpointsCheck(Check):
         except ValueError:
             return None, None  # the config check reports why
         try:
-            return expected_tensors(cfg), TORCH_DTYPE_TO_SAFETENSORS.get(cfg.get("torch_dtype"))
+            dtype = cfg.get("torch_dtype") or cfg.get("dtype")  # transformers 5 writes "dtype"
+            return expected_tensors(cfg), TORCH_DTYPE_TO_SAFETENSORS.get(dtype if isinstance(dtype, str) else None)
         except UnsupportedArchitecture as exc:
             out.add(ARCH, str(exc), release.manifest.config.model)
         except ValueError as exc:
