@@ -27,13 +27,12 @@ RNG_KEYS = ("python", "numpy", "cpu")
 def read_trainer_state(path: Path, rel: str) -> dict[str, Any]:
     """The parsed trainer_state.json; raises ValueError with one line naming ``rel``."""
     try:
-        if path.stat().st_size > MAX_TRAINER_STATE_BYTES:
-            raise ValueError(f"{rel}: larger than {MAX_TRAINER_STATE_BYTES} bytes; not read")
-        state = json.loads(path.read_bytes())
-    except (OSError, RecursionError) as exc:
+        too_large = path.stat().st_size > MAX_TRAINER_STATE_BYTES
+        state = None if too_large else json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as exc:
         raise ValueError(f"{rel}: {str(exc).splitlines()[0][:120]}") from None
-    except ValueError as exc:
-        raise ValueError(f"{rel}: {str(exc).splitlines()[0][:120]}") from None
+    if too_large:
+        raise ValueError(f"{rel}: larger than {MAX_TRAINER_STATE_BYTES} bytes; not read")
     if not isinstance(state, dict):
         raise ValueError(f"{rel}: not a JSON object")
     return state

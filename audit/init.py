@@ -371,8 +371,8 @@ class _Refresher:
             return
         cks = [c for c in self.doc.get("checkpoints") or [] if c.get("path")]
         path = self.root / cks[-1]["path"] / TRAINER_STATE if cks else None
-        if path is None or not path.is_file() or not is_trainer_state(self._json(path) or {}):
-            return
+        if path is None or not path.is_file() or (entry is None and not is_trainer_state(self._json(path) or {})):
+            return  # once declared, the file is kept (and rehashed) even if it no longer parses: the audit says why
         fresh = _file_entry(self.root, path, format="hf-trainer-state")
         if entry is None:
             self.note(f"metrics.training_log: {fresh['path']} (log_history of the last checkpoint)")

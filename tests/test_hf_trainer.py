@@ -212,6 +212,18 @@ def test_rng_state_without_the_numpy_generator_is_a_finding(release):
     assert "optimizer.state-not-found" in finding_ids(report)  # the manifest declares rng for it
 
 
+def test_corrupt_trainer_state_is_a_finding_naming_it(release):
+    (release / "checkpoint-12" / "trainer_state.json").write_bytes(b'{"global_step": 12, "log_history": [')
+    init_release(release)
+    report = audit(release)
+    malformed = [f for f in report.findings if f.id == "metrics.malformed"]
+    assert [f.path for f in malformed] == ["checkpoint-12/trainer_state.json"]
+    assert malformed[0].message.startswith("checkpoint-12/trainer_state.json: 1 problem(s) in log_history")
+    invalid = [f.path for f in report.findings if f.id == "optimizer.training-state-invalid"]
+    assert invalid == ["checkpoint-12/trainer_state.json"]
+    assert "audit.internal-error" not in finding_ids(report)
+
+
 def test_training_args_are_never_unpickled(release, tmp_path):
     import torch
 
