@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Literal
@@ -86,7 +87,8 @@ def load_weights_only(path: Path, rel: str, *, numpy_arrays: bool = False) -> An
         if not zipped and path.stat().st_size > MAX_UNMAPPED_BYTES:
             raise PickleProblem("unreadable", f"{rel}: not a torch.save zip archive and larger than "
                                               f"{MAX_UNMAPPED_BYTES} bytes; not opened")  # fmt: skip
-        with _numpy_arrays() if numpy_arrays else nullcontext():
+        with _numpy_arrays() if numpy_arrays else nullcontext(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the finding says what matters
             return torch.load(path, weights_only=True, map_location="cpu", mmap=zipped)
     except PickleProblem:
         raise
