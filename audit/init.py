@@ -21,9 +21,11 @@ from audit.data_scan import scan_chunk
 from audit.formats import discover
 from audit.fileio import write_atomic
 from audit.hashing import sha256_stream as sha256_file
+from audit.hf_trainer import TRAINER_STATE, is_trainer_state
 from audit.init_git import branch_checkpoints, is_git_checkpoint
 from audit.manifest import MANIFEST_NAME, DataFormat
 
+STATE_COMPONENTS = ("weights", "optimizer", "scheduler", "rng", "data_cursor")
 KEY_ORDER = ("spec_version", "name", "description", "license", "code", "config", "checkpoints", "checkpoints_source",
              "data", "metrics")
 ENTRYPOINTS = ("train.py", "pretrain.py", "main.py")
@@ -73,11 +75,15 @@ def _walk(root: Path) -> list[Path]:
 def _role(name: str) -> str | None:
     if name.endswith(".index.json"):
         return "weights-index"
-    if name == "config.json":
+    if name in ("config.json", "training_args.bin"):  # training_args.bin: HF's pickled TrainingArguments
         return "config"
     if name.startswith("optimizer"):
         return "optimizer"
-    if name in ("training_state.json", "trainer_state.json", "scheduler.pt") or name.startswith("rng_state"):
+    if name.startswith("scheduler") and name.endswith((".pt", ".pth", ".bin")):
+        return "scheduler"
+    if name.startswith("rng_state"):
+        return "rng"
+    if name in ("training_state.json", TRAINER_STATE):
         return "training-state"
     if name.endswith(WEIGHT_SUFFIXES) and name != "training_args.bin":
         return "weights"
@@ -115,6 +121,11 @@ class _Refresher:
         for d, files in self.checkpoint_dirs().items():
             rel = d.relative_to(self.root).as_posix()
             state = self._json(d / "training_state.json") or {}
+            hf = self._json(d / TRAINER_STATE) or {}
+            if "step" not in state and type(hf.get("global_step")) is int:
+                state = {"step": hf["global_step"], "source": TRAINER_STATE, "data_cursor": True}
+                if type(hf.get("num_input_tokens_seen")) is int and hf["num_input_tokens_seen"] > 0:
+                    state["tokens_seen"] = hf["num_input_tokens_seen"]
             step = state.get("step")
             index_match = INDEX_DIR.fullmatch(d.name) if type(step) is not int else None
             if index_match is not None:
@@ -129,7 +140,7 @@ class _Refresher:
                 step = int(m.group(1))
             entry = existing.pop(rel, None) or ({"path": rel} if step is None else {"step": step, "path": rel})
             if step is not None and entry.get("step") != step and "step" in state:
-                self.note(f"{rel}: step {entry.get('step')} → {step} (from training_state.json)")
+                self.note(f"{rel}: step {entry.get('step')} → {step} (from {state.get('source', 'training_state.json')})")
                 entry["step"] = step
             if rel in self.indexed and "revision" not in entry:
                 entry["revision"] = d.name  # Amber publishes each checkpoint as a git branch of that name
@@ -261,10 +272,10 @@ class _Refresher:
 
     @staticmethod
     def _state(files: list[dict], state: dict) -> list[str]:
+        """State components held: by file role, and those the training-state file records (HF's
+        trainer_state.json records the global step, from which the Trainer resumes the data order)."""
         roles = {f["role"] for f in files}
-        held = [s for s, r in (("weights", "weights"), ("optimizer", "optimizer")) if r in roles]
-        held += [k for k in ("scheduler", "rng", "data_cursor") if state.get(k)]
-        return held
+        return [c for c in STATE_COMPONENTS if c in roles or (c in ("scheduler", "rng", "data_cursor") and state.get(c))]
 
     @staticmethod
     def _json(path: Path) -> dict | None:
@@ -284,6 +295,11 @@ class _Refresher:
         if model is None and last_dir and (last_dir / "config.json").is_file():
             model = f"{cks[-1]['path']}/config.json"
         train = (self._json(last_dir / "training_state.json") or {}).get("train_config") if last_dir else None
+        if model is not None and not isinstance(train, dict) and last_dir and (last_dir / TRAINER_STATE).is_file():
+            self.note(f"config: model config {model}; a Hugging Face Trainer output does not record the sequence "
+                      "length, precision or LR schedule in readable form (training_args.bin is a pickle and is "
+                      "never opened): declare config: by hand (lr_schedule hf-linear, hf-cosine … for HF schedules)")
+            return
         if model is None or not isinstance(train, dict):
             self.note("config: could not derive the model config and hyperparameters; declare config: by hand")
             return
@@ -431,8 +447,25 @@ class _Refresher:
             if key == "evaluations" and "tasks" not in entry:
                 entry["tasks"] = sorted({rec.get("task") for rec in _records(p) if isinstance(rec, dict)} - {None})
             metrics[key] = entry
+        self._trainer_log(metrics)
         if metrics:
             self.doc["metrics"] = metrics
+
+    def _trainer_log(self, metrics: dict) -> None:
+        """HF Trainer output: the training log is the log_history of the last checkpoint's trainer_state.json."""
+        entry = metrics.get("training_log")
+        if entry is not None and entry.get("format") != "hf-trainer-state":
+            return
+        cks = [c for c in self.doc.get("checkpoints") or [] if c.get("path")]
+        path = self.root / cks[-1]["path"] / TRAINER_STATE if cks else None
+        if path is None or not path.is_file() or (entry is None and not is_trainer_state(self._json(path) or {})):
+            return  # once declared, the file is kept (and rehashed) even if it no longer parses: the audit says why
+        fresh = _file_entry(self.root, path, format="hf-trainer-state")
+        if entry is None:
+            self.note(f"metrics.training_log: {fresh['path']} (log_history of the last checkpoint)")
+        elif entry.get("path") != fresh["path"]:
+            self.note(f"metrics.training_log: {entry.get('path')} → {fresh['path']} (the last checkpoint's)")
+        metrics["training_log"] = (entry or {}) | fresh
 
     def license(self) -> None:
         if "license" in self.doc:

@@ -34,7 +34,7 @@ NonNegInt = Annotated[int, Field(ge=0), BeforeValidator(_json_integer)]
 PosInt = Annotated[int, Field(ge=1), BeforeValidator(_json_integer)]
 
 StateComponent = Literal["weights", "optimizer", "scheduler", "rng", "data_cursor"]
-FileRole = Literal["weights", "weights-index", "optimizer", "training-state", "config", "other"]
+FileRole = Literal["weights", "weights-index", "optimizer", "scheduler", "rng", "training-state", "config", "other"]
 
 
 class Strict(BaseModel):
@@ -197,7 +197,11 @@ class Data(Strict):
 
 
 class TrainingLog(FileEntry):
-    format: Literal["jsonl"] = "jsonl"
+    format: Literal["jsonl", "hf-trainer-state"] = Field(
+        "jsonl",
+        description="jsonl: one object per step (step, loss, learning_rate, grad_norm). hf-trainer-state: the "
+        "log_history of a Hugging Face Trainer trainer_state.json (that of the last checkpoint).",
+    )
 
 
 class Evaluations(FileEntry):

@@ -108,32 +108,48 @@ def _float(v: int | float) -> float:
         return math.inf if v > 0 else -math.inf
 
 
+def add_record(log: TrainingLog, where: str, rec: object) -> None:
+    """Add one logged record (a dict with an integer step); ``where`` locates it in problems."""
+    if not isinstance(rec, dict) or type(rec.get("step")) is not int:
+        log.problems.append(f"{where}: no integer 'step'")
+        return
+    step = rec["step"]
+    if not -(2**63) <= step < 2**63:
+        log.problems.append(f"{where}: step {str(step)[:20]}… out of range")
+        return
+    if step in log.rows:
+        log.problems.append(f"{where}: step {step} logged twice")
+        return
+    row: dict[str, float] = {}
+    for name in LOG_FIELDS:
+        v = rec.get(name)
+        if not _number(v):
+            log.missing_fields[name] = log.missing_fields.get(name, 0) + 1
+            continue
+        value = _float(v)
+        if not math.isfinite(value):
+            log.non_finite.append((step, name))
+        row[name] = value
+    log.rows.add(step, row)
+
+
 def read_training_log(path: Path) -> TrainingLog:
     log = TrainingLog()
     for lineno, rec in iter_jsonl(path):
-        if isinstance(rec, BadLine) or not isinstance(rec, dict) or type(rec.get("step")) is not int:
-            why = rec.reason if isinstance(rec, BadLine) else "no integer 'step'"
-            log.problems.append(f"line {lineno}: {why}")
-            continue
-        step = rec["step"]
-        if not -(2**63) <= step < 2**63:
-            log.problems.append(f"line {lineno}: step {str(step)[:20]}… out of range")
-            continue
-        if step in log.rows:
-            log.problems.append(f"line {lineno}: step {step} logged twice")
-            continue
-        row: dict[str, float] = {}
-        for name in LOG_FIELDS:
-            v = rec.get(name)
-            if not _number(v):
-                log.missing_fields[name] = log.missing_fields.get(name, 0) + 1
-                continue
-            value = _float(v)
-            if not math.isfinite(value):
-                log.non_finite.append((step, name))
-            row[name] = value
-        log.rows.add(step, row)
+        if isinstance(rec, BadLine):
+            log.problems.append(f"line {lineno}: {rec.reason}")
+        else:
+            add_record(log, f"line {lineno}", rec)
     return log
+
+
+def read_declared_log(path: Path, fmt: str) -> TrainingLog:
+    """The training log in its declared format (``jsonl`` or ``hf-trainer-state``)."""
+    if fmt == "hf-trainer-state":
+        from audit.hf_trainer import read_log_history
+
+        return read_log_history(path)
+    return read_training_log(path)
 
 
 @dataclass

@@ -2,13 +2,19 @@
 
 Step numbering: step ``s`` (1-based) is the s-th optimizer update; ``lr_at(s)`` is the learning rate
 that update uses. A checkpoint "at step s" holds the state after s updates.
+
+The ``hf-*`` schedules are those of Hugging Face ``transformers.get_scheduler`` (``lr_scheduler_type``
+linear, cosine, constant, constant_with_warmup): their multiplier is a function of the scheduler's
+count *before* the update, so update ``s`` uses ``lambda(s - 1)`` (update 1 of a warmup uses 0) and
+the Trainer logs exactly that rate at step ``s``. They decay to 0; ``final_lr`` does not apply.
 """
 
 from __future__ import annotations
 
 import math
 
-SCHEDULES = ("warmup-cosine", "warmup-linear", "constant")
+SCHEDULES = ("warmup-cosine", "warmup-linear", "constant",
+             "hf-linear", "hf-cosine", "hf-constant", "hf-constant-with-warmup")  # fmt: skip
 
 
 def lr_at(
@@ -25,6 +31,8 @@ def lr_at(
         raise ValueError(f"step must be >= 1, got {step}")
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
+    if schedule.startswith("hf-"):
+        return peak_lr * _hf_multiplier(schedule, step - 1, warmup_steps, total_steps)
     if schedule == "constant":
         return peak_lr
     if warmup_steps > 0 and step <= warmup_steps:
@@ -34,3 +42,17 @@ def lr_at(
     if schedule == "warmup-linear":
         return peak_lr + (final_lr - peak_lr) * progress
     return final_lr + 0.5 * (peak_lr - final_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def _hf_multiplier(schedule: str, k: int, warmup: int, total: int) -> float:
+    """transformers' lr_lambda at scheduler count ``k`` (same arithmetic, so the logged rates match exactly)."""
+    if schedule == "hf-constant":
+        return 1.0
+    if k < warmup:
+        return float(k) / float(max(1, warmup))
+    if schedule == "hf-constant-with-warmup":
+        return 1.0
+    if schedule == "hf-linear":
+        return max(0.0, float(total - k) / float(max(1, total - warmup)))
+    progress = float(k - warmup) / float(max(1, total - warmup))
+    return max(0.0, 0.5 * (1.0 + math.cos(math.pi * 0.5 * 2.0 * progress)))

@@ -165,7 +165,7 @@ CASES = [
     (header_bad_dtype, "checkpoints.header-invalid"),
     (header_empty_file, "checkpoints.header-invalid"),
     (safetensors_is_pickle, "checkpoints.pickle-weights"),
-    (pickle_optimizer, "optimizer.pickle"),
+    (pickle_optimizer, "optimizer.pickle-refused"),  # opened weights-only: the payload is refused
     (training_args_bin, "checkpoints.pickle"),
     (dcp_metadata, "checkpoints.pickle"),
     (gigabyte_line, "data.malformed-line"),

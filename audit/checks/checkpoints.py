@@ -9,6 +9,8 @@ import math
 from audit.architectures import TORCH_DTYPE_TO_SAFETENSORS, UnsupportedArchitecture, expected_tensors
 from audit.checks.base import Check, Outcome, Rule
 from audit.checks.common import file_rules, verify_file
+from audit.checks.pickled_state import is_pickled_state
+from audit.pickled import looks_pickled
 from audit.release import Release
 from audit.safetensors_header import HeaderError
 
@@ -95,6 +97,8 @@ class CheckpointsCheck(Check):
                 out.add(NO_WEIGHTS, f"checkpoint at step {ck.step} has no weights file", where)
             for f in ck.files:
                 verify_file(release, f, FILE, out, hash_it=release.hash_files)
+                if is_pickled_state(f):
+                    continue  # the optimizer check flags these, and opens them only with the weights-only loader
                 if f.path.endswith(PICKLE_SUFFIXES) or (f.path.endswith(".safetensors") and _is_pickle(release, f.path)):
                     rule = PICKLE_WEIGHTS if f.role == "weights" else PICKLE
                     out.add(rule, f"{f.path} is a pickle file (not loaded: unpickling can run code); "
@@ -155,7 +159,8 @@ class CheckpointsCheck(Check):
         except ValueError:
             return None, None  # the config check reports why
         try:
-            return expected_tensors(cfg), TORCH_DTYPE_TO_SAFETENSORS.get(cfg.get("torch_dtype"))
+            dtype = cfg.get("torch_dtype") or cfg.get("dtype")  # transformers 5 writes "dtype"
+            return expected_tensors(cfg), TORCH_DTYPE_TO_SAFETENSORS.get(dtype if isinstance(dtype, str) else None)
         except UnsupportedArchitecture as exc:
             out.add(ARCH, str(exc), release.manifest.config.model)
         except ValueError as exc:
@@ -224,10 +229,7 @@ class CheckpointsCheck(Check):
 
 
 def _is_pickle(release: Release, rel: str) -> bool:
-    """A file that starts like a pickle (protocol 2+) or a torch.save zip archive, whatever its name."""
     try:
-        with open(release.path(rel), "rb") as f:
-            head = f.read(4)
-    except (OSError, ValueError):
+        return looks_pickled(release.path(rel))
+    except ValueError:  # an unsafe path: reported by verify_file
         return False
-    return (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5) or head == b"PK\x03\x04"

@@ -7,7 +7,8 @@ import math
 
 from audit.checks.base import Check, Outcome, Rule
 from audit.checks.common import file_rules, verify_file
-from audit.metrics_log import read_evaluations, read_training_log
+from audit.hf_trainer import logging_steps
+from audit.metrics_log import read_declared_log, read_evaluations
 from audit.release import Release
 from audit.schedule import lr_at
 
@@ -25,6 +26,9 @@ NON_FINITE = Rule("metrics.non-finite", "error",
                   "A NaN or infinite loss, learning rate or gradient norm means the run diverged or the log is corrupt.")
 LR = Rule("metrics.lr-schedule-mismatch", "error",
           "The logged learning rate must follow config.training.lr_schedule; fix the schedule or the log.")
+LR_CONVENTION = Rule("metrics.lr-schedule-not-compared", "info",
+                     "The Hugging Face Trainer logs at step s the rate of lr_lambda(s - 1); declare the matching "
+                     "hf-* schedule (hf-linear, hf-cosine, hf-constant-with-warmup) so the log can be compared.")
 NO_EVALS = Rule("metrics.no-evaluations", "error", "Publish evaluation results for every checkpoint.")
 EVAL_MISSING = Rule("metrics.evaluation-missing", "error", "Evaluate every checkpoint on every declared task.")
 EVAL_NON_FINITE = Rule("metrics.evaluation-non-finite", "error", "Evaluation results must be finite numbers.")
@@ -35,7 +39,7 @@ class MetricsCheck(Check):
     criterion = "metrics"
     title = "Training logs and evaluations"
     rationale = "Per-step logs and per-checkpoint evaluations let others see how the model got where it is."
-    rules = (NO_LOG, MALFORMED, STEPS, FIELDS, NON_FINITE, LR, NO_EVALS, EVAL_MISSING, EVAL_NON_FINITE, *FILE.values())
+    rules = (NO_LOG, MALFORMED, STEPS, FIELDS, NON_FINITE, LR, LR_CONVENTION, NO_EVALS, EVAL_MISSING, EVAL_NON_FINITE, *FILE.values())
 
     def run(self, release: Release, out: Outcome) -> None:
         m = release.manifest
@@ -55,23 +59,29 @@ class MetricsCheck(Check):
         path = verify_file(release, entry, FILE, out, hash_it=release.hash_files)
         if path is None:
             return
-        log = read_training_log(path)
+        log = read_declared_log(path, entry.format)
         p = entry.path
         if log.problems:
-            out.add(MALFORMED, f"{p}: {len(log.problems)} bad line(s), first: {log.problems[0]}", p)
+            what = "problem(s) in log_history" if entry.format == "hf-trainer-state" else "bad line(s)"
+            out.add(MALFORMED, f"{p}: {len(log.problems)} {what}, first: {log.problems[0]}", p)
         last = m.checkpoints[-1].step if m.checkpoints else max(log.rows, default=0)
         absent = sorted(set(range(1, last + 1)).difference(log.rows))
         if absent:
             shown = ", ".join(map(str, absent[:5])) + (" …" if len(absent) > 5 else "")
-            out.add(STEPS, f"{p}: {len(absent)} of steps 1–{last} not logged: {shown}", p)
+            every = logging_steps(path) if entry.format == "hf-trainer-state" else None
+            why = f" (logging_steps is {every}: one mean loss per {every} steps)" if every and every > 1 else ""
+            out.add(STEPS, f"{p}: {len(absent)} of steps 1–{last} not logged: {shown}{why}", p)
         for name, n in log.missing_fields.items():
             out.add(FIELDS, f"{p}: {n} row(s) without a numeric {name}", p)
         for step, name in log.non_finite[:5]:
             out.add(NON_FINITE, f"{p}: {name} at step {step} is not finite", p)
         if len(log.non_finite) > 5:
             out.add(NON_FINITE, f"{p}: {len(log.non_finite) - 5} more non-finite value(s)", p)
-        if m.config is not None:
-            s = m.config.training.lr_schedule
+        s = m.config.training.lr_schedule if m.config is not None else None
+        if s is not None and entry.format == "hf-trainer-state" and not s.name.startswith("hf-") and s.name != "constant":
+            out.add(LR_CONVENTION, f"{p}: learning rates not compared: a Hugging Face Trainer log follows "
+                                   f"transformers' schedules, the manifest declares {s.name}", p)  # fmt: skip
+        elif s is not None:
             bad = []
             for step, got in log.rows.series("learning_rate"):
                 if step < 1 or not math.isfinite(got):

@@ -3,7 +3,9 @@ plus what an exact resume needs besides them: scheduler position, every RNG, the
 
 from __future__ import annotations
 
+from audit.checks import pickled_state
 from audit.checks.base import Check, Outcome, Rule
+from audit.hf_trainer import TRAINER_STATE
 from audit.release import Release
 from audit.safetensors_header import HeaderError
 
@@ -13,15 +15,15 @@ RNG_KINDS = ("python", "numpy", "torch_cpu")
 NOT_RELEASED = Rule("optimizer.not-released", "error",
                     "Publish the optimizer state (AdamW moments and step) with every intermediate checkpoint.")
 MOMENTS = Rule("optimizer.moments-missing", "error",
-               "The optimizer file must hold exp_avg.<param> and exp_avg_sq.<param> for every parameter.")
+               "The optimizer state must hold exp_avg and exp_avg_sq for every parameter (in safetensors: "
+               "exp_avg.<param> and exp_avg_sq.<param>).")
 SHAPE = Rule("optimizer.moment-shape", "error", "Optimizer moments must have the shape of their parameter.")
 HEADER = Rule("optimizer.header-invalid", "error", "Re-export the optimizer state with the safetensors library.")
-PICKLE = Rule("optimizer.pickle", "error",
-              "Pickled optimizer state was not opened (unpickling can run code), so it cannot be verified; "
-              "publish it as safetensors.")
 STATE_INVALID = Rule("optimizer.training-state-invalid", "error",
-                     "training_state.json must be a JSON object (see the reference trainer's format).")
-STEP = Rule("optimizer.step-mismatch", "error", "The optimizer step count must equal the checkpoint step.")
+                     "The training-state JSON (training_state.json of the reference trainer, trainer_state.json "
+                     "of the Hugging Face Trainer) must be a JSON object.")
+STEP = Rule("optimizer.step-mismatch", "error",
+            "The step counters saved with a checkpoint (optimizer, scheduler, trainer state) must equal its step.")
 NOT_RESUMABLE = Rule("optimizer.not-resumable", "warning",
                      "Save the scheduler position, every RNG state (python, numpy, torch, CUDA) and the data "
                      "cursor with each checkpoint so training can be resumed exactly.")
@@ -41,7 +43,8 @@ class OptimizerCheck(Check):
     criterion = "optimizer_checkpoints"
     title = "Intermediate optimizer states"
     rationale = "Without optimizer, scheduler, RNG and data-cursor state, training cannot be resumed or replayed."
-    rules = (NOT_RELEASED, MOMENTS, SHAPE, HEADER, PICKLE, STATE_INVALID, STEP, NOT_RESUMABLE, UNDECLARED, FINAL)
+    rules = (NOT_RELEASED, MOMENTS, SHAPE, HEADER, STATE_INVALID, STEP, NOT_RESUMABLE, UNDECLARED, FINAL,
+             *pickled_state.RULES)  # fmt: skip
 
     def run(self, release: Release, out: Outcome) -> None:
         cks = release.manifest.checkpoints
@@ -53,6 +56,7 @@ class OptimizerCheck(Check):
         complete = with_optimizer = 0
         for i, ck in enumerate(cks):
             final = i == len(cks) - 1
+            pickled_state.flag(release, ck, out)
             opt_files = [f for f in ck.files if f.role == "optimizer"]
             if "optimizer" not in ck.state or not opt_files:
                 if final:
@@ -89,11 +93,15 @@ class OptimizerCheck(Check):
                     params |= {n: t.shape for n, t in release.header(f.path).tensors.items()}
                 except (HeaderError, ValueError):
                     return False  # reported by the checkpoints check
+        if pickled_state.is_pickled_state(opt_files[0]):
+            if len(opt_files) > 1:
+                out.add(MOMENTS, f"step {ck.step}: {len(opt_files)} pickled optimizer files; one state_dict expected",
+                        opt_files[0].path)  # fmt: skip
+                return False
+            rules = {"moments": MOMENTS, "shape": SHAPE, "step": STEP}
+            return pickled_state.moments(release, ck, opt_files[0], params, rules, out)
         moments: dict[str, tuple[int, ...]] = {}
         for f in opt_files:
-            if not f.path.endswith(".safetensors"):
-                out.add(PICKLE, f"{f.path} is not safetensors (pickle?); its contents were not inspected", f.path)
-                return False
             try:
                 moments |= {n: t.shape for n, t in release.header(f.path).tensors.items()}
             except (HeaderError, ValueError) as exc:
@@ -115,17 +123,24 @@ class OptimizerCheck(Check):
         return ok
 
     def _training_state(self, release, ck, out) -> set[str]:
-        """Which resume parts the checkpoint's training-state file holds."""
+        """Which resume parts the checkpoint's training-state files hold."""
+        held = pickled_state.resume_parts(release, ck, STEP, out)
         files = [f for f in ck.files if f.role == "training-state" and f.path.endswith(".json")]
         if not files:
-            return set()
+            return held
         f = files[0]
         try:
             state = release.training_state(ck)
         except ValueError as exc:
             out.add(STATE_INVALID, str(exc), f.path)
-            return set()
-        held = {p for p in ("scheduler", "data_cursor") if isinstance(state.get(p), dict) and state[p]}
+            return held
+        if f.path.rsplit("/", 1)[-1] == TRAINER_STATE:
+            # The HF Trainer resumes the data order from global_step (it skips that many batches).
+            step = state.get("global_step")
+            if type(step) is int and step != ck.step:
+                out.add(STEP, f"{f.path}: global_step is {step}, checkpoint step is {ck.step}", f.path)
+            return held | ({"data_cursor"} if step == ck.step else set())
+        held |= {p for p in ("scheduler", "data_cursor") if isinstance(state.get(p), dict) and state[p]}
         rng = state.get("rng")
         if isinstance(rng, dict) and all(rng.get(k) for k in RNG_KINDS):
             held.add("rng")

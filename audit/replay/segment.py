@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from audit.manifest import Checkpoint
-from audit.metrics_log import read_training_log
+from audit.metrics_log import read_declared_log
 from audit.release import Release
 from audit.replay import compare
 from audit.replay.data import ReplayDataError, step_batches
@@ -28,7 +28,8 @@ def _released_log(release: Release) -> dict[int, dict]:
     m = release.manifest
     if m.metrics is None or m.metrics.training_log is None or not release.has_file(m.metrics.training_log.path):
         return {}
-    return read_training_log(release.path(m.metrics.training_log.path)).rows
+    entry = m.metrics.training_log
+    return read_declared_log(release.path(entry.path), entry.format).rows
 
 
 def _released_env(release: Release, ck: Checkpoint) -> dict | None:

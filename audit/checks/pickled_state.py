@@ -1,0 +1,110 @@
+"""optimizer_checkpoints, for training state saved with torch.save (Hugging Face Trainer's optimizer.pt,
+scheduler.pt, rng_state.pth): flagged as pickles, opened only with torch.load(weights_only=True), and
+checked for what a resume needs."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from audit.checks.base import Outcome, Rule
+from audit.hf_trainer import moment_shapes, optimizer_problem, optimizer_steps, rng_missing, scheduler_step
+from audit.pickled import PickleProblem, load_weights_only
+from audit.release import Release
+
+#: File roles the optimizer check opens (pickled ones only through the weights-only loader).
+STATE_ROLES = ("optimizer", "scheduler", "rng")
+
+PICKLE = Rule("optimizer.pickle", "warning",
+              "Pickles can run code when unpickled: this one was opened only with torch.load(weights_only=True) "
+              "(torch >= 2.6), which loads tensors and plain containers and nothing else; publish safetensors.")
+REFUSED = Rule("optimizer.pickle-refused", "error",
+               "The pickle needs more than tensors and plain containers to load (a hostile or foreign object), so "
+               "it was not loaded: re-save the state with torch.save(state_dict()) or as safetensors.")
+UNREADABLE = Rule("optimizer.pickle-unreadable", "error",
+                  "The file is not a readable torch.save archive (truncated or corrupt): restore the published file.")
+UNVERIFIABLE = Rule("optimizer.pickle-unverifiable", "error",
+                    "Pickled state is opened only by torch >= 2.6's weights-only loader: install it, or publish "
+                    "the state as safetensors.")
+STATE_FILE = Rule("optimizer.state-file-invalid", "error",
+                  "The scheduler file must hold a scheduler state_dict (last_epoch) and the RNG file the python, "
+                  "numpy and torch CPU generator states, as the Hugging Face Trainer saves them.")
+PROBLEM_RULES = {"refused": REFUSED, "unreadable": UNREADABLE, "unverifiable": UNVERIFIABLE}
+RULES = (PICKLE, REFUSED, UNREADABLE, UNVERIFIABLE, STATE_FILE)
+
+
+def is_pickled_state(f) -> bool:
+    return f.role in STATE_ROLES and not f.path.endswith(".safetensors")
+
+
+def flag(release: Release, ck, out: Outcome) -> None:
+    """One warning per pickled state file present (whatever else the check concludes)."""
+    for f in ck.files:
+        if is_pickled_state(f) and release.has_file(f.path):
+            out.add(PICKLE, f"{f.path} is a pickle (unpickling can run code): opened only with "
+                            "torch.load(weights_only=True); safetensors preferred", f.path)  # fmt: skip
+
+
+def load(release: Release, f, out: Outcome, *, numpy_arrays: bool = False):
+    """The file through the weights-only loader, or None (with the finding saying why)."""
+    try:
+        obj = load_weights_only(release.path(f.path), f.path, numpy_arrays=numpy_arrays)
+    except PickleProblem as exc:
+        out.add(PROBLEM_RULES[exc.kind], str(exc), f.path)
+        return None
+    out.evidence["pickles_loaded_weights_only"] = out.evidence.get("pickles_loaded_weights_only", 0) + 1
+    return obj
+
+
+def moments(release: Release, ck, f, params: dict, rules: dict[str, Rule], out: Outcome) -> bool:
+    """A torch ``optimizer.state_dict()``: moments for every parameter, as many as the weights hold
+    tensors and of their shapes, step counters equal to the checkpoint's. ``rules``: moments, shape, step."""
+    state = load(release, f, out)
+    if state is None:
+        return False
+    why = optimizer_problem(state)
+    if why is not None:
+        out.add(rules["moments"], f"{f.path}: {why}", f.path)
+        return False
+    shapes = moment_shapes(state)
+    out.evidence["moment_tensors_checked"] = out.evidence.get("moment_tensors_checked", 0) + 2 * len(shapes)
+    steps = optimizer_steps(state)
+    if steps and steps != {float(ck.step)}:
+        shown = ", ".join(f"{s:g}" for s in sorted(steps)[:3])
+        out.add(rules["step"], f"{f.path}: optimizer step is {shown}, checkpoint step is {ck.step}", f.path)
+    if not params:
+        return True  # no safetensors weights to compare with (the checkpoints check says why)
+    if len(shapes) != len(params):
+        out.add(rules["moments"], f"{f.path}: moments for {len(shapes)} parameters, the weights hold "
+                                  f"{len(params)} tensors", f.path)  # fmt: skip
+        return False
+    extra = Counter(shapes) - Counter(params.values())
+    if extra:
+        out.add(rules["shape"], f"{f.path}: moments of shape {list(next(iter(extra)))} match no parameter", f.path)
+        return False
+    return True
+
+
+def resume_parts(release: Release, ck, step_rule: Rule, out: Outcome) -> set[str]:
+    """Which of scheduler and rng the checkpoint's pickled scheduler and RNG files hold."""
+    held = set()
+    for f in ck.files:
+        if f.role not in ("scheduler", "rng") or not is_pickled_state(f):
+            continue
+        state = load(release, f, out, numpy_arrays=f.role == "rng")
+        if state is None:
+            continue
+        if f.role == "rng":
+            missing = rng_missing(state)
+            if missing:
+                out.add(STATE_FILE, f"{f.path}: no {', '.join(missing)} RNG state", f.path)
+            else:
+                held.add("rng")
+            continue
+        position = scheduler_step(state)
+        if position is None:
+            out.add(STATE_FILE, f"{f.path}: not a scheduler state_dict (no integer last_epoch)", f.path)
+        elif position != ck.step:
+            out.add(step_rule, f"{f.path}: scheduler position is {position}, checkpoint step is {ck.step}", f.path)
+        else:
+            held.add("scheduler")
+    return held

@@ -1,0 +1,259 @@
+"""Hugging Face Trainer output, from a real training run: ``llm360-audit init`` maps its checkpoint-N
+folders to a manifest with no hand editing, and the audit finds every checkpoint, the optimizer, scheduler
+and RNG states (pickles, opened only with torch.load(weights_only=True)) and the loss log; hostile and
+corrupt pickles are findings, and no payload ever runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from audit.init import init_release
+from audit.pickled import torch_supported
+from audit.release import load_manifest
+from conftest import REPO, audit, finding_ids, manifest, write_manifest
+
+STEPS, SAVE_EVERY = 12, 4
+CHECKPOINTS = [f"checkpoint-{s}" for s in (4, 8, 12)]
+PICKLED_STATE = ("optimizer.pt", "scheduler.pt", "rng_state.pth")
+
+TRAIN = textwrap.dedent("""
+    import sys, torch
+    from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
+    g = torch.Generator().manual_seed(0)
+    data = [{"input_ids": ids, "labels": ids} for ids in torch.randint(0, 128, (64, 16), generator=g).tolist()]
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64))
+    args = TrainingArguments(output_dir=sys.argv[1], max_steps=12, save_steps=4, logging_steps=1, seed=0,
+                             per_device_train_batch_size=4, learning_rate=1e-3, warmup_steps=2,
+                             lr_scheduler_type="linear", report_to="none", use_cpu=True, dataloader_num_workers=0)
+    Trainer(model=model, args=args, train_dataset=data).train()
+""")
+
+
+class Payload:
+    """Unpickling this creates ``path``: proof that a pickle was loaded."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """One real Trainer run per module (in a subprocess: the Trainer's global state stays out of pytest)."""
+    out = tmp_path_factory.mktemp("hf") / "trainer-output"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    r = subprocess.run([sys.executable, "-c", TRAIN, str(out)], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+@pytest.fixture
+def release(trained, tmp_path) -> Path:
+    """A private copy of the Trainer output, with the manifest init writes."""
+    dst = tmp_path / "hf-release"
+    shutil.copytree(trained, dst)
+    init_release(dst)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def report(trained, tmp_path_factory):
+    root = tmp_path_factory.mktemp("hf-audit") / "release"
+    shutil.copytree(trained, root)
+    init_release(root)
+    return audit(root)
+
+
+def _log_history(root: Path, ck: str = "checkpoint-12") -> list[dict]:
+    return json.loads((root / ck / "trainer_state.json").read_text())["log_history"]
+
+
+def test_the_run_saved_what_the_trainer_saves(trained):
+    for ck in CHECKPOINTS:
+        names = {p.name for p in (trained / ck).iterdir()}
+        assert {"model.safetensors", "trainer_state.json", "training_args.bin", *PICKLED_STATE} <= names, names
+
+
+def test_init_maps_every_checkpoint_with_no_hand_editing(trained, tmp_path):
+    root = tmp_path / "r"
+    shutil.copytree(trained, root)
+    result = init_release(root)
+    m, _, problems = load_manifest(root)
+    assert problems == [] and m is not None
+    assert [(c.path, c.step) for c in m.checkpoints] == [(ck, int(ck.split("-")[1])) for ck in CHECKPOINTS]
+    for ck in m.checkpoints:
+        assert ck.state == ["weights", "optimizer", "scheduler", "rng", "data_cursor"]
+        roles = {f.path.rsplit("/", 1)[1]: f.role for f in ck.files}
+        assert roles["model.safetensors"] == "weights" and roles["optimizer.pt"] == "optimizer"
+        assert roles["scheduler.pt"] == "scheduler" and roles["rng_state.pth"] == "rng"
+        assert roles["trainer_state.json"] == "training-state" and roles["training_args.bin"] == "config"
+    log = m.metrics.training_log
+    assert (log.path, log.format) == ("checkpoint-12/trainer_state.json", "hf-trainer-state")
+    assert m.config is None and any("declare config: by hand" in c for c in result.changes)
+    # A second run changes nothing.
+    assert init_release(root).text == result.text
+
+
+def test_audit_finds_checkpoints_optimizer_and_rng_states(report):
+    ids = finding_ids(report)
+    ev = report.criteria["model_checkpoints"].evidence
+    assert (ev["checkpoints"], ev["first_step"], ev["last_step"]) == (3, 4, 12)
+    assert ev["tensors_checked"] == 3 * 21  # embeddings, 2 × 9 per layer, final norm, lm_head
+    opt = report.criteria["optimizer_checkpoints"]
+    assert opt.evidence["checkpoints_with_optimizer"] == 3 and opt.evidence["exactly_resumable"] == 3
+    assert opt.evidence["pickles_loaded_weights_only"] == 3 * len(PICKLED_STATE)
+    assert opt.evidence["moment_tensors_checked"] == 3 * 2 * 21
+    assert not ids & {"optimizer.not-released", "optimizer.not-resumable", "optimizer.state-not-found",
+                      "optimizer.moments-missing", "optimizer.moment-shape", "optimizer.step-mismatch",
+                      "optimizer.pickle-refused", "optimizer.pickle-unreadable", "optimizer.state-file-invalid"}
+    assert opt.status == "partial"  # warnings only: the state is pickled
+    flagged = {f.path for f in report.findings if f.id == "optimizer.pickle"}
+    assert flagged == {f"{ck}/{name}" for ck in CHECKPOINTS for name in PICKLED_STATE}
+    args = {f.path for f in report.findings if f.id == "checkpoints.pickle"}
+    assert args == {f"{ck}/training_args.bin" for ck in CHECKPOINTS}
+    assert all("not loaded" in f.message for f in report.findings if f.id == "checkpoints.pickle")
+
+
+def test_metrics_read_the_loss_of_every_logged_step(report, trained):
+    metrics = report.criteria["metrics"]
+    assert metrics.evidence["steps_logged"] == metrics.evidence["steps_expected"] == STEPS
+    logged = {e["step"]: e for e in _log_history(trained) if "loss" in e}
+    assert sorted(logged) == list(range(1, STEPS + 1))
+    series = metrics.evidence["series"]
+    assert series["loss"] == [[s, logged[s]["loss"]] for s in sorted(logged)]
+    assert [s for s, _ in series["grad_norm"]] == sorted(logged)
+    assert not finding_ids(report) & {"metrics.malformed", "metrics.steps-missing", "metrics.field-missing"}
+
+
+def _declare_config(root: Path, schedule: str, peak_lr: float = 1e-3) -> None:
+    m = manifest(root)
+    m["config"] = {"model": "checkpoint-12/config.json", "training": {
+        "optimizer": {"name": "adamw", "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0},
+        "lr_schedule": {"name": schedule, "peak_lr": peak_lr, "warmup_steps": 2, "total_steps": STEPS},
+        "batch_size": 4, "sequence_length": 16, "precision": "fp32"}}  # fmt: skip
+    write_manifest(root, m)
+
+
+def test_the_logged_learning_rate_follows_transformers_linear_schedule_exactly(release):
+    _declare_config(release, "hf-linear")
+    report = audit(release)
+    ids = finding_ids(report)
+    assert "metrics.lr-schedule-mismatch" not in ids and "metrics.lr-schedule-not-compared" not in ids
+    # With the config declared, the tensors are checked against it too.
+    assert not ids & {"checkpoints.tensor-missing", "checkpoints.tensor-unexpected", "checkpoints.tensor-shape",
+                      "checkpoints.tensor-dtype", "checkpoints.architecture-unknown", "config.checkpoint-config-mismatch"}
+    _declare_config(release, "hf-linear", peak_lr=2e-3)
+    assert "metrics.lr-schedule-mismatch" in finding_ids(audit(release))
+
+
+def test_a_schedule_in_another_step_convention_is_not_compared(release):
+    _declare_config(release, "warmup-linear")  # counts from 1: one step ahead of transformers' linear schedule
+    report = audit(release)
+    found = [f for f in report.findings if f.id == "metrics.lr-schedule-not-compared"]
+    assert len(found) == 1 and found[0].severity == "info" and "warmup-linear" in found[0].message
+    assert "metrics.lr-schedule-mismatch" not in finding_ids(report)
+
+
+@pytest.mark.parametrize("archive", [True, False], ids=["torch-save-zip", "raw-pickle"])
+def test_malicious_optimizer_state_is_refused_and_never_runs(release, tmp_path, archive):
+    import torch
+
+    marker = tmp_path / "pwned"
+    target = release / "checkpoint-8" / "optimizer.pt"
+    if archive:
+        torch.save({"state": Payload(marker), "param_groups": []}, target)
+    else:
+        target.write_bytes(pickle.dumps(Payload(marker), protocol=2))
+    init_release(release)  # the new hash: the file is the published one, and hostile
+    report = audit(release)
+    assert not marker.exists(), "the payload ran"
+    refused = [f for f in report.findings if f.id == "optimizer.pickle-refused"]
+    assert [f.path for f in refused] == ["checkpoint-8/optimizer.pt"]
+    assert refused[0].severity == "error" and "posix.system" in refused[0].message
+    assert "\n" not in refused[0].message
+    assert report.criteria["optimizer_checkpoints"].status == "fail"
+    assert "audit.internal-error" not in finding_ids(report)
+
+
+def test_truncated_optimizer_state_is_a_finding_naming_it(release):
+    target = release / "checkpoint-4" / "optimizer.pt"
+    target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+    init_release(release)
+    report = audit(release)
+    found = [f for f in report.findings if f.id == "optimizer.pickle-unreadable"]
+    assert [f.path for f in found] == ["checkpoint-4/optimizer.pt"]
+    assert found[0].message.startswith("checkpoint-4/optimizer.pt: ") and "\n" not in found[0].message
+    assert report.criteria["optimizer_checkpoints"].evidence["exactly_resumable"] == 2
+
+
+def test_rng_state_without_the_numpy_generator_is_a_finding(release):
+    import torch
+
+    target = release / "checkpoint-12" / "rng_state.pth"
+    torch.save({"python": None, "cpu": torch.random.get_rng_state()}, target)
+    init_release(release)
+    report = audit(release)
+    found = [f for f in report.findings if f.id == "optimizer.state-file-invalid"]
+    assert [(f.path, f.message) for f in found] == [
+        ("checkpoint-12/rng_state.pth", "checkpoint-12/rng_state.pth: no python, numpy RNG state")]
+    assert "optimizer.state-not-found" in finding_ids(report)  # the manifest declares rng for it
+
+
+def test_corrupt_trainer_state_is_a_finding_naming_it(release):
+    (release / "checkpoint-12" / "trainer_state.json").write_bytes(b'{"global_step": 12, "log_history": [')
+    init_release(release)
+    report = audit(release)
+    malformed = [f for f in report.findings if f.id == "metrics.malformed"]
+    assert [f.path for f in malformed] == ["checkpoint-12/trainer_state.json"]
+    assert malformed[0].message.startswith("checkpoint-12/trainer_state.json: 1 problem(s) in log_history")
+    invalid = [f.path for f in report.findings if f.id == "optimizer.training-state-invalid"]
+    assert invalid == ["checkpoint-12/trainer_state.json"]
+    assert "audit.internal-error" not in finding_ids(report)
+
+
+def test_training_args_are_never_unpickled(release, tmp_path):
+    import torch
+
+    marker = tmp_path / "pwned"
+    torch.save(Payload(marker), release / "checkpoint-4" / "training_args.bin")
+    (release / "checkpoint-8" / "training_args.bin").write_bytes(pickle.dumps(Payload(marker)))
+    init_release(release)
+    report = audit(release)
+    assert not marker.exists(), "training_args.bin was unpickled"
+    flagged = {f.path for f in report.findings if f.id == "checkpoints.pickle"}
+    assert {"checkpoint-4/training_args.bin", "checkpoint-8/training_args.bin"} <= flagged
+    assert "audit.internal-error" not in finding_ids(report)
+
+
+def test_init_and_audit_through_the_cli(trained, tmp_path):
+    root = tmp_path / "rel"
+    shutil.copytree(trained, root)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    init = subprocess.run([sys.executable, "-m", "audit", "init", str(root)], capture_output=True, text=True,
+                          timeout=300, env=env)  # fmt: skip
+    assert init.returncode == 0 and "Traceback" not in init.stdout + init.stderr, init.stderr
+    r = subprocess.run([sys.executable, "-m", "audit", str(root), "--replay", "none", "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    assert r.returncode == 1, r.stdout + r.stderr  # fails: no code, data or evaluations in a Trainer output
+    assert "Traceback" not in r.stdout + r.stderr
+    rep = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert rep["criteria"]["optimizer_checkpoints"]["evidence"]["exactly_resumable"] == 3
+    assert rep["criteria"]["metrics"]["evidence"]["steps_logged"] == STEPS
+
+
+def test_only_torch_from_2_6_opens_pickles():
+    assert [torch_supported(v) for v in ("2.5.1", "2.6.0+cpu", "2.13.0", "10.0", "1.13.1", "nightly")] == [
+        False, True, True, True, False, False]
