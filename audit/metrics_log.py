@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,7 @@ class StepTable:
         self._cols = {name: array("d") for name in LOG_FIELDS}
         self._present = {name: bytearray() for name in LOG_FIELDS}
         self._index: dict[int, int] | None = None  # built only if steps arrive out of order
+        self._columns = [(name, self._cols[name], self._present[name]) for name in LOG_FIELDS]
 
     def _after_last(self, step: int) -> bool:
         """The common case, steps logged in increasing order: no lookup needed."""
@@ -38,9 +39,13 @@ class StepTable:
         if self._index is not None:
             self._index[step] = len(self._steps)
         self._steps.append(step)
-        for name in LOG_FIELDS:
-            self._cols[name].append(row.get(name, math.nan))
-            self._present[name].append(name in row)
+        for name, col, present in self._columns:
+            if name in row:
+                col.append(row[name])
+                present.append(1)
+            else:
+                col.append(math.nan)
+                present.append(0)
         return True
 
     def _find(self, step: int) -> int | None:
@@ -108,29 +113,39 @@ def _float(v: int | float) -> float:
         return math.inf if v > 0 else -math.inf
 
 
-def add_record(log: TrainingLog, where: str, rec: object) -> None:
-    """Add one logged record (a dict with an integer step); ``where`` locates it in problems."""
-    if not isinstance(rec, dict) or type(rec.get("step")) is not int:
-        log.problems.append(f"{where}: no integer 'step'")
+_INT64 = (-(2**63), 2**63)
+
+
+def add_record(log: TrainingLog, where: str | Callable[[], str], rec: object) -> None:
+    """Add one logged record (a dict with an integer step); ``where`` (or a function giving it, so that
+    the common case builds no string) locates it in problems."""
+    step = rec.get("step") if type(rec) is dict else None
+    if type(step) is not int:
+        log.problems.append(f"{where if isinstance(where, str) else where()}: no integer 'step'")
         return
-    step = rec["step"]
-    if not -(2**63) <= step < 2**63:
-        log.problems.append(f"{where}: step {str(step)[:20]}… out of range")
+    if not _INT64[0] <= step < _INT64[1]:
+        log.problems.append(f"{where if isinstance(where, str) else where()}: step {str(step)[:20]}… out of range")
         return
-    if step in log.rows:
-        log.problems.append(f"{where}: step {step} logged twice")
+    rows = log.rows
+    if not rows._after_last(step) and step in rows:
+        log.problems.append(f"{where if isinstance(where, str) else where()}: step {step} logged twice")
         return
     row: dict[str, float] = {}
     for name in LOG_FIELDS:
         v = rec.get(name)
-        if not _number(v):
+        kind = type(v)
+        if kind is float:  # the common case: no conversion, one finiteness test
+            if v - v != 0.0:  # NaN or ±inf
+                log.non_finite.append((step, name))
+            row[name] = v
+        elif kind is int:
+            value = _float(v)
+            if not math.isfinite(value):
+                log.non_finite.append((step, name))
+            row[name] = value
+        else:
             log.missing_fields[name] = log.missing_fields.get(name, 0) + 1
-            continue
-        value = _float(v)
-        if not math.isfinite(value):
-            log.non_finite.append((step, name))
-        row[name] = value
-    log.rows.add(step, row)
+    rows.add(step, row)
 
 
 def read_training_log(path: Path) -> TrainingLog:
@@ -139,7 +154,7 @@ def read_training_log(path: Path) -> TrainingLog:
         if isinstance(rec, BadLine):
             log.problems.append(f"line {lineno}: {rec.reason}")
         else:
-            add_record(log, f"line {lineno}", rec)
+            add_record(log, lambda: f"line {lineno}", rec)  # noqa: B023 (called at once, if at all)
     return log
 
 

@@ -108,6 +108,7 @@ class Release:
     _model_config: dict | str | None = None
     _states: dict[int, dict | ValueError] = field(default_factory=dict)
     _positions: dict[str, int] | None = None
+    _dirs: dict[str, Path] = field(default_factory=dict)  # resolved directories, for path()
     _store: GitStore | GitStoreError | None = None
     _git_files: dict[str, GitFile | None] = field(default_factory=dict)
     _git_revisions: set[str] = field(default_factory=set)
@@ -146,7 +147,21 @@ class Release:
         if rel in self._remote_data:
             data_root = self.data_root()
             return ABSENT / rel if data_root is None else resolve_inside(data_root, rel)
-        return resolve_inside(self.root, rel, root_resolved=True)
+        return self._resolve(rel)
+
+    def _resolve(self, rel: str) -> Path:
+        """resolve_inside(root, rel), with each directory resolved once: a file that is not a symlink
+        resolves to its resolved directory / its name (one lstat instead of a walk of every component)."""
+        head, _, name = rel.rpartition("/")
+        if not head or name in ("", ".", "..") or "\\" in rel:
+            return resolve_inside(self.root, rel, root_resolved=True)
+        parent = self._dirs.get(head)
+        if parent is None:
+            parent = self._dirs[head] = resolve_inside(self.root, head, root_resolved=True)
+        candidate = parent / name
+        if os.path.islink(candidate):
+            return resolve_inside(self.root, rel, root_resolved=True)
+        return candidate
 
     def remote(self, ref: str | None) -> Path | None:
         """The local clone --resolve-local gives for a remote reference (None: not fetched)."""
