@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 
 import orjson
 from pathlib import Path
 from typing import Any
 
-#: An integer literal of 19+ digits (not the fraction or exponent of a float, which orjson reads exactly).
-_LONG_NUMBER = re.compile(rb"(?<![\d.eE])\d{19,}(?![\d.eE])")
+#: orjson reads an integer beyond 64 bits as a float, always of at least this magnitude.
+_BIG = 2.0**63
+
+
+def _may_hold_big_int(value: Any) -> bool:
+    """Whether an orjson result holds a float that may have been written as an integer beyond 64 bits
+    (then the line is parsed again by the standard parser, which keeps such integers exact)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is float:
+            if not -_BIG < v < _BIG:
+                return True
+            continue
+        items = v.values() if t is dict else v if t is list else None
+        if items is None:
+            continue
+        types = set(map(type, items))  # one pass in C; a list of token ids stops here
+        if float in types or list in types or dict in types:
+            stack.extend(x for x in items if type(x) in (float, list, dict))
+    return False
 
 #: A line longer than this is reported, not parsed (Amber's lines are ~12 KB).
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -42,12 +61,14 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
                 continue
             if not line.strip():
                 continue
-            if not _LONG_NUMBER.search(line):  # orjson turns integers beyond 64 bits into floats
-                try:
-                    yield lineno, orjson.loads(line)  # fast path: strict JSON
+            try:
+                value = orjson.loads(line)  # fast path: strict JSON
+            except (orjson.JSONDecodeError, RecursionError):
+                pass
+            else:
+                if not _may_hold_big_int(value):
+                    yield lineno, value
                     continue
-                except (orjson.JSONDecodeError, RecursionError):
-                    pass
             try:  # the standard parser also reads NaN/Infinity and integers beyond 64 bits
                 yield lineno, json.loads(line)
             except (ValueError, RecursionError) as exc:

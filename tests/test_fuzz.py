@@ -1214,3 +1214,16 @@ def test_policy_error_is_one_line(tmp_path):
 )  # fmt: skip
 def test_digests_with_a_trailing_newline_are_rejected_by_both(data):
     assert not VALIDATOR.is_valid(data) and not _model_accepts(data)
+
+
+@pytest.mark.parametrize("text", [
+    "18446744073709551615", "18446744073709551616", "-9223372036854775808", "-9223372036854775809",
+    '{"step": 123456789012345678901234567890, "loss": 1.5}', '{"token_ids": [1, 2, 99999999999999999999999]}',
+    '[[[[-99999999999999999999]]]]', '{"a": {"b": [1e19, 18446744073709551616]}}', "1e400", "0.00029999999999999997",
+])  # fmt: skip
+def test_iter_jsonl_keeps_integers_beyond_64_bits_exact(tmp_path, text):
+    """orjson reads such integers as floats: those lines must come back exactly as json.loads reads them."""
+    path = tmp_path / "x.jsonl"
+    path.write_text(text + "\n")
+    ((_, value),) = list(iter_jsonl(path))
+    assert same(value, json.loads(text)) and repr(value) == repr(json.loads(text))
