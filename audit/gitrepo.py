@@ -31,6 +31,15 @@ def _git():
     return git
 
 
+def blob_at(commit, path: str):
+    """The file ``path`` in a commit's tree, or None (absent, or a directory)."""
+    try:
+        blob = commit.tree / path
+    except KeyError:
+        return None
+    return blob if blob.type == "blob" else None
+
+
 class CodeRepoError(ValueError):
     """The code repository could not be opened; the message is one line."""
 
@@ -100,15 +109,8 @@ class CodeRepo:
 
     def read_at(self, sha: str, path: str) -> bytes | None:
         commit = self.commit(sha)
-        if commit is None:
-            return None
-        try:
-            blob = commit.tree / path
-        except KeyError:
-            return None
-        if blob.type != "blob":
-            return None
-        return blob.data_stream.read()
+        blob = blob_at(commit, path) if commit is not None else None
+        return None if blob is None else blob.data_stream.read()
 
     def export(self, sha: str, dest: Path) -> None:
         """Check the commit out into ``dest`` (a temporary directory), never touching the release.

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from audit.fileio import UnsafePath, resolve_inside
-from audit.gitrepo import _SAFE_ENV, _SAFE_OPTIONS, _git
+from audit.gitrepo import _SAFE_ENV, _SAFE_OPTIONS, _git, blob_at
 
 LFS_SPEC = b"version https://git-lfs.github.com/spec/v1"
 #: A pointer file is small; anything larger is contents.
@@ -125,13 +125,8 @@ class GitStore:
 
     def file(self, rev: str, path: str) -> GitFile | None:
         commit = self.branches().get(rev)
-        if commit is None:
-            return None
-        try:
-            blob = commit.tree / path
-        except KeyError:
-            return None
-        if blob.type != "blob":
+        blob = blob_at(commit, path) if commit is not None else None
+        if blob is None:
             return None
         pointer = parse_lfs_pointer(blob.data_stream.read()) if blob.size <= MAX_POINTER_BYTES else None
         if pointer is not None:
