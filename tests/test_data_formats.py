@@ -132,11 +132,17 @@ def test_megatron_bin_is_data_not_checkpoint_weights(release):
     assert [c["step"] for c in m["checkpoints"]] == [0, 4, 8, 12, 16, 20, 24, 28]
 
 
-def test_replay_says_why_it_does_not_read_other_formats(release):
-    convert(release, "npy-2d")
-    segments = audit(release, replay="1").replay.segments
-    assert segments and all(s.status == "skipped" for s in segments)
-    assert "npy-tokens" in segments[0].reason
+def test_replay_names_the_sequence_a_step_lacks(release):
+    """The replay reads every format (tests/test_replay_formats.py); a chunk shorter than its steps
+    need is an error segment naming the file, not a crash."""
+    convert(release, "megatron")
+    m = manifest(release)
+    m["data"]["chunks"][1]["last_step"] = 9  # chunk 1 holds 32 sequences: 4 steps of 8, not 5
+    m["data"]["chunks"][2]["first_step"] = 10
+    write_manifest(release, m)
+    seg = audit(release, replay="all").replay.segments[2]
+    assert (seg.start_step, seg.status) == (8, "error")
+    assert seg.reason == "data/train_001.bin: sequence 32 is asked for, but the index holds 32 sequences"
 
 
 # -- planted defects -----------------------------------------------------------------------------

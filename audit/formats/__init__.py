@@ -21,6 +21,13 @@ def scan_with(path: Path, fmt: DataFormat, vocab_size: int | None, scan: ChunkSc
     return import_module(READERS[fmt.kind]).scan(path, fmt, vocab_size, scan)
 
 
+def read_sequences(path: Path, fmt: DataFormat, indices: list[int]) -> dict[int, list[int]]:
+    """The token ids of the sequences at ``indices`` (0-based, in file order) of a chunk of ``fmt.kind``.
+
+    Raises ValueError (or ReaderMissing) with a one-line reason; used by the replay."""
+    return import_module(READERS[fmt.kind]).sequences(path, fmt, indices)
+
+
 def chunk_source(path: Path, fmt: DataFormat) -> str:
     """The source of a chunk without per-sequence sources: data.format.source, else the file stem."""
     return fmt.source if fmt.source is not None else path.stem

@@ -85,3 +85,10 @@ def out_of_range(values: np.ndarray, limit: int) -> tuple[int, int, int] | None:
                 k = int(np.argmax(bad))
                 first = (i + k, int(block[k]))
     return None if first is None else (count, *first)
+
+
+def pick(n: int, indices: list[int], what: str) -> None:
+    """Refuse indices beyond the ``n`` sequences of a chunk (the replay asks for what the order maps)."""
+    beyond = [i for i in indices if not 0 <= i < n]
+    if beyond:
+        raise ValueError(f"sequence {beyond[0]} is asked for, but the {what} holds {n} sequences")

@@ -16,7 +16,7 @@ import numpy as np
 
 from audit.data_scan import ChunkScan
 from audit.formats import chunk_source
-from audit.formats.arrays import BLOCK, tally
+from audit.formats.arrays import BLOCK, pick, tally
 from audit.manifest import DataFormat
 
 MAGIC = b"MMIDIDX\x00\x00"
@@ -128,3 +128,13 @@ def scan(path: Path, fmt: DataFormat, vocab_size: int | None, scan: ChunkScan) -
     if scan.tokens:
         scan.sources[chunk_source(path, fmt)] += scan.tokens
     return scan
+
+
+def sequences(path: Path, fmt: DataFormat, indices: list[int]) -> dict[int, list[int]]:
+    index = read_index(index_path(path))  # IndexProblem is a ValueError
+    pick(index.sizes.size, indices, "index")
+    if path.stat().st_size < index.tokens * index.dtype.itemsize:
+        raise ValueError("the .bin is shorter than its index describes")
+    tokens = _array(path, index.dtype.str, 0, index.tokens)
+    starts = np.concatenate([[0], np.cumsum(index.sizes, dtype=np.int64)])
+    return {i: tokens[int(starts[i]) : int(starts[i + 1])].astype(np.int64).tolist() for i in indices}

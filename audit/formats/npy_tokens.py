@@ -9,7 +9,7 @@ import numpy as np
 
 from audit.data_scan import ChunkScan
 from audit.formats import chunk_source
-from audit.formats.arrays import BLOCK, NpyError, npy_array, tally
+from audit.formats.arrays import BLOCK, NpyError, npy_array, pick, tally
 from audit.manifest import DataFormat
 
 
@@ -44,3 +44,15 @@ def scan(path: Path, fmt: DataFormat, vocab_size: int | None, scan: ChunkScan) -
     if scan.tokens:
         scan.sources[chunk_source(path, fmt)] += scan.tokens
     return scan
+
+
+def sequences(path: Path, fmt: DataFormat, indices: list[int]) -> dict[int, list[int]]:
+    arr = npy_array(path)  # NpyError is a ValueError
+    if arr.ndim == 2:
+        pick(arr.shape[0], indices, "array")
+        return {i: arr[i].tolist() for i in indices}
+    length = fmt.tokens_per_sequence
+    if arr.ndim != 1 or length is None:
+        raise ValueError("not a 2-D token array, nor a 1-D one with data.format.tokens_per_sequence")
+    pick(arr.size // length, indices, "array")
+    return {i: arr[i * length : (i + 1) * length].tolist() for i in indices}

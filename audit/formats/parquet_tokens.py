@@ -10,7 +10,7 @@ import numpy as np
 
 from audit.data_scan import ChunkScan, ReaderMissing
 from audit.formats import chunk_source
-from audit.formats.arrays import tally
+from audit.formats.arrays import pick, tally
 from audit.manifest import DataFormat
 
 #: Rows decoded at a time (a few MB of token ids at LLM sequence lengths).
@@ -82,3 +82,19 @@ def _count_sources(pa, scan: ChunkScan, sources, lengths: np.ndarray, default: s
     table = pa.table({"s": sources.fill_null("<unlabelled>"), "n": lengths})
     for row in table.group_by("s").aggregate([("n", "sum")]).to_pylist():
         scan.sources[row["s"]] += row["n_sum"]
+
+
+def sequences(path: Path, fmt: DataFormat, indices: list[int]) -> dict[int, list[int]]:
+    pa = pyarrow()
+    try:
+        pf = pa.parquet.ParquetFile(path)
+        if problem := token_column_problem(pa, pf.schema_arrow, fmt.tokens_field):
+            raise ValueError(problem)
+        pick(pf.metadata.num_rows, indices, "file")
+        column = pf.read(columns=[fmt.tokens_field]).column(0)
+        rows = column.take(pa.array(indices, type=pa.int64())).to_pylist()
+    except (pa.ArrowException, OSError) as exc:
+        raise ValueError(f"not a readable Parquet file ({str(exc).splitlines()[0][:80]})") from None
+    if any(r is None or None in r for r in rows):
+        raise ValueError("a null token list or token id")
+    return dict(zip(indices, rows))

@@ -41,17 +41,14 @@ def why_not(release: Release, start: Checkpoint, end: Checkpoint, engine: str, a
     if m.data is None:
         return "training data not released"
     order = m.data.order
-    if m.data.format.kind != "jsonl-token-ids":
-        return f"replay reads jsonl-token-ids chunks; {m.data.format.kind} data is recounted, not replayed"
-    if order.global_indices is not None or order.within_chunk == "global-indices":
-        return "replay maps steps to chunk step ranges; a global-indices order is checked, not replayed"
-    if order.within_chunk != "sequential":
-        detail = f" ({order.description})" if order.description else ""
-        return f"the order of sequences inside chunks is {order.within_chunk}{detail}: the data of each step is unknown"
-    mapped = {s for c in m.data.chunks if c.first_step and c.last_step for s in range(c.first_step, c.last_step + 1)}
-    lacking = [s for s in range(start.step + 1, end.step + 1) if s not in mapped]
-    if lacking:
-        return f"step {lacking[0]} has no data in the step → chunk mapping"
+    if order.global_indices is None and order.within_chunk != "global-indices":  # a global order maps every step
+        if order.within_chunk != "sequential":
+            detail = f" ({order.description})" if order.description else ""
+            return f"the order of sequences inside chunks is {order.within_chunk}{detail}: the data of each step is unknown"
+        mapped = {s for c in m.data.chunks if c.first_step and c.last_step for s in range(c.first_step, c.last_step + 1)}
+        lacking = [s for s in range(start.step + 1, end.step + 1) if s not in mapped]
+        if lacking:
+            return f"step {lacking[0]} has no data in the step → chunk mapping"
     if engine == "command":
         return None if allow_exec else "the release's replay command runs only with --allow-exec"
     opt = m.config.training.optimizer
