@@ -4,7 +4,6 @@ chunk scans, the code repository) so that each file is read once whatever the nu
 from __future__ import annotations
 
 import hashlib
-import os
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,11 +14,12 @@ import pydantic
 
 from audit import schemas, yamlio
 from audit.data_scan import ChunkScan, scan_chunk
-from audit.fileio import UnsafePath, resolve_inside
+from audit.fileio import UnsafePath
 from audit.hashing import Hasher
 from audit.gitrepo import CodeRepo, CodeRepoError
-from audit.gitstore import GitFile, GitStore, GitStoreError, split_ref
-from audit.remote import Resolver, is_remote_ref
+from audit.gitrepo import is_remote
+from audit.locate import Locator
+from audit.remote import Resolver
 from audit.manifest import MANIFEST_NAME, Checkpoint, Chunk, Manifest
 from audit.report import Finding
 from audit.rules import Rule
@@ -29,9 +29,6 @@ from audit.shard import Recorded, Shard, file_positions
 MAX_SCHEMA_ERRORS = 20
 #: A checkpoint's training-state JSON larger than this is refused unread.
 MAX_STATE_BYTES = 64 * 1024 * 1024
-
-#: Where a file that is not available resolves: a path that can never exist (/dev/null is no directory).
-ABSENT = Path(os.devnull)
 
 MANIFEST_REMEDIATION = (
     f"Write {MANIFEST_NAME} at the release root (`llm360-audit init RELEASE` drafts it) and make it "
@@ -108,19 +105,10 @@ class Release:
     _model_config: dict | str | None = None
     _states: dict[int, dict | ValueError] = field(default_factory=dict)
     _positions: dict[str, int] | None = None
-    _dirs: dict[str, Path] = field(default_factory=dict)  # resolved directories, for path()
-    _store: GitStore | GitStoreError | None = None
-    _git_files: dict[str, GitFile | None] = field(default_factory=dict)
-    _git_revisions: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
-        self._git_revisions = {c.revision for c in self.manifest.checkpoints if c.revision and c.path is None}
-        data = self.manifest.data
-        self._remote_data = set()
-        if data is not None and data.source is not None:
-            self._remote_data = {e.path for c in data.chunks for e in (c, c.index) if e is not None}
-            self._remote_data |= {data.order.global_indices.path} if data.order.global_indices else set()
+        self.locate = Locator(self.root, self.manifest, self.resolver)  # where each file's contents are
         if self.recorded is not None:
             self._sha.update(self.recorded.hashes)
             self._scans.update(self.recorded.scans)
@@ -134,75 +122,8 @@ class Release:
         return self.shard.owns(self._positions.get(rel, 0))
 
     def path(self, rel: str) -> Path:
-        """Resolve a manifest path inside the release (raises :class:`UnsafePath`).
-
-        ``REVISION:PATH`` of a checkpoint that lives in a git revision resolves to a local file with
-        its contents (the LFS object, or the blob written to a temporary file); a path that does not
-        exist when the contents are not there."""
-        gf = self.git_file(rel)
-        if gf is not None and gf.local is not None:
-            return gf.local
-        if gf is not None or (split_ref(rel) or ("",))[0] in self._git_revisions:
-            return ABSENT / rel.replace(":", "/")
-        if rel in self._remote_data:
-            data_root = self.data_root()
-            return ABSENT / rel if data_root is None else resolve_inside(data_root, rel)
-        return self._resolve(rel)
-
-    def _resolve(self, rel: str) -> Path:
-        """resolve_inside(root, rel), with each directory resolved once: a file that is not a symlink
-        resolves to its resolved directory / its name (one lstat instead of a walk of every component)."""
-        head, _, name = rel.rpartition("/")
-        if not head or name in ("", ".", "..") or "\\" in rel:
-            return resolve_inside(self.root, rel, root_resolved=True)
-        parent = self._dirs.get(head)
-        if parent is None:
-            parent = self._dirs[head] = resolve_inside(self.root, head, root_resolved=True)
-        candidate = parent / name
-        if os.path.islink(candidate):
-            return resolve_inside(self.root, rel, root_resolved=True)
-        return candidate
-
-    def remote(self, ref: str | None) -> Path | None:
-        """The local clone --resolve-local gives for a remote reference (None: not fetched)."""
-        return None if ref is None else self.resolver.find(ref)
-
-    def checkpoint_root(self) -> Path | None:
-        """The repository whose branches hold the revision checkpoints; None when it is remote and not fetched."""
-        src = self.manifest.checkpoints_source
-        return self.root if src is None else self.remote(src.repo)
-
-    def data_root(self) -> Path | None:
-        """Where the chunk paths are relative to; None when the data is remote and not fetched."""
-        src = self.manifest.data.source if self.manifest.data else None
-        return self.root if src is None else self.remote(src.repo)
-
-    def git_store(self) -> GitStore:
-        """The release's own repository (raises :class:`GitStoreError`)."""
-        if self._store is None:
-            root = self.checkpoint_root()
-            try:
-                if root is None:
-                    src = self.manifest.checkpoints_source
-                    raise GitStoreError(f"{src.repo} is remote and not fetched (--resolve-local PATH maps it to a clone)")
-                self._store = GitStore(root)
-            except GitStoreError as exc:
-                self._store = exc
-        if isinstance(self._store, GitStoreError):
-            raise self._store
-        return self._store
-
-    def git_file(self, rel: str) -> GitFile | None:
-        """The git blob behind ``REVISION:PATH`` of a checkpoint published as a revision; None otherwise."""
-        ref = split_ref(rel)
-        if ref is None or ref[0] not in self._git_revisions:
-            return None
-        if rel not in self._git_files:
-            try:
-                self._git_files[rel] = self.git_store().file(*ref)
-            except GitStoreError:
-                self._git_files[rel] = None
-        return self._git_files[rel]
+        """The local file holding a manifest path's contents (raises :class:`UnsafePath`); see audit.locate."""
+        return self.locate.path(rel)
 
     def has_file(self, rel: str) -> bool:
         """True when ``rel`` is a regular file inside the release (unsafe paths are not)."""
@@ -332,7 +253,7 @@ class Release:
             assert self.manifest.code is not None
             ref = self.manifest.code.repo
             try:
-                clone = self.remote(ref) if is_remote_ref(ref) else None
+                clone = self.locate.remote(ref) if is_remote(ref) else None
                 self._code = CodeRepo.open_dir(clone) if clone is not None else CodeRepo.open(self.root, ref)
             except CodeRepoError as exc:
                 self._code = exc
@@ -343,5 +264,4 @@ class Release:
     def close(self) -> None:
         if isinstance(self._code, CodeRepo):
             self._code.close()
-        if isinstance(self._store, GitStore):
-            self._store.close()
+        self.locate.close()

@@ -39,10 +39,6 @@ def canonical(ref: str) -> str:
     return ref
 
 
-def is_remote_ref(ref: str) -> bool:
-    return "://" in ref or ref.startswith("git@")
-
-
 def _remote_urls(path: Path) -> list[str]:
     """URLs of the remotes of the git repository at ``path`` (read from its config, git not run)."""
     import configparser

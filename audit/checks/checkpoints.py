@@ -69,7 +69,7 @@ class CheckpointsCheck(Check):
         reference: dict | None = None  # tensors of the first readable checkpoint, for consistency
         params = 0
         local: dict[str, bool] = {}  # revision → contents in the clone, for checkpoints published as branches
-        unfetched = m.checkpoints_source is not None and release.checkpoint_root() is None
+        unfetched = m.checkpoints_source is not None and release.locate.checkpoint_root() is None
         if unfetched:
             n = sum(1 for ck in m.checkpoints if ck.path is None and ck.revision is not None)
             out.add(REMOTE, f"{n} checkpoint revision(s) are published at {m.checkpoints_source.repo} and were not "
@@ -83,7 +83,7 @@ class CheckpointsCheck(Check):
                 if problem:
                     out.add(REVISION, f"checkpoint at step {ck.step}: {problem}", ck.revision)
                     continue
-                local[ck.revision] = all(g is None or g.local is not None for g in map(release.git_file, (f.path for f in ck.files)))
+                local[ck.revision] = all(g is None or g.local is not None for g in map(release.locate.git_file, (f.path for f in ck.files)))
             if ck.path is not None:
                 try:
                     present = release.path(ck.path).is_dir()
@@ -124,7 +124,7 @@ class CheckpointsCheck(Check):
     @staticmethod
     def _revision_problem(release: Release, revision: str) -> str | None:
         try:
-            branches = release.git_store().branches()
+            branches = release.locate.git_store().branches()
         except ValueError as exc:
             return str(exc)
         return None if revision in branches else f"revision {revision} is not a branch of the release's repository"
@@ -172,7 +172,7 @@ class CheckpointsCheck(Check):
         tensors: dict[str, tuple[tuple[int, ...], str]] = {}
         ok = True
         for f in weights:
-            gf = release.git_file(f.path)
+            gf = release.locate.git_file(f.path)
             if not f.path.endswith(".safetensors") or (gf is not None and gf.local is None):
                 continue  # pickles are flagged elsewhere; LFS contents not fetched: only the pointer is known
             try:
@@ -185,7 +185,7 @@ class CheckpointsCheck(Check):
                 if name in tensors:
                     out.add(INDEX, f"tensor {name} appears in more than one shard", f.path)
                 tensors[name] = (info.shape, info.dtype)
-        if any(g is not None and g.local is None for g in map(release.git_file, (f.path for f in ck.files))):
+        if any(g is not None and g.local is None for g in map(release.locate.git_file, (f.path for f in ck.files))):
             return None  # LFS contents not fetched: tensors and index cannot be compared
         for f in ck.files:
             if f.role == "weights-index":

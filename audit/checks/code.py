@@ -40,7 +40,7 @@ class CodeCheck(Check):
         if code.commit is None:
             out.add(UNPINNED, f"the code at {code.repo} is not pinned to a commit", code.repo)
             return
-        if is_remote(code.repo) and release.remote(code.repo) is None:
+        if is_remote(code.repo) and release.locate.remote(code.repo) is None:
             out.add(REMOTE, f"code repository {code.repo} is remote and was not fetched "
                             "(--resolve-local PATH maps it to a local clone)", code.repo)  # fmt: skip
             return

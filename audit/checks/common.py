@@ -33,7 +33,7 @@ def verify_file(release, entry: FileEntry, rules: dict[str, Rule], out: Outcome,
     A file of a git revision whose LFS contents are not in the clone is checked against its pointer
     (sha256 and size) and counted in ``evidence["files_not_local"]``; None is returned.
     """
-    gf = release.git_file(entry.path)
+    gf = release.locate.git_file(entry.path)
     if gf is not None and gf.pointer is not None:
         p = gf.pointer
         if (entry.sha256 is not None and entry.sha256 != p.oid) or (entry.size is not None and entry.size != p.size):

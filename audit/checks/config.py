@@ -73,7 +73,7 @@ class ConfigCheck(Check):
         if model_cfg is not None:
             out.evidence["architecture"] = (model_cfg.get("architectures") or ["?"])[0]
             self._checkpoint_configs(release, model_cfg, out)
-        if m.code is None or m.code.commit is None or (is_remote(m.code.repo) and release.remote(m.code.repo) is None):
+        if m.code is None or m.code.commit is None or (is_remote(m.code.repo) and release.locate.remote(m.code.repo) is None):
             out.add(NO_FILE, "hyperparameters cannot be compared: no local code repository")
             return
         try:

@@ -97,7 +97,7 @@ class DataAvailabilityCheck(Check):
         if data is None or not data.chunks:
             out.add(NOT_RELEASED, "the manifest lists no data chunks")
             return
-        if data.source is not None and release.data_root() is None:
+        if data.source is not None and release.locate.data_root() is None:
             out.add(REMOTE, f"the {len(data.chunks)} chunks are published at {data.source.repo} and were not fetched "
                             "(--resolve-local PATH maps it to a local clone)")  # fmt: skip
             return
