@@ -105,6 +105,11 @@ class Locator:
                 self._git_files[rel] = None
         return self._git_files[rel]
 
+    def unfetched(self, rel: str) -> bool:
+        """A file of a checkpoint branch whose contents are not in the clone (an LFS pointer only)."""
+        gf = self.git_file(rel)
+        return gf is not None and gf.local is None
+
     def close(self) -> None:
         if isinstance(self._store, GitStore):
             self._store.close()

@@ -83,7 +83,7 @@ class CheckpointsCheck(Check):
                 if problem:
                     out.add(REVISION, f"checkpoint at step {ck.step}: {problem}", ck.revision)
                     continue
-                local[ck.revision] = all(g is None or g.local is not None for g in map(release.locate.git_file, (f.path for f in ck.files)))
+                local[ck.revision] = not any(release.locate.unfetched(f.path) for f in ck.files)
             if ck.path is not None:
                 try:
                     present = release.path(ck.path).is_dir()
@@ -172,8 +172,7 @@ class CheckpointsCheck(Check):
         tensors: dict[str, tuple[tuple[int, ...], str]] = {}
         ok = True
         for f in weights:
-            gf = release.locate.git_file(f.path)
-            if not f.path.endswith(".safetensors") or (gf is not None and gf.local is None):
+            if not f.path.endswith(".safetensors") or release.locate.unfetched(f.path):
                 continue  # pickles are flagged elsewhere; LFS contents not fetched: only the pointer is known
             try:
                 header = release.header(f.path)
@@ -185,7 +184,7 @@ class CheckpointsCheck(Check):
                 if name in tensors:
                     out.add(INDEX, f"tensor {name} appears in more than one shard", f.path)
                 tensors[name] = (info.shape, info.dtype)
-        if any(g is not None and g.local is None for g in map(release.locate.git_file, (f.path for f in ck.files))):
+        if any(release.locate.unfetched(f.path) for f in ck.files):
             return None  # LFS contents not fetched: tensors and index cannot be compared
         for f in ck.files:
             if f.role == "weights-index":
