@@ -76,22 +76,8 @@ class CheckpointsCheck(Check):
                             "fetched (--resolve-local PATH maps it to a local clone)")  # fmt: skip
         for ck in m.checkpoints:
             where = ck.path or ck.revision or f"step {ck.step}"
-            if ck.path is None and ck.revision is not None and unfetched:
+            if not self._available(release, ck, unfetched, local, out):
                 continue
-            if ck.path is None and ck.revision is not None:
-                problem = self._revision_problem(release, ck.revision)
-                if problem:
-                    out.add(REVISION, f"checkpoint at step {ck.step}: {problem}", ck.revision)
-                    continue
-                local[ck.revision] = not any(release.locate.unfetched(f.path) for f in ck.files)
-            if ck.path is not None:
-                try:
-                    present = release.path(ck.path).is_dir()
-                except ValueError:
-                    present = True  # the per-file check reports the unsafe path
-                if not present:
-                    out.add(MISSING, f"checkpoint at step {ck.step}: directory {ck.path} does not exist", ck.path)
-                    continue
             weights = [f for f in ck.files if f.role == "weights"]
             if "weights" not in ck.state or not weights:
                 out.add(NO_WEIGHTS, f"checkpoint at step {ck.step} has no weights file", where)
@@ -122,12 +108,30 @@ class CheckpointsCheck(Check):
                          "last_step": m.checkpoints[-1].step, "parameters": params}  # fmt: skip
 
     @staticmethod
-    def _revision_problem(release: Release, revision: str) -> str | None:
-        try:
-            branches = release.locate.git_store().branches()
-        except ValueError as exc:
-            return str(exc)
-        return None if revision in branches else f"revision {revision} is not a branch of the release's repository"
+    def _available(release: Release, ck, unfetched: bool, local: dict[str, bool], out: Outcome) -> bool:
+        """Whether the checkpoint's files can be looked at: its directory exists, or its branch does (a
+        remote repository not fetched was reported once); records whether a branch's contents are local."""
+        if ck.path is None and ck.revision is not None:
+            if unfetched:
+                return False
+            try:
+                known = ck.revision in release.locate.git_store().branches()
+                problem = None if known else f"revision {ck.revision} is not a branch of the release's repository"
+            except ValueError as exc:
+                problem = str(exc)
+            if problem:
+                out.add(REVISION, f"checkpoint at step {ck.step}: {problem}", ck.revision)
+                return False
+            local[ck.revision] = not any(release.locate.unfetched(f.path) for f in ck.files)
+        elif ck.path is not None:
+            try:
+                present = release.path(ck.path).is_dir()
+            except ValueError:
+                present = True  # the per-file check reports the unsafe path
+            if not present:
+                out.add(MISSING, f"checkpoint at step {ck.step}: directory {ck.path} does not exist", ck.path)
+                return False
+        return True
 
     @staticmethod
     def _locality(local: dict[str, bool], out: Outcome) -> None:
