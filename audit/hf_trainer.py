@@ -117,3 +117,55 @@ def scheduler_step(state: Any) -> int | None:
     """The LR scheduler position (``last_epoch``: scheduler steps taken) of a scheduler state_dict."""
     step = state.get("last_epoch") if isinstance(state, dict) else None
     return step if type(step) is int else None
+
+
+#: transformers' lr_scheduler_type → the manifest's schedule of the same arithmetic.
+HF_SCHEDULES = {"linear": "hf-linear", "cosine": "hf-cosine", "constant": "hf-constant",
+                "constant_with_warmup": "hf-constant-with-warmup"}  # fmt: skip
+TRAINING_ARGS = "training_args.bin"
+
+
+def training_args(path: Path, rel: str) -> dict[str, Any]:
+    """The plain values of a pickled ``TrainingArguments`` (training_args.bin), read from the pickle's
+    opcodes without unpickling it (audit.pickle_literals); raises ValueError naming ``rel``."""
+    from audit.pickle_literals import PickleLiteralError, object_state
+
+    try:
+        return object_state(path, "TrainingArguments")
+    except (PickleLiteralError, OSError) as exc:
+        raise ValueError(f"{rel}: {exc}") from None
+
+
+def hyperparameters_from_args(args: dict[str, Any], train_batch_size: object = None) -> tuple[dict, list[str]]:
+    """config.training (as far as TrainingArguments says) and notes on what it could not say."""
+    notes = []
+    total = args.get("max_steps")
+    schedule = HF_SCHEDULES.get(str(args.get("lr_scheduler_type")))
+    if schedule is None:
+        notes.append(f"lr_scheduler_type {args.get('lr_scheduler_type')!r} has no equivalent schedule")
+    if type(total) is not int or total < 1:
+        notes.append("max_steps is not set (training ran by epochs): lr_schedule.total_steps is unknown")
+    warmup = args.get("warmup_steps")
+    if not (type(warmup) is int and warmup > 0) and isinstance(args.get("warmup_ratio"), float) and type(total) is int:
+        warmup = math.ceil(args["warmup_ratio"] * total)  # transformers' get_warmup_steps
+    per_device = train_batch_size if type(train_batch_size) is int else args.get("per_device_train_batch_size")
+    accumulation = args.get("gradient_accumulation_steps") or 1
+    optimizer = {"name": "adamw", "betas": [args.get("adam_beta1"), args.get("adam_beta2")],
+                 "eps": args.get("adam_epsilon"), "weight_decay": args.get("weight_decay")}  # fmt: skip
+    if str(args.get("optim", "")).endswith("_fused"):
+        optimizer["implementation"] = "fused"
+    training: dict[str, Any] = {
+        "optimizer": optimizer,
+        "lr_schedule": {"name": schedule, "peak_lr": args.get("learning_rate"), "final_lr": 0.0,
+                        "warmup_steps": warmup if type(warmup) is int else 0, "total_steps": total},
+        "batch_size": per_device * accumulation if type(per_device) is int and type(accumulation) is int else None,
+        "precision": "bf16-mixed" if args.get("bf16") else "fp16-mixed" if args.get("fp16") else "fp32",
+    }  # fmt: skip
+    if isinstance(args.get("max_grad_norm"), (int, float)) and args["max_grad_norm"] > 0:
+        training["grad_clip"] = float(args["max_grad_norm"])
+    if type(args.get("seed")) is int:
+        training["seed"] = args["seed"]
+    notes.append("batch_size is per process × gradient accumulation: multiply by the number of processes if "
+                 "training ran on several; sequence_length is not recorded by the Trainer (declare it for token "
+                 "counts and the replay)")  # fmt: skip
+    return training, notes

@@ -296,15 +296,33 @@ class _Refresher:
             model = f"{cks[-1]['path']}/config.json"
         train = (self._json(last_dir / "training_state.json") or {}).get("train_config") if last_dir else None
         if model is not None and not isinstance(train, dict) and last_dir and (last_dir / TRAINER_STATE).is_file():
-            self.note(f"config: model config {model}; a Hugging Face Trainer output does not record the sequence "
-                      "length, precision or LR schedule in readable form (training_args.bin is a pickle and is "
-                      "never opened): declare config: by hand (lr_schedule hf-linear, hf-cosine … for HF schedules)")
+            self._trainer_config(model, last_dir)
             return
         if model is None or not isinstance(train, dict):
             self.note("config: could not derive the model config and hyperparameters; declare config: by hand")
             return
         self.doc["config"] = {"model": model, "training": hyperparameters_from_trainer(train)}
         self.note(f"config: model config {model}, hyperparameters from the final checkpoint's training state")
+
+    def _trainer_config(self, model: str, last_dir: Path) -> None:
+        """HF Trainer output: hyperparameters from training_args.bin, read without unpickling it."""
+        from audit.hf_trainer import TRAINING_ARGS, hyperparameters_from_args, training_args
+
+        rel = (last_dir / TRAINING_ARGS).relative_to(self.root).as_posix()
+        try:
+            args = training_args(last_dir / TRAINING_ARGS, rel)
+        except ValueError as exc:
+            self.note(f"config: {exc}; declare config: by hand (lr_schedule hf-linear, hf-cosine … for HF schedules)")
+            return
+        state = self._json(last_dir / TRAINER_STATE) or {}
+        training, notes = hyperparameters_from_args(args, state.get("train_batch_size"))
+        lacking = [k for k, v in {**training, **training["lr_schedule"]}.items() if v is None]
+        if lacking:
+            self.note(f"config: {rel} does not give {', '.join(lacking)}; declare config: by hand ({'; '.join(notes)})")
+            return
+        self.doc["config"] = {"model": model, "training": training}
+        self.note(f"config: model config {model}, hyperparameters from {rel} (its pickle's opcodes read, never "
+                  f"unpickled); {'; '.join(notes)}")
 
     def code(self) -> None:
         if "code" in self.doc:

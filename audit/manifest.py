@@ -107,7 +107,9 @@ class TrainingHyperparameters(Strict):
     optimizer: Optimizer
     lr_schedule: LrSchedule
     batch_size: PosInt = Field(description="Sequences per optimizer step (global batch).")
-    sequence_length: PosInt = Field(description="Tokens per sequence fed to the model.")
+    sequence_length: PosInt | None = Field(
+        None, description="Tokens per sequence fed to the model; needed for the checkpoints' token counts and the replay."
+    )
     precision: Literal["fp32", "bf16-mixed", "fp16-mixed", "bf16", "fp16"]
     grad_clip: float | None = Field(None, gt=0)
     seed: Int | None = None

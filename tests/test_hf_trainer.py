@@ -102,7 +102,14 @@ def test_init_maps_every_checkpoint_with_no_hand_editing(trained, tmp_path):
         assert roles["trainer_state.json"] == "training-state" and roles["training_args.bin"] == "config"
     log = m.metrics.training_log
     assert (log.path, log.format) == ("checkpoint-12/trainer_state.json", "hf-trainer-state")
-    assert m.config is None and any("declare config: by hand" in c for c in result.changes)
+    # Hyperparameters from training_args.bin, read from the pickle's opcodes (never unpickled).
+    t = m.config.training
+    assert m.config.model == "checkpoint-12/config.json"
+    assert (t.lr_schedule.name, t.lr_schedule.peak_lr, t.lr_schedule.warmup_steps, t.lr_schedule.total_steps) == (
+        "hf-linear", 1e-3, 2, STEPS)
+    assert (t.batch_size, t.precision, t.seed, t.grad_clip, t.sequence_length) == (4, "fp32", 0, 1.0, None)
+    assert (t.optimizer.betas, t.optimizer.eps, t.optimizer.weight_decay) == ([0.9, 0.999], 1e-8, 0.0)
+    assert any("hyperparameters from checkpoint-12/training_args.bin" in c for c in result.changes)
     # A second run changes nothing.
     assert init_release(root).text == result.text
 
@@ -155,8 +162,14 @@ def test_the_logged_learning_rate_follows_transformers_linear_schedule_exactly(r
     # With the config declared, the tensors are checked against it too.
     assert not ids & {"checkpoints.tensor-missing", "checkpoints.tensor-unexpected", "checkpoints.tensor-shape",
                       "checkpoints.tensor-dtype", "checkpoints.architecture-unknown", "config.checkpoint-config-mismatch"}
+    assert report.criteria["config"].evidence["training_args_compared"] == 3
+    assert not [f for f in report.findings if f.criterion == "config" and f.severity != "info"]
     _declare_config(release, "hf-linear", peak_lr=2e-3)
-    assert "metrics.lr-schedule-mismatch" in finding_ids(audit(release))
+    report = audit(release)
+    assert "metrics.lr-schedule-mismatch" in finding_ids(report)
+    lying = [f for f in report.findings if f.id == "config.training-args-mismatch"]
+    assert {f.path for f in lying} == {f"{ck}/training_args.bin" for ck in CHECKPOINTS}
+    assert "lr_schedule.peak_lr 0.001; config.training.lr_schedule.peak_lr is 0.002" in lying[0].message
 
 
 def test_a_schedule_in_another_step_convention_is_not_compared(release):
@@ -236,6 +249,9 @@ def test_training_args_are_never_unpickled(release, tmp_path):
     flagged = {f.path for f in report.findings if f.id == "checkpoints.pickle"}
     assert {"checkpoint-4/training_args.bin", "checkpoint-8/training_args.bin"} <= flagged
     assert "audit.internal-error" not in finding_ids(report)
+    unreadable = {f.path: f.message for f in report.findings if f.id == "config.training-args-unreadable"}
+    assert set(unreadable) == {"checkpoint-4/training_args.bin", "checkpoint-8/training_args.bin"}
+    assert "system" in unreadable["checkpoint-8/training_args.bin"]  # the call it would have made, named, not made
 
 
 def test_init_and_audit_through_the_cli(trained, tmp_path):

@@ -148,7 +148,7 @@ class CheckpointsCheck(Check):
         for a, b in zip(steps, steps[1:]):
             if b <= a:
                 out.add(STEP_ORDER, f"checkpoint step {b} follows step {a}")
-        if m.config is None:
+        if m.config is None or m.config.training.sequence_length is None:
             return
         t = m.config.training
         for c in m.checkpoints:

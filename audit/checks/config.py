@@ -28,6 +28,11 @@ MODEL_MISMATCH = Rule("config.model-config-mismatch", "error",
                       "The model config in the release must equal code.model_config at the pinned commit.")
 CKPT_MISMATCH = Rule("config.checkpoint-config-mismatch", "error",
                      "Every checkpoint's config.json must equal the release's model config.")
+ARGS_MISMATCH = Rule("config.training-args-mismatch", "error",
+                     "config.training must say what the Trainer ran with (training_args.bin): fix the manifest, "
+                     "or find out why the checkpoints were trained with other hyperparameters.")
+ARGS_UNREADABLE = Rule("config.training-args-unreadable", "warning",
+                       "training_args.bin should be the TrainingArguments that transformers' Trainer saves.")
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -58,7 +63,8 @@ class ConfigCheck(Check):
     criterion = "config"
     title = "Configuration and hyperparameters"
     rationale = "Hyperparameters are only evidence if they are the ones in the code that trained the model."
-    rules = (NOT_RELEASED, MODEL_INVALID, NO_FILE, UNREADABLE, MISMATCH, UNDOCUMENTED, MODEL_MISMATCH, CKPT_MISMATCH)
+    rules = (NOT_RELEASED, MODEL_INVALID, NO_FILE, UNREADABLE, MISMATCH, UNDOCUMENTED, MODEL_MISMATCH, CKPT_MISMATCH,
+             ARGS_MISMATCH, ARGS_UNREADABLE)
 
     def run(self, release: Release, out: Outcome) -> None:
         m = release.manifest
@@ -73,8 +79,10 @@ class ConfigCheck(Check):
         if model_cfg is not None:
             out.evidence["architecture"] = (model_cfg.get("architectures") or ["?"])[0]
             self._checkpoint_configs(release, model_cfg, out)
+        from_trainer = self._trainer_args(release, out)
         if m.code is None or m.code.commit is None or (is_remote(m.code.repo) and release.locate.remote(m.code.repo) is None):
-            out.add(NO_FILE, "hyperparameters cannot be compared: no local code repository")
+            if not from_trainer:
+                out.add(NO_FILE, "hyperparameters cannot be compared: no local code repository")
             return
         try:
             repo = release.code_repo()
@@ -109,6 +117,39 @@ class ConfigCheck(Check):
                         m.code.repo)  # fmt: skip
         out.evidence["hyperparameters_compared"] = len(manifest_hp)
         out.summary = f"{len(manifest_hp)} hyperparameters equal to {where}"
+
+    @staticmethod
+    def _trainer_args(release: Release, out: Outcome) -> int:
+        """Compare config.training with each checkpoint's training_args.bin (HF Trainer), read without
+        unpickling; returns how many files were compared."""
+        from audit.hf_trainer import TRAINER_STATE, TRAINING_ARGS, hyperparameters_from_args, read_trainer_state, training_args
+
+        declared = flatten(release.manifest.config.training.model_dump(mode="json"))
+        compared = 0
+        for ck in release.manifest.checkpoints:
+            names = {f.path.rsplit("/", 1)[-1]: f.path for f in ck.files}
+            rel = names.get(TRAINING_ARGS)
+            if rel is None or not release.has_file(rel):
+                continue
+            try:
+                args = training_args(release.path(rel), rel)
+                state = read_trainer_state(release.path(names[TRAINER_STATE]), names[TRAINER_STATE]) \
+                    if TRAINER_STATE in names and release.has_file(names[TRAINER_STATE]) else {}
+            except ValueError as exc:
+                out.add(ARGS_UNREADABLE, str(exc), rel)
+                continue
+            compared += 1
+            expected = flatten(hyperparameters_from_args(args, state.get("train_batch_size"))[0])
+            for key, want in expected.items():
+                got = declared.get(key)
+                if want is None or got is None or (key == "batch_size" and type(got) is int and got % want == 0):
+                    continue  # unknown to one side; a global batch is per process × accumulation × processes
+                if got != want and not (isinstance(got, float) and isinstance(want, (int, float)) and got == float(want)):
+                    out.add(ARGS_MISMATCH, f"{rel} says {key} {want!r}; config.training.{key} is {got!r}", rel)
+        if compared:
+            out.evidence["training_args_compared"] = compared
+            out.summary = f"config.training matches the training_args.bin of {compared} checkpoint(s)"
+        return compared
 
     def _compare_model(self, m, model_cfg: dict, raw: bytes, out: Outcome) -> None:
         where = f"{m.code.model_config_path} at {m.code.commit[:12]}"

@@ -31,6 +31,8 @@ def why_not(release: Release, start: Checkpoint, end: Checkpoint, engine: str, a
     m = release.manifest
     if m.config is None:
         return "no training hyperparameters declared (config.training)"
+    if m.config.training.sequence_length is None:
+        return "config.training.sequence_length is not declared"
     for part, what in (("optimizer", "optimizer state"), ("rng", "RNG state")):
         if part not in start.state:
             return f"{what} for step {start.step} not released"

@@ -1,0 +1,237 @@
+"""Read the plain values out of a pickle without unpickling it.
+
+The opcodes are decoded by :func:`pickletools.genops` (a parser: it imports and calls nothing) and
+run on a small stack machine that only builds literals — None, bools, numbers, strings, bytes,
+tuples, lists, dicts, sets. Everything that unpickling would import or call (``GLOBAL``,
+``REDUCE``, ``NEWOBJ``, ``BUILD``, persistent ids) becomes an inert :class:`Opaque` record of the
+name, the arguments and the state instead. So a hostile pickle yields data, never runs code.
+
+Used for Hugging Face's ``training_args.bin`` (a ``torch.save``-d ``TrainingArguments``), whose
+hyperparameters are plain values in the object's state.
+"""
+
+from __future__ import annotations
+
+import pickletools
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Larger pickles (and archive members) are refused unread: a TrainingArguments pickle is a few KB.
+MAX_PICKLE_BYTES = 16 * 1024 * 1024
+MAX_OPS = 1_000_000
+
+
+class PickleLiteralError(ValueError):
+    """The bytes are not a pickle this reader can walk; one line."""
+
+
+@dataclass
+class Opaque:
+    """What unpickling would have built by importing or calling ``name``: recorded, not run."""
+
+    name: str
+    args: tuple = ()
+    state: Any = None
+    items: list = field(default_factory=list)
+
+
+_MARK = object()
+_CONSTANTS = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False}
+_VALUE_OPS = {
+    "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT",
+    "STRING", "BINSTRING", "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8",
+    "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "BYTEARRAY8",
+}  # fmt: skip
+
+
+def _until_mark(stack: list) -> list:
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i] is _MARK:
+            items = stack[i + 1 :]
+            del stack[i:]
+            return items
+    raise PickleLiteralError("no MARK for a sequence opcode")
+
+
+def read_literals(data: bytes) -> Any:
+    """The value a pickle describes, with :class:`Opaque` in place of every import or call."""
+    stack: list = []
+    memo: dict[int, Any] = {}
+    try:
+        for n, (op, arg, _) in enumerate(pickletools.genops(data)):
+            if n > MAX_OPS:
+                raise PickleLiteralError(f"more than {MAX_OPS} opcodes")
+            name = op.name
+            if name in _VALUE_OPS:
+                stack.append(int(arg) if name == "INT" and isinstance(arg, bool) else arg)
+            elif name in _CONSTANTS:
+                stack.append(_CONSTANTS[name])
+            elif name in ("PROTO", "FRAME"):
+                continue
+            elif name == "STOP":
+                if len(stack) != 1:
+                    raise PickleLiteralError("STOP with a stack that is not one value")
+                return stack[0]
+            elif name == "MARK":
+                stack.append(_MARK)
+            elif name == "EMPTY_DICT":
+                stack.append({})
+            elif name == "EMPTY_LIST":
+                stack.append([])
+            elif name == "EMPTY_TUPLE":
+                stack.append(())
+            elif name == "EMPTY_SET":
+                stack.append(set())
+            elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
+                k = int(name[-1])
+                items = tuple(stack[-k:])
+                del stack[-k:]
+                stack.append(items)
+            elif name == "TUPLE":
+                stack.append(tuple(_until_mark(stack)))
+            elif name == "LIST":
+                stack.append(_until_mark(stack))
+            elif name == "DICT":
+                items = _until_mark(stack)
+                stack.append(_pairs({}, items))
+            elif name == "FROZENSET":
+                stack.append(frozenset(_hashable(x) for x in _until_mark(stack)))
+            elif name == "APPEND":
+                value = stack.pop()
+                _append(stack[-1], [value])
+            elif name == "APPENDS":
+                items = _until_mark(stack)
+                _append(stack[-1], items)
+            elif name == "SETITEM":
+                value, key = stack.pop(), stack.pop()
+                _setitems(stack[-1], [key, value])
+            elif name == "SETITEMS":
+                items = _until_mark(stack)
+                _setitems(stack[-1], items)
+            elif name == "ADDITEMS":
+                items = _until_mark(stack)
+                target = stack[-1]
+                if isinstance(target, set):
+                    target.update(_hashable(x) for x in items)
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                memo[int(arg)] = stack[-1]
+            elif name == "MEMOIZE":
+                memo[len(memo)] = stack[-1]
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                if int(arg) not in memo:
+                    raise PickleLiteralError(f"memo key {arg} is not set")
+                stack.append(memo[int(arg)])
+            elif name == "GLOBAL":
+                stack.append(Opaque(str(arg).replace(" ", ".")))
+            elif name == "STACK_GLOBAL":
+                attr, module = stack.pop(), stack.pop()
+                stack.append(Opaque(f"{module}.{attr}"))
+            elif name == "REDUCE":
+                args, func = stack.pop(), stack.pop()
+                stack.append(Opaque(_name(func), args if isinstance(args, tuple) else (args,)))
+            elif name == "NEWOBJ":
+                args, cls = stack.pop(), stack.pop()
+                stack.append(Opaque(_name(cls), args if isinstance(args, tuple) else (args,)))
+            elif name == "NEWOBJ_EX":
+                kwargs, args, cls = stack.pop(), stack.pop(), stack.pop()
+                stack.append(Opaque(_name(cls), args if isinstance(args, tuple) else (args,), state=kwargs))
+            elif name in ("OBJ", "INST"):
+                items = _until_mark(stack)
+                cls = Opaque(str(arg).replace(" ", ".")) if name == "INST" else (items.pop(0) if items else None)
+                stack.append(Opaque(_name(cls), tuple(items)))
+            elif name == "BUILD":
+                state = stack.pop()
+                if isinstance(stack[-1], Opaque):
+                    stack[-1].state = state
+            elif name in ("PERSID", "BINPERSID"):
+                pid = arg if name == "PERSID" else stack.pop()
+                stack.append(Opaque("persistent_load", (pid,)))
+            elif name in ("EXT1", "EXT2", "EXT4"):
+                stack.append(Opaque(f"extension {arg}"))
+            elif name == "POP":
+                stack.pop()
+            elif name == "POP_MARK":
+                _until_mark(stack)
+            elif name == "DUP":
+                stack.append(stack[-1])
+            else:
+                raise PickleLiteralError(f"opcode {name} is not supported")
+    except PickleLiteralError:
+        raise
+    except (ValueError, IndexError, TypeError, KeyError, AttributeError, OverflowError, RecursionError) as exc:
+        raise PickleLiteralError(f"not a readable pickle ({type(exc).__name__}: {str(exc)[:80]})") from None
+    raise PickleLiteralError("no STOP opcode")
+
+
+def _name(obj: Any) -> str:
+    return obj.name if isinstance(obj, Opaque) else type(obj).__name__
+
+
+def _hashable(x: Any) -> Any:
+    try:
+        hash(x)
+    except TypeError:
+        return repr(x)
+    return x
+
+
+def _append(target: Any, items: list) -> None:
+    if isinstance(target, list):
+        target.extend(items)
+    elif isinstance(target, Opaque):
+        target.items.extend(items)
+
+
+def _pairs(target: dict, items: list) -> dict:
+    if len(items) % 2:
+        raise PickleLiteralError("a dict opcode with an odd number of items")
+    for k, v in zip(items[::2], items[1::2]):
+        target[_hashable(k)] = v
+    return target
+
+
+def _setitems(target: Any, items: list) -> None:
+    if isinstance(target, dict):
+        _pairs(target, items)
+    elif isinstance(target, Opaque):
+        target.items.extend(items)
+
+
+def pickle_bytes(path: Path) -> bytes:
+    """The pickle inside a file: a plain pickle, or the ``data.pkl`` of a ``torch.save`` zip archive."""
+    size = path.stat().st_size
+    if size > MAX_PICKLE_BYTES and not zipfile.is_zipfile(path):
+        raise PickleLiteralError(f"larger than {MAX_PICKLE_BYTES} bytes; not read")
+    if not zipfile.is_zipfile(path):
+        return path.read_bytes()
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [i for i in archive.infolist() if i.filename.endswith("/data.pkl") or i.filename == "data.pkl"]
+            if len(members) != 1:
+                raise PickleLiteralError("a zip archive without exactly one data.pkl (not a torch.save file)")
+            if members[0].file_size > MAX_PICKLE_BYTES:
+                raise PickleLiteralError(f"data.pkl is larger than {MAX_PICKLE_BYTES} bytes; not read")
+            with archive.open(members[0]) as f:
+                return f.read(MAX_PICKLE_BYTES + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+        raise PickleLiteralError(f"not a readable zip archive ({str(exc)[:80]})") from None
+
+
+def object_state(path: Path, class_suffix: str, enum_module: str = "transformers.") -> dict[str, Any]:
+    """The plain-valued state of the object of class ``…class_suffix`` a pickle file holds.
+
+    Members of enums defined under ``enum_module`` (recorded as a call of the enum class with the
+    value) become their value; any other call is dropped, whatever its argument."""
+    value = read_literals(pickle_bytes(path))
+    if not isinstance(value, Opaque) or not value.name.endswith(class_suffix) or not isinstance(value.state, dict):
+        what = value.name if isinstance(value, Opaque) else type(value).__name__
+        raise PickleLiteralError(f"holds {what}, not a {class_suffix} object with a state")
+    out: dict[str, Any] = {}
+    for key, v in value.state.items():
+        if isinstance(v, Opaque) and v.name.startswith(enum_module) and len(v.args) == 1 and isinstance(v.args[0], str):
+            v = v.args[0]  # e.g. SchedulerType('linear')
+        if v is None or isinstance(v, (bool, int, float, str)):
+            out[str(key)] = v
+    return out
