@@ -1,9 +1,12 @@
 """Write examples/amber-manifest.yaml: LLM360's Amber described in the llm360.yaml spec, as published.
 
 Facts (DESIGN.md §2): 360 checkpoints published as git branches ckpt_000 … ckpt_359 of the
-Hugging Face repo LLM360/Amber, weights only; 360 data chunks train_000.jsonl … train_359.jsonl of
+Hugging Face repo LLM360/Amber, weights only; 360 data chunks train/train_000.jsonl … of
 LLM360/AmberDatasets, 2049 token ids per line, chunk N feeding checkpoint N; 762 steps of 2240
-sequences × 2048 tokens per chunk. File hashes are not listed: they are not known offline, and the
+sequences × 2048 tokens per chunk. The manifest points at them where they are published
+(checkpoints_source, data.source, the code URL): offline the audit reports each as not fetched;
+`--resolve-local CLONE` checks a local clone. File hashes are not listed: they are not known
+offline (`llm360-audit init` on a clone of LLM360/Amber reads them from the LFS pointers), and the
 audit reports their absence. Run: python examples/make_amber_manifest.py
 """
 
@@ -21,17 +24,16 @@ def manifest() -> dict:
         {
             "step": (i + 1) * STEPS_PER_CHUNK,
             "tokens": (i + 1) * STEPS_PER_CHUNK * BATCH * SEQ,
-            "path": f"ckpt_{i:03d}",
             "revision": f"ckpt_{i:03d}",
             "state": ["weights"],
-            "files": [{"path": f"ckpt_{i:03d}/config.json", "role": "config"},
-                      {"path": f"ckpt_{i:03d}/model.safetensors.index.json", "role": "weights-index"}]
-            + [{"path": f"ckpt_{i:03d}/model-{k:05d}-of-00003.safetensors", "role": "weights"} for k in (1, 2, 3)],
+            "files": [{"path": f"ckpt_{i:03d}:config.json", "role": "config"},
+                      {"path": f"ckpt_{i:03d}:model.safetensors.index.json", "role": "weights-index"}]
+            + [{"path": f"ckpt_{i:03d}:model-{k:05d}-of-00003.safetensors", "role": "weights"} for k in (1, 2, 3)],
         }
         for i in range(N)
     ]  # fmt: skip
     chunks = [
-        {"path": f"data/train/train_{i:03d}.jsonl", "sequences": SEQUENCES, "tokens": SEQUENCES * (SEQ + 1),
+        {"path": f"train/train_{i:03d}.jsonl", "sequences": SEQUENCES, "tokens": SEQUENCES * (SEQ + 1),
          "first_step": i * STEPS_PER_CHUNK + 1, "last_step": (i + 1) * STEPS_PER_CHUNK}
         for i in range(N)
     ]  # fmt: skip
@@ -54,7 +56,9 @@ def manifest() -> dict:
             },
         },
         "checkpoints": checkpoints,
+        "checkpoints_source": {"repo": "LLM360/Amber"},
         "data": {
+            "source": {"repo": "hf://datasets/LLM360/AmberDatasets"},
             "format": {"kind": "jsonl-token-ids", "tokens_field": "token_ids", "source_field": "source",
                        "tokens_per_sequence": SEQ + 1},
             "chunks": chunks,

@@ -120,3 +120,23 @@ def test_cli_resolve_local(release, tmp_path):
     r = run_cli(str(release), "--replay", "none", "--no-cache", "--format", "json", "--out", str(tmp_path / "o"))
     assert r.returncode == 0, r.stderr  # a warning: the gate fails on errors by default
     assert any(f["id"] == "code.remote-unverified" for f in json.loads(r.stdout)["findings"])
+
+
+def test_amber_as_published_is_audited_offline_for_what_can_be_said(tmp_path):
+    """examples/amber-manifest.yaml points at LLM360/Amber and LLM360/AmberDatasets where they are
+    published: with nothing fetched, the audit says so once per component, and still reports what the
+    manifest alone establishes (no optimizer state, an unknown order inside chunks)."""
+    from conftest import REPO
+
+    root = tmp_path / "amber"
+    root.mkdir()
+    shutil.copy(REPO / "examples" / "amber-manifest.yaml", root / "llm360.yaml")
+    report = run(root)
+    ids = finding_ids(report)
+    assert {"checkpoints.remote-not-fetched", "data.remote-not-fetched", "code.commit-unpinned"} <= ids
+    assert not ids & {"checkpoints.file-missing", "data.file-missing", "checkpoints.revision-missing",
+                      "audit.internal-error"}
+    (ck,) = [f for f in report.findings if f.id == "checkpoints.remote-not-fetched"]
+    assert "360 checkpoint revision(s) are published at LLM360/Amber" in ck.message
+    assert {"optimizer.not-released", "data_order.within-chunk-unknown"} <= ids
+    assert report.criteria["data_mix"].evidence["declared_total"] > 1.259e12
