@@ -19,12 +19,18 @@ from audit.report import Report
 from audit.shard import Recorded, ShardError, scan_from_json
 
 
+#: A shard's report.json is a few MB even at Amber scale; a larger file is refused unread.
+MAX_REPORT_BYTES = 256 * 1024 * 1024
+
+
 def read_shard_reports(paths: list[Path]) -> list[Report]:
     """Load report.json files (a directory stands for its report.json); one-line ShardError on bad input."""
     reports = []
     for p in paths:
         f = p / "report.json" if p.is_dir() else p
         try:
+            if f.stat().st_size > MAX_REPORT_BYTES:
+                raise ShardError(f"{f}: larger than {MAX_REPORT_BYTES} bytes; not a shard report")
             report = Report.from_json(json.loads(f.read_bytes()))
         except OSError as exc:
             raise ShardError(f"{f}: {exc.strerror}") from None
