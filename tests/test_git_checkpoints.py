@@ -214,3 +214,19 @@ def test_lfs_object_symlinked_out_of_the_release_is_not_read(amber_clone, tmp_pa
     report = audit(amber_clone)
     revisions = report.criteria["model_checkpoints"].evidence["revisions"]
     assert "ckpt_000" in revisions["pointers_only"]  # treated as not fetched, never followed
+
+
+def test_revision_paths_cannot_leave_the_tree(amber_clone, tmp_path):
+    """REVISION:PATH names a blob of that branch's tree; a path escaping it names nothing, and nothing
+    outside the clone is read."""
+    init_release(amber_clone, checkpoint_every=4)
+    m = manifest(amber_clone)
+    secret = tmp_path / "secret.json"
+    secret.write_text("{}")
+    m["checkpoints"][0]["files"].append({"path": f"ckpt_000:../../{secret.name}", "role": "config"})
+    m["checkpoints"][0]["files"].append({"path": f"ckpt_000:{secret}", "role": "config"})
+    write_manifest(amber_clone, m)
+    report = audit(amber_clone)
+    missing = {f.path for f in report.findings if f.id == "checkpoints.file-missing"}
+    assert missing == {f"ckpt_000:../../{secret.name}", f"ckpt_000:{secret}"}
+    assert "audit.internal-error" not in finding_ids(report)
