@@ -124,7 +124,8 @@ def test_amber_branches_init_and_audit(amber_clone):
     crit = report.criteria["model_checkpoints"]
     errors = [f.message for f in report.findings if f.criterion == "model_checkpoints" and f.severity == "error"]
     assert not errors, errors
-    assert crit.evidence["revisions"] == {"contents_local": ["ckpt_000", "ckpt_002"], "pointers_only": ["ckpt_001"]}
+    assert crit.evidence["revisions_contents_local"] == ["ckpt_000", "ckpt_002"]
+    assert crit.evidence["revisions_pointers_only"] == ["ckpt_001"]
     assert crit.evidence["files_not_local"] == 2
     assert crit.evidence["tensors_checked"] == 2 * len(load_file(EXAMPLE / "checkpoints/step_000004/model.safetensors"))
     not_local = [f for f in report.findings if f.id == "checkpoints.contents-not-local"]
@@ -191,7 +192,7 @@ def test_crystalcoder_branches_through_the_cli(tmp_path):
     report = json.loads(r.stdout)
     assert "Traceback" not in r.stderr
     assert report["criteria"]["model_checkpoints"]["status"] == "pass", report["findings"]
-    assert report["criteria"]["model_checkpoints"]["evidence"]["revisions"]["pointers_only"] == []
+    assert report["criteria"]["model_checkpoints"]["evidence"]["revisions_pointers_only"] == []
     # A refresh of an unchanged clone changes nothing.
     text = (clone / "llm360.yaml").read_text()
     assert init_release(clone).changes == [] or (clone / "llm360.yaml").read_text() == text
@@ -212,8 +213,7 @@ def test_lfs_object_symlinked_out_of_the_release_is_not_read(amber_clone, tmp_pa
     obj.unlink()
     obj.symlink_to(outside)
     report = audit(amber_clone)
-    revisions = report.criteria["model_checkpoints"].evidence["revisions"]
-    assert "ckpt_000" in revisions["pointers_only"]  # treated as not fetched, never followed
+    assert "ckpt_000" in report.criteria["model_checkpoints"].evidence["revisions_pointers_only"]  # treated as not fetched, never followed
 
 
 def test_revision_paths_cannot_leave_the_tree(amber_clone, tmp_path):

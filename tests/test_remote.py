@@ -85,7 +85,7 @@ def test_checkpoints_source_offline_then_resolved(tmp_path):
     resolved = run(release, str(clone))
     crit = resolved.criteria["model_checkpoints"]
     assert crit.status == "pass", [f.message for f in resolved.findings if f.criterion == "model_checkpoints"]
-    assert crit.evidence["revisions"]["contents_local"] == ["ckpt_000", "ckpt_001"]
+    assert crit.evidence["revisions_contents_local"] == ["ckpt_000", "ckpt_001"]
     assert crit.evidence["tensors_checked"] > 0
 
 

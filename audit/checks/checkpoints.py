@@ -136,7 +136,8 @@ class CheckpointsCheck(Check):
     @staticmethod
     def _locality(local: dict[str, bool], out: Outcome) -> None:
         absent = [rev for rev, here in local.items() if not here]
-        out.evidence["revisions"] = {"contents_local": [r for r, here in local.items() if here], "pointers_only": absent}
+        out.evidence["revisions_contents_local"] = [r for r, here in local.items() if here]
+        out.evidence["revisions_pointers_only"] = absent
         if absent:
             shown = ", ".join(absent[:3]) + (" …" if len(absent) > 3 else "")
             out.add(NOT_LOCAL, f"the contents of {len(absent)} of {len(local)} checkpoint revisions are not in the "
