@@ -192,7 +192,8 @@ def build(root: Path, n_ckpt: int) -> dict:
 
 def run_init(root: Path, layouts) -> tuple[float, float, list[str]]:
     """init on the release, shard digests from their known content; returns (seconds, digest seconds, notes)."""
-    import audit.init as init_mod
+    import audit.init.common as init_mod  # where file entries are hashed
+    from audit.init import init_release
 
     t = time.perf_counter()
     known = {(name, len(head) + size): known_digest(head, size) for name, head, size, _ in layouts}
@@ -206,7 +207,7 @@ def run_init(root: Path, layouts) -> tuple[float, float, list[str]]:
     init_mod.sha256_file = sha256_file
     try:
         t = time.perf_counter()
-        result = init_mod.init_release(root)
+        result = init_release(root)
         return time.perf_counter() - t, digest_s, result.changes
     finally:
         init_mod.sha256_file = real

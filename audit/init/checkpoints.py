@@ -1,0 +1,187 @@
+"""init: checkpoints (directories and git branches), their steps and tokens."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from audit.formats import discover
+from audit.hf_trainer import TRAINER_STATE
+from audit.init.common import CHECKPOINT_KEYS, INDEX_DIR, STATE_COMPONENTS, _file_entry, _role, _span
+from audit.init.git import branch_checkpoints, is_git_checkpoint
+
+
+class CheckpointsPart:
+    """Methods of init's refresher (audit.init._Refresher): self.root, self.doc, self.files, self.note."""
+
+    def checkpoint_dirs(self) -> dict[Path, list[Path]]:
+        dirs: dict[Path, list[Path]] = {}
+        for p in self.files:
+            dirs.setdefault(p.parent, []).append(p)
+        def weights(f: Path) -> bool:
+            return _role(f.name) == "weights" and not discover.is_megatron_bin(f)
+
+        return {d: fs for d, fs in dirs.items() if d != self.root and any(weights(f) for f in fs)}
+
+    def checkpoints(self) -> None:
+        existing = {c.get("path"): c for c in self.doc.get("checkpoints") or []
+                    if isinstance(c, dict) and not is_git_checkpoint(c)}  # fmt: skip
+        result = [c for c in self.doc.get("checkpoints") or [] if is_git_checkpoint(c)]  # see git_checkpoints
+        for d, files in self.checkpoint_dirs().items():
+            rel = d.relative_to(self.root).as_posix()
+            state = self._json(d / "training_state.json") or {}
+            hf = self._json(d / TRAINER_STATE) or {}
+            if "step" not in state and type(hf.get("global_step")) is int:
+                state = {"step": hf["global_step"], "source": TRAINER_STATE, "data_cursor": True}
+                if type(hf.get("num_input_tokens_seen")) is int and hf["num_input_tokens_seen"] > 0:
+                    state["tokens_seen"] = hf["num_input_tokens_seen"]
+            step = state.get("step")
+            index_match = INDEX_DIR.fullmatch(d.name) if type(step) is not int else None
+            if index_match is not None:
+                # ckpt_N numbers the checkpoint; its step comes from the data chunks (index_steps).
+                step = None
+                self.indexed[rel] = int(index_match.group(1))
+            elif type(step) is not int:
+                m = re.search(r"(\d+)$", d.name)
+                if m is None:
+                    self.note(f"skipped {rel}: no step in training_state.json or the directory name")
+                    continue
+                step = int(m.group(1))
+            entry = existing.pop(rel, None) or ({"path": rel} if step is None else {"step": step, "path": rel})
+            if step is not None and entry.get("step") != step and "step" in state:
+                self.note(f"{rel}: step {entry.get('step')} → {step} (from {state.get('source', 'training_state.json')})")
+                entry["step"] = step
+            if rel in self.indexed and "revision" not in entry:
+                entry["revision"] = d.name  # Amber publishes each checkpoint as a git branch of that name
+            if "tokens" not in entry and type(state.get("tokens_seen")) is int:
+                entry["tokens"] = state["tokens_seen"]
+            new_files = [_file_entry(self.root, f, role=_role(f.name) or "other") for f in files]
+            old = {f.get("path"): f for f in entry.get("files") or [] if isinstance(f, dict)}
+            for f in new_files:
+                before = old.get(f["path"])
+                if before is None and old:
+                    self.note(f"added {f['path']}")
+                elif before is not None and ( before.get("sha256"), before.get("size")) != (f["sha256"], f["size"]):
+                    self.note(f"updated hash of {f['path']}")
+                if before and before.get("role"):
+                    f["role"] = before["role"]
+            for gone in set(old) - {f["path"] for f in new_files}:
+                self.note(f"removed {gone} (file no longer exists)")
+            entry["files"] = new_files
+            if "state" not in entry:
+                entry["state"] = self._state(new_files, state)
+            if not old:
+                what = f"step {step}" if step is not None else f"checkpoint index {self.indexed[rel]}"
+                self.note(f"added checkpoint {rel} ({what})")
+            result.append(entry)
+        for rel in existing:
+            self.note(f"removed checkpoint {rel} (directory no longer exists)")
+        result.sort(key=self._order)
+        if result or "checkpoints" in self.doc:
+            self.doc["checkpoints"] = result
+
+    def git_checkpoints(self) -> None:
+        """Checkpoints published as branches of the repository at the release root (read from git objects)."""
+        cks = self.doc.get("checkpoints") or []
+        existing = {c["revision"]: c for c in cks if is_git_checkpoint(c)}
+        entries, indexed = branch_checkpoints(self.root, dict(existing), _role, self.note)
+        if not entries and not existing:
+            return
+        self.indexed |= {f"@{rev}": i for rev, i in indexed.items()}
+        result = [c for c in cks if not is_git_checkpoint(c)] + entries
+        result.sort(key=self._order)
+        self.doc["checkpoints"] = result
+
+    @staticmethod
+    def _key(c: dict) -> str:
+        """A checkpoint's identity: its directory, or @REVISION for one published as a git branch."""
+        return c.get("path") if c.get("path") is not None else f"@{c.get('revision')}"
+
+    def _order(self, c: dict) -> tuple[int, int]:
+        """Index-numbered checkpoints in index order (after any step-named ones), the others by step."""
+        index = self.indexed.get(self._key(c))
+        return (1, index) if index is not None else (0, c["step"] if type(c.get("step")) is int else 0)
+
+    def index_steps(self) -> None:
+        """Steps of index-numbered checkpoints (``ckpt_N``): chunk N feeds checkpoint N, so the step of
+        checkpoint N is the last step of the N-th data chunk and its tokens step × batch × length.
+        Where that pairing is impossible, nothing is guessed: the output says what to complete."""
+        entries = [c for c in self.doc.get("checkpoints") or [] if self._key(c) in self.indexed]
+        if not entries:
+            return
+        chunks = [c for c in (self.doc.get("data") or {}).get("chunks") or [] if isinstance(c, dict)]
+        hp = (self.doc.get("config") or {}).get("training") or {}
+        batch, length = hp.get("batch_size"), hp.get("sequence_length")
+        indices = sorted(self.indexed[self._key(c)] for c in entries)
+        reason = None
+        if not chunks:
+            reason = "no data chunks were found to pair them with"
+        elif len(chunks) != len(entries):
+            reason = (f"{len(entries)} checkpoint directories cannot be paired with {len(chunks)} data chunks "
+                      "(chunk N feeds checkpoint N needs one chunk per checkpoint)")  # fmt: skip
+        elif indices != list(range(len(chunks))):
+            reason = f"their indices are not 0 … {len(chunks) - 1}, one per data chunk"
+        elif unranged := [c.get("path") for c in chunks if type(c.get("last_step")) is not int]:
+            reason = (f"{len(unranged)} data chunk(s) have no step range, e.g. {unranged[0]} "
+                      + ("(config.training.batch_size is not declared)" if type(batch) is not int
+                         else "(fewer sequences than one batch; declare first_step/last_step)"))  # fmt: skip
+        if reason is not None and self.every is not None:
+            for c in entries:
+                if type(c.get("step")) is not int:
+                    c["step"] = (self.indexed[self._key(c)] + 1) * self.every
+                    self._reorder(c)
+            self.note(f"steps of index-numbered checkpoints: (N + 1) × {self.every} (--checkpoint-every)")
+            return
+        if reason is not None:
+            lacking = [self._key(c) for c in entries if type(c.get("step")) is not int]
+            if lacking:
+                self.note(f"still to complete by hand: checkpoints[].step of {_span(lacking)} (or pass "
+                          f"--checkpoint-every STEPS): the names number checkpoints, not steps, and {reason}")  # fmt: skip
+            return
+        # Steps equal to the directory numbers throughout are what earlier versions of init wrote (the
+        # index taken for a step): those are replaced. Any other step was written by a human: kept.
+        legacy = all(c["step"] == self.indexed[self._key(c)] for c in entries if type(c.get("step")) is int)
+        assigned = []
+        for c in entries:
+            i = self.indexed[self._key(c)]
+            want, have = chunks[i]["last_step"], c.get("step")
+            if have == want:
+                continue
+            if type(have) is int and not legacy:
+                self.note(f"{self._key(c)}: step {have} kept as written; "
+                          f"chunk {chunks[i].get('path')} ends at step {want}")
+                continue
+            if type(have) is int:
+                self.note(f"{self._key(c)}: step {have} → {want} (checkpoint index {i}, not a step)")
+                if type(batch) is int and type(length) is int and c.get("tokens") == have * batch * length:
+                    c.pop("tokens")
+            c["step"] = want
+            if "tokens" not in c and type(batch) is int and type(length) is int:
+                c["tokens"] = want * batch * length
+            self._reorder(c)
+            assigned.append(c)
+        if assigned:
+            self.note(f"checkpoints {_span([self._key(c) for c in assigned])}: step of checkpoint N = last step of "
+                      f"data chunk N (steps {assigned[0]['step']} … {assigned[-1]['step']})")  # fmt: skip
+
+    @staticmethod
+    def _reorder(c: dict) -> None:
+        ordered = {k: c[k] for k in CHECKPOINT_KEYS if k in c} | c
+        c.clear()
+        c.update(ordered)
+
+    def fill_tokens(self) -> None:
+        """tokens = step × batch_size × sequence_length where the files did not say."""
+        hp = (self.doc.get("config") or {}).get("training") or {}
+        if not (type(hp.get("batch_size")) is int and type(hp.get("sequence_length")) is int):
+            return
+        for c in self.doc.get("checkpoints") or []:
+            if "tokens" not in c and type(c.get("step")) is int:
+                c["tokens"] = c["step"] * hp["batch_size"] * hp["sequence_length"]
+
+    @staticmethod
+    def _state(files: list[dict], state: dict) -> list[str]:
+        """State components held: by file role, and those the training-state file records (HF's
+        trainer_state.json records the global step, from which the Trainer resumes the data order)."""
+        roles = {f["role"] for f in files}
+        return [c for c in STATE_COMPONENTS if c in roles or (c in ("scheduler", "rng", "data_cursor") and state.get(c))]

@@ -1,0 +1,83 @@
+"""What the parts of init share: the release's files, their roles, file entries, constants."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from audit.hashing import sha256_stream as sha256_file
+from audit.hf_trainer import TRAINER_STATE
+from audit.manifest import MANIFEST_NAME
+
+STATE_COMPONENTS = ("weights", "optimizer", "scheduler", "rng", "data_cursor")
+KEY_ORDER = ("spec_version", "name", "description", "license", "code", "config", "checkpoints", "checkpoints_source",
+             "data", "metrics")
+ENTRYPOINTS = ("train.py", "pretrain.py", "main.py")
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+#: Hidden files that are release content: torch.distributed.checkpoint's (pickled) metadata.
+LISTED_DOTFILES = {".metadata"}
+#: Directories that *number* checkpoints rather than naming their step: Amber's ``ckpt_000`` …
+#: ``ckpt_359`` (each published as a git branch of that name), where ``ckpt_N`` is the N-th checkpoint,
+#: saved after data chunk N. ``step_NNNNNN`` and HF Trainer's ``checkpoint-N`` hold a step.
+INDEX_DIR = re.compile(r"ckpt_(\d+)")
+#: Key order of a checkpoint entry written by init (that of examples/amber-manifest.yaml).
+CHECKPOINT_KEYS = ("step", "tokens", "path", "revision", "state", "files")
+
+
+def _first_record(path: Path) -> Any:
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.readline(1 << 24))
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def _walk(root: Path) -> list[Path]:
+    """Regular files under root (not following symlinks, skipping hidden directories)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            visible = not name.startswith(".") or name in LISTED_DOTFILES
+            if visible and p.is_file() and not p.is_symlink() and name != MANIFEST_NAME:
+                found.append(p)
+    return found
+
+
+def _role(name: str) -> str | None:
+    if name.endswith(".index.json"):
+        return "weights-index"
+    if name in ("config.json", "training_args.bin"):  # training_args.bin: HF's pickled TrainingArguments
+        return "config"
+    if name.startswith("optimizer"):
+        return "optimizer"
+    if name.startswith("scheduler") and name.endswith((".pt", ".pth", ".bin")):
+        return "scheduler"
+    if name.startswith("rng_state"):
+        return "rng"
+    if name in ("training_state.json", TRAINER_STATE):
+        return "training-state"
+    if name.endswith(WEIGHT_SUFFIXES) and name != "training_args.bin":
+        return "weights"
+    return None
+
+
+def _file_entry(root: Path, p: Path, **extra) -> dict:
+    return {"path": p.relative_to(root).as_posix(), "sha256": sha256_file(p), "size": p.stat().st_size, **extra}
+
+
+def _span(paths: list[str]) -> str:
+    return paths[0] if len(paths) == 1 else f"{paths[0]} … {paths[-1]} ({len(paths)})"
+
+
+def _records(path: Path):
+    with open(path, "rb") as f:
+        for line in f:
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue

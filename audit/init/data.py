@@ -1,0 +1,155 @@
+"""init: data chunks in every format, the data order, the training log and evaluations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from audit.data_scan import scan_chunk
+from audit.formats import discover
+from audit.hf_trainer import TRAINER_STATE, is_trainer_state
+from audit.init.common import _file_entry, _first_record, _records
+from audit.manifest import DataFormat
+
+
+class DataPart:
+    """Methods of init's refresher (audit.init._Refresher): self.root, self.doc, self.files, self.note."""
+
+    def data(self) -> None:
+        data = self.doc.get("data") or {}
+        fmt = DataFormat.model_validate(data.get("format") or {})
+        vocab = None
+        model_path = (self.doc.get("config") or {}).get("model")
+        if model_path:
+            vocab = (self._json(self.root / model_path) or {}).get("vocab_size")
+        kind, chunk_files = self._chunk_files(fmt, explicit="kind" in (data.get("format") or {}))
+        global_order = next((p for p in self.files if p.name == discover.GLOBAL_INDICES), None)
+        if not chunk_files and not data:
+            return
+        if kind != fmt.kind:
+            data.setdefault("format", {})["kind"] = kind
+            fmt = fmt.model_copy(update={"kind": kind})
+            self.note(f"data.format.kind: {kind}")
+        fmt = self._flat_arrays(data, fmt, chunk_files)
+        existing = {c.get("path"): c for c in data.get("chunks") or [] if isinstance(c, dict)}
+        batch = ((self.doc.get("config") or {}).get("training") or {}).get("batch_size")
+        chunks, next_step, lengths = [], 1, set()
+        for p in chunk_files:
+            scan = scan_chunk(p, fmt, vocab if type(vocab) is int else None)
+            entry = existing.pop(p.relative_to(self.root).as_posix(), None)
+            index = {"index": _file_entry(self.root, p.with_suffix(".idx"))} if kind == "megatron-indexed" else {}
+            fresh = _file_entry(self.root, p, **index, sequences=scan.sequences, tokens=scan.tokens,
+                                sources=dict(sorted(scan.sources.items())))  # fmt: skip
+            for problem in scan.errors:
+                self.note(f"{fresh['path']}: not a valid {kind} chunk: {problem.message}")
+            if entry is None:
+                self.note(f"added chunk {fresh['path']} ({scan.sequences} sequences, {scan.tokens} tokens)")
+                entry = {}
+            elif any(entry.get(k) != fresh.get(k) for k in ("sha256", "size", "index", "sequences", "tokens", "sources")):
+                self.note(f"updated chunk {fresh['path']}")
+            entry = {**entry, **fresh, **{k: entry[k] for k in ("first_step", "last_step") if k in entry}}
+            if "first_step" not in entry and batch and scan.sequences >= batch and global_order is None:
+                entry["first_step"], entry["last_step"] = next_step, next_step + scan.sequences // batch - 1
+            next_step = entry.get("last_step", next_step - 1) + 1
+            lengths |= set(scan.lengths)
+            chunks.append(entry)
+        for gone in existing:
+            self.note(f"removed chunk {gone} (file no longer exists)")
+        data["chunks"] = chunks
+        if len(lengths) == 1:
+            data.setdefault("format", {}).setdefault("tokens_per_sequence", lengths.pop())
+        if "mixture" not in data and chunks:
+            mix: dict[str, int] = {}
+            for c in chunks:
+                for s, n in c["sources"].items():
+                    mix[s] = mix.get(s, 0) + n
+            data["mixture"] = mix
+            self.note("data.mixture filled with the tokens counted per source; check it is what you intended")
+        if global_order is not None:
+            self._global_order(data, global_order)
+        if "order" not in data:
+            data["order"] = {"within_chunk": "unknown"}
+            self.note("data.order.within_chunk set to unknown; declare sequential or shuffled (with its seed)")
+        self.doc["data"] = {k: data[k] for k in ("format", "chunks", "mixture", "mixture_tolerance", "order") if k in data}
+
+    def _chunk_files(self, fmt: DataFormat, explicit: bool) -> tuple[str, list[Path]]:
+        """The data format (as declared, else the one found) and its chunk files."""
+        found = {"jsonl-token-ids": [p for p in self.files if p.suffix == ".jsonl"
+                                     and isinstance(r := _first_record(p), dict) and fmt.tokens_field in r]}  # fmt: skip
+        found |= discover.find_chunks(self.files, fmt, self.note)
+        kinds = [k for k, files in found.items() if files]
+        if explicit or not kinds:
+            return fmt.kind, found[fmt.kind]
+        if len(kinds) > 1:
+            self.note(f"data: chunks of {', '.join(kinds)} found; one format per release, {kinds[0]} used "
+                      "(declare data.format.kind to choose)")  # fmt: skip
+        return kinds[0], found[kinds[0]]
+
+    def _flat_arrays(self, data: dict, fmt: DataFormat, files: list[Path]) -> DataFormat:
+        """1-D npy token arrays need tokens_per_sequence: guessed from the sequence length when undeclared."""
+        if fmt.kind != "npy-tokens" or fmt.tokens_per_sequence is not None:
+            return fmt
+        flat = [shape[0] for p in files if len(shape := discover.npy_shape(p) or ()) == 1]
+        if not flat:
+            return fmt
+        length = ((self.doc.get("config") or {}).get("training") or {}).get("sequence_length")
+        n = discover.guess_tokens_per_sequence(flat, length)
+        if n is None:
+            self.note("still to complete by hand: data.format.tokens_per_sequence (1-D token arrays are cut into "
+                      "sequences of that many token ids)")  # fmt: skip
+            return fmt
+        data.setdefault("format", {})["tokens_per_sequence"] = n
+        self.note(f"data.format.tokens_per_sequence set to {n}: it cuts every 1-D token array into whole sequences; "
+                  "check it")  # fmt: skip
+        return fmt.model_copy(update={"tokens_per_sequence": n})
+
+    def _global_order(self, data: dict, path: Path) -> None:
+        """Declare an OLMo-style global_indices.npy as the data order (hash refreshed on every run)."""
+        order = data.setdefault("order", {"within_chunk": "global-indices"})
+        if order.get("within_chunk") == "unknown":
+            order["within_chunk"] = "global-indices"
+        fresh = _file_entry(self.root, path)
+        if order.get("global_indices") != fresh:
+            self.note(f"data.order.global_indices: {fresh['path']} (step s takes positions (s-1)×batch … s×batch-1)")
+        order["global_indices"] = fresh
+
+    def metrics(self) -> None:
+        metrics = self.doc.get("metrics") or {}
+        for p in self.files:
+            if p.suffix != ".jsonl" or not isinstance(r := _first_record(p), dict):
+                continue
+            key = "training_log" if "loss" in r and "step" in r else "evaluations" if "task" in r and "value" in r else None
+            if key is None:
+                continue
+            rel = p.relative_to(self.root).as_posix()
+            entry = metrics.get(key)
+            if entry is not None and entry.get("path") != rel:
+                continue
+            fresh = _file_entry(self.root, p)
+            if entry is None:
+                self.note(f"metrics.{key}: {rel}")
+                entry = {}
+            elif (entry.get("sha256"), entry.get("size")) != (fresh["sha256"], fresh["size"]):
+                self.note(f"updated hash of {rel}")
+            entry |= fresh
+            if key == "evaluations" and "tasks" not in entry:
+                entry["tasks"] = sorted({rec.get("task") for rec in _records(p) if isinstance(rec, dict)} - {None})
+            metrics[key] = entry
+        self._trainer_log(metrics)
+        if metrics:
+            self.doc["metrics"] = metrics
+
+    def _trainer_log(self, metrics: dict) -> None:
+        """HF Trainer output: the training log is the log_history of the last checkpoint's trainer_state.json."""
+        entry = metrics.get("training_log")
+        if entry is not None and entry.get("format") != "hf-trainer-state":
+            return
+        cks = [c for c in self.doc.get("checkpoints") or [] if c.get("path")]
+        path = self.root / cks[-1]["path"] / TRAINER_STATE if cks else None
+        if path is None or not path.is_file() or (entry is None and not is_trainer_state(self._json(path) or {})):
+            return  # once declared, the file is kept (and rehashed) even if it no longer parses: the audit says why
+        fresh = _file_entry(self.root, path, format="hf-trainer-state")
+        if entry is None:
+            self.note(f"metrics.training_log: {fresh['path']} (log_history of the last checkpoint)")
+        elif entry.get("path") != fresh["path"]:
+            self.note(f"metrics.training_log: {entry.get('path')} → {fresh['path']} (the last checkpoint's)")
+        metrics["training_log"] = (entry or {}) | fresh
