@@ -111,19 +111,31 @@ class GitStore:
                     continue
                 try:
                     found.setdefault(name, ref.commit)
-                except (ValueError, TypeError):
-                    continue  # a symbolic or broken ref
+                except Exception:  # a symbolic, dangling or broken ref (several exception types)
+                    continue
             self._branches = found
         return self._branches
 
-    def files(self, rev: str) -> list[tuple[str, int]]:
-        """(path, blob size) of every file at ``rev``."""
+    def files(self, rev: str) -> list[str]:
+        """Paths of every file at ``rev`` (from the trees alone); a tree that cannot be read lists nothing."""
         commit = self.branches().get(rev)
         if commit is None:
             return []
-        return [(b.path, b.size) for b in commit.tree.traverse() if b.type == "blob"]
+        try:
+            return [b.path for b in commit.tree.traverse() if b.type == "blob"]
+        except Exception:  # a damaged repository (missing objects) raises several types; absent, not a crash
+            return []
 
     def file(self, rev: str, path: str) -> GitFile | None:
+        """The file at ``rev``, or None when it is absent or its objects cannot be read (a damaged repository)."""
+        try:
+            return self._file(rev, path)
+        except GitStoreError:
+            raise
+        except Exception:  # gitdb/GitPython raise ValueError, BadObject, GitCommandError … for missing objects
+            return None
+
+    def _file(self, rev: str, path: str) -> GitFile | None:
         commit = self.branches().get(rev)
         blob = blob_at(commit, path) if commit is not None else None
         if blob is None:

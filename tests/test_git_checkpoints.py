@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import git
@@ -229,4 +230,28 @@ def test_revision_paths_cannot_leave_the_tree(amber_clone, tmp_path):
     report = audit(amber_clone)
     missing = {f.path for f in report.findings if f.id == "checkpoints.file-missing"}
     assert missing == {f"ckpt_000:../../{secret.name}", f"ckpt_000:{secret}"}
+    assert "audit.internal-error" not in finding_ids(report)
+
+
+def test_a_damaged_repository_is_reported_not_a_crash(amber_clone):
+    """A blob missing from the object store: init says which file it could not read, the audit names
+    it as missing; neither stops."""
+    repo = git.Repo(amber_clone)
+    sha = repo.git.rev_parse("origin/ckpt_001:config.json")
+    repo.git.repack("-a", "-d")  # everything packed; then unpack all but that blob
+    repo.git.gc("--prune=now")
+    packs = list((amber_clone / ".git/objects/pack").glob("*.pack"))
+    for pack in packs:
+        data = pack.read_bytes()
+        pack.unlink()
+        pack.with_suffix(".idx").unlink()
+        subprocess.run(["git", "-C", str(amber_clone), "unpack-objects", "-q"], input=data, check=True)
+    (amber_clone / ".git/objects" / sha[:2] / sha[2:]).unlink()
+    result = init_release(amber_clone, checkpoint_every=4)
+    assert any("ckpt_001:config.json cannot be read" in c for c in result.changes)
+    m = manifest(amber_clone)
+    m["checkpoints"][1]["files"].append({"path": "ckpt_001:config.json", "role": "config"})
+    write_manifest(amber_clone, m)
+    report = audit(amber_clone)
+    assert "ckpt_001:config.json" in {f.path for f in report.findings if f.id == "checkpoints.file-missing"}
     assert "audit.internal-error" not in finding_ids(report)

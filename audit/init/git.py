@@ -39,11 +39,12 @@ def branch_checkpoints(root: Path, existing: dict[str, dict], role: Callable[[st
             if "index" in m:
                 indexed[name] = m["index"]
             files = []
-            for path, _ in store.files(name):
+            for path in store.files(name):
                 if path.rsplit("/", 1)[-1] in SKIPPED:
                     continue
                 gf = store.file(name, path)
                 if gf is None:
+                    note(f"{name}:{path} cannot be read from the repository (a missing object?); not listed")
                     continue
                 if gf.pointer is not None:
                     sha, size = gf.pointer.oid, gf.pointer.size
