@@ -143,3 +143,18 @@ def test_merge_with_megatron_chunks_and_a_format_error(release):
     shards = split(release, 2, replay)
     assert any(s["errors"] for s in shards[1].shard.chunk_scans.values())
     assert comparable(merge_reports(shards, release, AuditOptions())) == comparable(single)
+
+
+def test_merged_shards_with_a_data_sample_equal_the_single_run(built_release):
+    """The chunk sample is drawn over all chunks, then each shard recounts the sampled chunks it owns."""
+    replay = ReplayOptions(mode="none")
+
+    def sampled(shard=None):
+        return Auditor().audit(built_release, AuditOptions(replay=replay, shard=shard, data_sample=0.5,
+                                                           data_sample_seed=3))  # fmt: skip
+
+    single = sampled()
+    assert single.criteria["data_availability"].evidence["sample"]["chunks_recounted"] == 4  # of 7
+    shards = [sampled(Shard(i, 2)) for i in (1, 2)]
+    assert sum(len(s.shard.chunk_scans) for s in shards) == 4
+    assert comparable(merge_reports(shards, built_release, AuditOptions())) == comparable(single)
