@@ -14,6 +14,7 @@ import struct
 
 import orjson
 from dataclasses import dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 MAX_HEADER_BYTES = 100 * 1000 * 1000
@@ -30,8 +31,7 @@ class HeaderError(ValueError):
     """The file is not a well-formed safetensors file; the message says what is wrong."""
 
 
-@dataclass(frozen=True)
-class TensorInfo:
+class TensorInfo(NamedTuple):
     dtype: str
     shape: tuple[int, ...]
     begin: int  # offset in the data section
@@ -79,9 +79,10 @@ def _fast_json(raw: bytes) -> dict | None:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return None
-    if not isinstance(obj, dict) or any(isinstance(x, dict) for v in obj.values() if isinstance(v, dict)
-                                        for x in v.values()):  # fmt: skip
-        return None  # deeper objects are not counted: the exact path judges them
+    if not isinstance(obj, dict):
+        return None
+    # Objects deeper than an entry are not counted, and need not be: a valid header has none (entry values
+    # are strings and lists of ints), so such a header fails validation and takes the exact path.
     return obj if raw.count(b'":') == _keys(obj) else None
 
 
@@ -142,27 +143,29 @@ def _validate(obj: dict | None, prefix: bytes, file_size: int) -> SafetensorsHea
 
 
 def _tensor_info(name: str, spec: object) -> TensorInfo:
-    if not isinstance(spec, dict) or set(spec) != {"dtype", "shape", "data_offsets"}:
+    if type(spec) is not dict or len(spec) != 3 or not ("dtype" in spec and "shape" in spec and "data_offsets" in spec):
         raise HeaderError(f"tensor {name!r}: entry must have exactly dtype, shape, data_offsets")
     dtype, shape, offsets = spec["dtype"], spec["shape"], spec["data_offsets"]
-    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+    width = DTYPE_BYTES.get(dtype) if type(dtype) is str else None
+    if width is None:
         raise HeaderError(f"tensor {name!r}: unknown dtype {dtype!r}")
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+    if type(shape) is not list:
         raise HeaderError(f"tensor {name!r}: shape must be a list of non-negative ints")
-    if (
-        not isinstance(offsets, list)
-        or len(offsets) != 2
-        or not all(type(o) is int and o >= 0 for o in offsets)
-        or offsets[0] > offsets[1]
-    ):
+    numel = 1
+    for d in shape:  # a loop, not all(...): this runs for every tensor of every checkpoint
+        if type(d) is not int or d < 0:
+            raise HeaderError(f"tensor {name!r}: shape must be a list of non-negative ints")
+        numel *= d
+    if type(offsets) is not list or len(offsets) != 2:
         raise HeaderError(f"tensor {name!r}: data_offsets must be two ascending non-negative ints")
-    info = TensorInfo(dtype=dtype, shape=tuple(shape), begin=offsets[0], end=offsets[1])
-    if info.end - info.begin != info.numel * DTYPE_BYTES[dtype]:
+    begin, end = offsets
+    if type(begin) is not int or type(end) is not int or begin < 0 or begin > end:
+        raise HeaderError(f"tensor {name!r}: data_offsets must be two ascending non-negative ints")
+    if end - begin != numel * width:
         raise HeaderError(
-            f"tensor {name!r}: {info.end - info.begin} bytes for shape {list(info.shape)} "
-            f"of {dtype} (expected {info.numel * DTYPE_BYTES[dtype]})"
+            f"tensor {name!r}: {end - begin} bytes for shape {shape} of {dtype} (expected {numel * width})"
         )
-    return info
+    return TensorInfo(dtype, tuple(shape), begin, end)
 
 
 def read_header(path: Path) -> SafetensorsHeader:
