@@ -10,7 +10,7 @@ import struct
 import git
 import pytest
 
-from conftest import audit, finding_ids, manifest, read_jsonl, refresh, write_jsonl, write_manifest
+from conftest import audit, manifest, read_jsonl, refresh, write_jsonl, write_manifest
 
 
 def errors(report) -> set[tuple[str, str]]:
@@ -19,6 +19,17 @@ def errors(report) -> set[tuple[str, str]]:
 
 def failing(report) -> set[str]:
     return {c for c, r in report.criteria.items() if r.status == "fail"}
+
+
+def audit_with_log(release, change):
+    """Rewrite the training log through ``change`` (edits the rows in place, or returns new ones),
+    refresh the manifest, audit."""
+    path = release / "logs" / "train_log.jsonl"
+    rows = read_jsonl(path)
+    changed = change(rows)
+    write_jsonl(path, rows if changed is None else changed)
+    refresh(release)
+    return audit(release)
 
 
 def test_clean_release_passes(release):
@@ -135,32 +146,19 @@ def test_missing_evaluation(release):
 
 
 def test_nan_in_training_log(release):
-    path = release / "logs" / "train_log.jsonl"
-    rows = read_jsonl(path)
-    rows[9]["loss"] = float("nan")
-    write_jsonl(path, rows)
-    refresh(release)
-    report = audit(release)
+    report = audit_with_log(release, lambda rows: rows[9].update(loss=float("nan")))
     assert errors(report) == {("metrics.non-finite", "metrics")}
     assert "loss at step 10" in report.findings[0].message
 
 
 def test_learning_rate_off_schedule(release):
-    path = release / "logs" / "train_log.jsonl"
-    rows = read_jsonl(path)
-    rows[6]["learning_rate"] *= 1.01
-    write_jsonl(path, rows)
-    refresh(release)
-    report = audit(release)
+    report = audit_with_log(release, lambda rows: rows[6].update(learning_rate=rows[6]["learning_rate"] * 1.01))
     assert errors(report) == {("metrics.lr-schedule-mismatch", "metrics")}
     assert "step 7" in report.findings[0].message
 
 
 def test_missing_log_steps(release):
-    path = release / "logs" / "train_log.jsonl"
-    write_jsonl(path, read_jsonl(path)[:20])
-    refresh(release)
-    report = audit(release)
+    report = audit_with_log(release, lambda rows: rows[:20])
     assert errors(report) == {("metrics.steps-missing", "metrics")}
     assert "8 of steps 1–28" in report.findings[0].message
 

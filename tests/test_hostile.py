@@ -17,7 +17,6 @@ from pathlib import Path
 import git
 import pytest
 
-from audit import yamlio
 from audit.auditor import INTERNAL_ERROR
 from conftest import audit, manifest, write_manifest
 

@@ -15,7 +15,7 @@ import pytest
 
 from audit import yamlio
 from audit.init import init_release
-from conftest import run_cli, write_manifest
+from conftest import write_manifest
 
 SCRIPT = Path(__file__).with_name("command_release") / "train.py"
 STEPS, EVERY, BATCH, TOKENS = 6, 3, 4, 9

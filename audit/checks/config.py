@@ -122,7 +122,8 @@ class ConfigCheck(Check):
     def _trainer_args(release: Release, out: Outcome) -> int:
         """Compare config.training with each checkpoint's training_args.bin (HF Trainer), read without
         unpickling; returns how many files were compared."""
-        from audit.hf_trainer import TRAINER_STATE, TRAINING_ARGS, hyperparameters_from_args, read_trainer_state, training_args
+        from audit.hf_trainer import (TRAINER_STATE, TRAINING_ARGS, hyperparameters_from_args, read_trainer_state,
+                                      training_args)
 
         declared = flatten(release.manifest.config.training.model_dump(mode="json"))
         compared = 0
