@@ -88,9 +88,9 @@ def audit_cmd(
     """Audit RELEASE, write every report artifact to --out, exit 0 (pass) or 1 (fail)."""
     import datetime as dt
 
-    from audit.auditor import AuditOptions, Auditor
-    from audit.hashing import default_cache_dir
-    from audit.shard import Shard, ShardError
+    from audit.core.auditor import AuditOptions, Auditor
+    from audit.storage.hashing import default_cache_dir
+    from audit.core.shard import Shard, ShardError
 
     resolver = _resolver(resolve_local)
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
@@ -140,9 +140,9 @@ def merge_cmd(
     recounts and replayed segments from the shards. Exit codes as for the audit."""
     import datetime as dt
 
-    from audit.auditor import AuditOptions
-    from audit.merge import merge_reports, read_shard_reports
-    from audit.shard import ShardError
+    from audit.core.auditor import AuditOptions
+    from audit.core.merge import merge_reports, read_shard_reports
+    from audit.core.shard import ShardError
 
     try:
         shards = read_shard_reports(reports)
@@ -173,7 +173,7 @@ def _release_and_out(release: Path, out: Path, output_format: str) -> tuple[Path
 
 
 def _resolver(values: list[str] | None):
-    from audit.remote import ResolveError, Resolver
+    from audit.storage.remote import ResolveError, Resolver
 
     try:
         return Resolver.from_options(values or [])
@@ -182,7 +182,7 @@ def _resolver(values: list[str] | None):
 
 
 def _policy(root: Path, policy: Path | None):
-    from audit.policy import PolicyError, find_policy, load_policy
+    from audit.core.policy import PolicyError, find_policy, load_policy
 
     try:
         return load_policy(find_policy(root, policy))
@@ -191,7 +191,7 @@ def _policy(root: Path, policy: Path | None):
 
 
 def _progress(quiet: bool, output_format: str):
-    from audit.progress import LogProgress, Progress, RichProgress
+    from audit.core.progress import LogProgress, Progress, RichProgress
 
     if quiet or output_format == "json":
         return Progress() if quiet else LogProgress(sys.stderr)
@@ -202,9 +202,9 @@ def _finish(make_report, out_dir: Path, output_format: str, quiet: bool) -> None
     """Run the audit (or merge), write the artifacts, print, exit with the verdict's code."""
     import os
 
-    from audit.auditor import INTERNAL_ERROR
+    from audit.core.auditor import INTERNAL_ERROR
     from audit.render import render_json, write_artifacts
-    from audit.terminal import print_summary
+    from audit.render.terminal import print_summary
 
     try:
         report = make_report()

@@ -94,7 +94,7 @@ def build_seeds(out: Path) -> None:
 
 class Seeds:
     def __init__(self, root: Path):
-        from audit import yamlio
+        from audit.readers import yamlio
 
         self.headers: list[tuple[dict, int]] = []  # (header JSON object, data size)
         for path in sorted((root / "safetensors").glob("*.safetensors")):
@@ -300,7 +300,7 @@ def header_case(rng: random.Random, seeds: Seeds) -> tuple[bytes, int]:
 
 
 def check_header(h: Any, prefix: bytes, file_size: int) -> None:
-    from audit.safetensors_header import SafetensorsHeader
+    from audit.readers.safetensors_header import SafetensorsHeader
 
     if not isinstance(h, SafetensorsHeader):
         raise Violation("returned something that is not a SafetensorsHeader")
@@ -317,7 +317,7 @@ def check_header(h: Any, prefix: bytes, file_size: int) -> None:
 
 
 def run_parse_header(case: tuple[bytes, int], workdir: Path) -> str:
-    from audit.safetensors_header import HeaderError, parse_header_bytes
+    from audit.readers.safetensors_header import HeaderError, parse_header_bytes
 
     prefix, file_size = case
     try:
@@ -330,7 +330,7 @@ def run_parse_header(case: tuple[bytes, int], workdir: Path) -> str:
 
 
 def run_read_header(case: tuple[bytes, int], workdir: Path) -> str:
-    from audit.safetensors_header import HeaderError, read_header
+    from audit.readers.safetensors_header import HeaderError, read_header
 
     prefix, file_size = case
     path = workdir / "x.safetensors"
@@ -397,7 +397,7 @@ def bomb(rng: random.Random) -> str:
 
 def yaml_case(rng: random.Random, seeds: Seeds) -> tuple[str, bytes | str, Any]:
     """(kind, document, value it was dumped from or None)."""
-    from audit import yamlio
+    from audit.readers import yamlio
 
     r = rng.random()
     if r < 0.3:
@@ -468,7 +468,7 @@ def _flatten(value: Any) -> list:
 
 
 def _float_like(s: str) -> bool:
-    from audit import yamlio
+    from audit.readers import yamlio
 
     try:
         return isinstance(yamlio.loads(s), float)
@@ -477,7 +477,7 @@ def _float_like(s: str) -> bool:
 
 
 def run_yaml(case: tuple[str, Any, Any], workdir: Path) -> str:
-    from audit import yamlio
+    from audit.readers import yamlio
 
     kind, doc, value = case
     try:
@@ -509,7 +509,7 @@ _SCHEMA: dict | None = None
 def schema() -> dict:
     global _SCHEMA
     if _SCHEMA is None:
-        from audit import schemas
+        from audit.spec import schemas
 
         _SCHEMA = schemas.load("manifest")
     return _SCHEMA
@@ -580,7 +580,7 @@ def manifest_dict(rng: random.Random, seeds: Seeds) -> dict:
 
 
 def manifest_case(rng: random.Random, seeds: Seeds) -> bytes:
-    from audit import yamlio
+    from audit.readers import yamlio
 
     r = rng.random()
     if r < 0.05:
@@ -601,8 +601,8 @@ def manifest_case(rng: random.Random, seeds: Seeds) -> bytes:
 
 
 def run_manifest(raw: bytes, workdir: Path) -> str:
-    from audit.manifest import MANIFEST_NAME, Manifest
-    from audit.release import MANIFEST_RULES, MAX_SCHEMA_ERRORS, load_manifest
+    from audit.spec.manifest import MANIFEST_NAME, Manifest
+    from audit.core.release import MANIFEST_RULES, MAX_SCHEMA_ERRORS, load_manifest
 
     (workdir / MANIFEST_NAME).write_bytes(raw)
     result = load_manifest(workdir)
@@ -635,8 +635,8 @@ def run_agreement(data: Any, workdir: Path) -> str:
     import jsonschema
     import pydantic
 
-    from audit import schemas
-    from audit.manifest import Manifest
+    from audit.spec import schemas
+    from audit.spec.manifest import Manifest
 
     validator = schemas.validator("manifest")
     schema_ok = validator.is_valid(data)
@@ -708,7 +708,7 @@ def non_empty(blob: bytes) -> int:
 
 
 def run_iter_jsonl(blob: bytes, workdir: Path) -> str:
-    from audit.jsonl import BadLine, iter_jsonl
+    from audit.readers.jsonl import BadLine, iter_jsonl
 
     path = workdir / "x.jsonl"
     path.write_bytes(blob)
@@ -723,8 +723,8 @@ def run_iter_jsonl(blob: bytes, workdir: Path) -> str:
 
 
 def run_scan_chunk(case: tuple[bytes, str, str, int | None], workdir: Path) -> str:
-    from audit.data_scan import MAX_EXAMPLES, scan_chunk
-    from audit.manifest import DataFormat
+    from audit.formats.interface import MAX_EXAMPLES, scan_chunk
+    from audit.spec.manifest import DataFormat
 
     blob, tokens_field, source_field, vocab = case
     path = workdir / "chunk.jsonl"
@@ -750,7 +750,7 @@ def scan_case(rng: random.Random, seeds: Seeds):
 
 
 def run_training_log(blob: bytes, workdir: Path) -> str:
-    from audit.metrics_log import read_training_log
+    from audit.readers.training_log import read_training_log
 
     path = workdir / "train_log.jsonl"
     path.write_bytes(blob)
@@ -767,7 +767,7 @@ def run_training_log(blob: bytes, workdir: Path) -> str:
 
 
 def run_evaluations(blob: bytes, workdir: Path) -> str:
-    from audit.metrics_log import read_evaluations
+    from audit.readers.training_log import read_evaluations
 
     path = workdir / "evaluations.jsonl"
     path.write_bytes(blob)
@@ -826,7 +826,7 @@ def policy_case(rng: random.Random, seeds: Seeds) -> bytes:
 
 
 def run_policy(raw: bytes, workdir: Path) -> str:
-    from audit.policy import LEVEL_NAMES, Policy, PolicyError, load_policy
+    from audit.core.policy import LEVEL_NAMES, Policy, PolicyError, load_policy
 
     path = workdir / ".llm360-audit.yaml"
     path.write_bytes(raw)

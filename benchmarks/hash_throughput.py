@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from audit import yamlio
+from audit.readers import yamlio
 from audit.init import init_release
 
 

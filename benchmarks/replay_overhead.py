@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from audit import yamlio
-from audit.auditor import AuditOptions, Auditor
+from audit.readers import yamlio
+from audit.core.auditor import AuditOptions, Auditor
 from audit.init import hyperparameters_from_trainer, init_release
 from audit.replay import ReplayOptions
 from audit.trainer import ModelConfig, TrainConfig, Trainer

@@ -48,7 +48,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from audit import yamlio
+from audit.readers import yamlio
 
 STEPS_PER_CHUNK = 762  # Amber: 2240 sequences × 2048 tokens per step, 1,706,880 sequences per chunk
 CONFIG = {
@@ -240,7 +240,7 @@ def run_tool(root: Path, out: Path) -> tuple[float, float, int]:
 
 
 def in_process(root: Path):
-    from audit.auditor import AuditOptions, Auditor
+    from audit.core.auditor import AuditOptions, Auditor
     from audit.replay import ReplayOptions
 
     t = time.perf_counter()
@@ -267,7 +267,7 @@ def main() -> int:
 
         # One real read of a shard: the known-content digest is the file's digest, and the throughput
         # tells what init with full hashing would cost.
-        from audit.hashing import sha256_stream as sha256_file
+        from audit.storage.hashing import sha256_stream as sha256_file
 
         name, head, size, _ = info["layouts"][-1]
         t = time.perf_counter()

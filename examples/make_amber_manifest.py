@@ -12,7 +12,7 @@ audit reports their absence. Run: python examples/make_amber_manifest.py
 
 from pathlib import Path
 
-from audit import yamlio
+from audit.readers import yamlio
 
 STEPS_PER_CHUNK, BATCH, SEQ = 762, 2240, 2048
 N = 360

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from audit import yamlio
-from audit.auditor import AuditOptions, Auditor
+from audit.readers import yamlio
+from audit.core.auditor import AuditOptions, Auditor
 from audit.example.build import build_example
 from audit.init import init_release
 from audit.replay import ReplayOptions

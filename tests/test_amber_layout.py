@@ -12,7 +12,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from audit import schemas, yamlio
+from audit.spec import schemas
+from audit.readers import yamlio
 from audit.init import init_release
 from conftest import audit, finding_ids, manifest
 

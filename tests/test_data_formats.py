@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from audit.data_scan import scan_chunk
-from audit.hashing import sha256_stream
-from audit.manifest import DataFormat
+from audit.formats.interface import scan_chunk
+from audit.storage.hashing import sha256_stream
+from audit.spec.manifest import DataFormat
 from audit.init import init_release
 from conftest import audit, finding_ids, manifest, read_jsonl, write_manifest
 

@@ -253,7 +253,7 @@ def test_data_order_overlap_names_the_steps(release):
 
 
 def test_data_sample_recounts_a_seeded_fraction(release):
-    from audit.auditor import AuditOptions, Auditor
+    from audit.core.auditor import AuditOptions, Auditor
     from audit.checks.data import DataAvailabilityCheck
     from audit.replay import ReplayOptions
 

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from audit import yamlio
-from audit.auditor import AuditOptions, Auditor
-from audit.policy import PolicyError, load_policy
+from audit.readers import yamlio
+from audit.core.auditor import AuditOptions, Auditor
+from audit.core.policy import PolicyError, load_policy
 from audit.replay import ReplayOptions
 from conftest import manifest, write_manifest
 

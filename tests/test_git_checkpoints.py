@@ -17,7 +17,7 @@ import git
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from audit.gitstore import parse_lfs_pointer
+from audit.storage.gitstore import parse_lfs_pointer
 from audit.init import init_release
 from conftest import audit, finding_ids, manifest, run_cli, write_manifest
 

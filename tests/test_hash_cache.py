@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import os
 
-from audit.auditor import AuditOptions, Auditor
-from audit.hashing import HashCache, Hasher
+from audit.core.auditor import AuditOptions, Auditor
+from audit.storage.hashing import HashCache, Hasher
 from audit.replay import ReplayOptions
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from audit.init import init_release
-from audit.pickled import torch_supported
-from audit.release import load_manifest
+from audit.readers.torch_pickle import torch_supported
+from audit.core.release import load_manifest
 from conftest import REPO, audit, finding_ids, manifest, write_manifest
 
 STEPS, SAVE_EVERY = 12, 4

@@ -16,7 +16,7 @@ import pytest
 
 from audit.render.html import render_html
 from audit.render.svg import bar_chart, format_number, line_chart, log_ticks, nice_ticks
-from audit.report import CRITERIA, Finding
+from audit.spec.report import CRITERIA, Finding
 from conftest import audit
 
 #: A reference to anything outside the page: src=/href= to a URL (or protocol-relative), @import, url(.

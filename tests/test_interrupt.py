@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from audit import yamlio
+from audit.readers import yamlio
 from conftest import write_manifest
 
 

@@ -17,7 +17,7 @@ from audit.checks import rule_catalog
 from audit.render.badges import render_badges, render_svg, text_width
 from audit.render.junit import render_junit
 from audit.render.sarif import render_sarif
-from audit.report import CRITERIA, CriterionResult, Finding, ReleaseInfo, ReplaySegment
+from audit.spec.report import CRITERIA, CriterionResult, Finding, ReleaseInfo, ReplaySegment
 from conftest import audit
 
 SARIF_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "reference" / "sarif-schema-2.1.0.json"

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.pickle_literals import Opaque, PickleLiteralError, object_state, read_literals
+from audit.readers.pickle_opcodes import Opaque, PickleLiteralError, object_state, read_literals
 
 def _literals(leaves):
     return st.recursive(leaves, lambda inner: st.lists(inner, max_size=5) | st.tuples(inner, inner)

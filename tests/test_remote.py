@@ -10,9 +10,9 @@ from pathlib import Path
 import git
 import pytest
 
-from audit.auditor import AuditOptions, Auditor
+from audit.core.auditor import AuditOptions, Auditor
 from audit.init import init_release
-from audit.remote import Resolver, ResolveError, canonical
+from audit.storage.remote import Resolver, ResolveError, canonical
 from audit.replay import ReplayOptions
 from conftest import finding_ids, manifest, run_cli, write_manifest
 from test_git_checkpoints import model_repo

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from audit import yamlio
+from audit.readers import yamlio
 from conftest import audit, manifest, refresh, run_cli, write_manifest
 
 
@@ -237,7 +237,7 @@ def test_state_that_cannot_be_compared_is_never_called_bit_exact(release):
 
 
 def test_training_code_is_part_of_the_environment(release):
-    from audit.environment import fingerprint, trainer_code_digest
+    from audit.trainer.environment import fingerprint, trainer_code_digest
 
     assert fingerprint()["trainer_code"] == trainer_code_digest()
     _set_environment(release, 4, trainer_code="0123456789abcdef")  # trained by another version of the code

@@ -13,7 +13,7 @@ from pathlib import Path
 import git
 import pytest
 
-from audit import yamlio
+from audit.readers import yamlio
 from audit.init import init_release
 from conftest import write_manifest
 

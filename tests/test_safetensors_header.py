@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.torch import save_file
 
-from audit.safetensors_header import HeaderError, parse_header_bytes, read_header
+from audit.readers.safetensors_header import HeaderError, parse_header_bytes, read_header
 
 
 def _file(tmp_path, header: dict | bytes, data: bytes = b"", length: int | None = None):
@@ -91,7 +91,7 @@ def test_fast_and_exact_paths_agree_on_a_real_header(tmp_path):
     save_file({"w": torch.zeros(3, 2), "b": torch.ones(5, dtype=torch.bfloat16)}, str(path), metadata={"format": "pt"})
     data = path.read_bytes()
     (n,) = struct.unpack("<Q", data[:8])
-    from audit.safetensors_header import _fast_json, _validate
+    from audit.readers.safetensors_header import _fast_json, _validate
 
     assert _fast_json(data[8 : 8 + n]) is not None  # the common case takes the fast path
     assert parse_header_bytes(data, len(data)) == _validate(None, data, len(data))

@@ -8,9 +8,11 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from audit import SPEC_VERSION, schemas, yamlio
-from audit.manifest import Manifest
-from audit.report import Report
+from audit import SPEC_VERSION
+from audit.spec import schemas
+from audit.readers import yamlio
+from audit.spec.manifest import Manifest
+from audit.spec.report import Report
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -19,7 +21,7 @@ REPO = Path(__file__).resolve().parent.parent
 def test_committed_schema_equals_models(kind):
     committed = json.loads((REPO / "schemas" / f"{kind}.schema.json").read_text())
     assert committed == schemas.generate(kind), (
-        f"schemas/{kind}.schema.json and the pydantic models differ: run `python -m audit.schemas --write`"
+        f"schemas/{kind}.schema.json and the pydantic models differ: run `python -m audit.spec.schemas --write`"
     )
     assert committed["x-spec-version"] == SPEC_VERSION
 

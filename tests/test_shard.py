@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from audit.auditor import AuditOptions, Auditor
-from audit.merge import merge_reports, read_shard_reports
+from audit.core.auditor import AuditOptions, Auditor
+from audit.core.merge import merge_reports, read_shard_reports
 from audit.render import write_artifacts
 from audit.replay import ReplayOptions
-from audit.shard import Shard, ShardError
+from audit.core.shard import Shard, ShardError
 from conftest import manifest, run_cli, write_manifest
 
 REPLAY = ReplayOptions(mode="3", seed=1)

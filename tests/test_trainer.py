@@ -19,8 +19,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from audit.environment import diff_fingerprints, fingerprint
-from audit.schedule import lr_at
+from audit.trainer.environment import diff_fingerprints, fingerprint
+from audit.spec.schedule import lr_at
 from audit.trainer import CHECKPOINT_FILES, CheckpointError, ModelConfig, StepLog, TrainConfig, Trainer, deterministic
 from audit.trainer.determinism import fp32_precision_settings
 

@@ -9,7 +9,7 @@ from audit.checks.metrics import MetricsCheck
 from audit.checks.optimizer import OptimizerCheck
 from audit.checks.replay import ReplayCheck
 from audit.replay.options import ReplayOptions
-from audit.rules import Rule, RuleInfo
+from audit.spec.rules import Rule, RuleInfo
 
 
 def default_checks(replay: ReplayOptions | None = None, progress=None, data_sample: float = 1.0,
@@ -20,8 +20,8 @@ def default_checks(replay: ReplayOptions | None = None, progress=None, data_samp
 
 def rule_catalog() -> list[RuleInfo]:
     """Every rule the auditor can report, with its check (SARIF rules, JUnit test cases, remediations)."""
-    from audit.auditor import INTERNAL_RULE
-    from audit.release import MANIFEST_RULES
+    from audit.core.auditor import INTERNAL_RULE
+    from audit.core.release import MANIFEST_RULES
 
     out = [RuleInfo(r, "manifest", "manifest", "Release manifest", "The manifest must exist and follow the spec.")
            for r in MANIFEST_RULES.values()]  # fmt: skip

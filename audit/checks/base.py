@@ -7,8 +7,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from audit.report import CriterionId, Finding, FindingScope
-from audit.rules import Rule
+from audit.spec.report import CriterionId, Finding, FindingScope
+from audit.spec.rules import Rule
 
 
 @dataclass
@@ -49,4 +49,4 @@ class Check(ABC):
 
     @abstractmethod
     def run(self, release: Any, out: Outcome) -> None:
-        """Inspect ``release`` (an :class:`audit.release.Release`) and record into ``out``."""
+        """Inspect ``release`` (an :class:`audit.core.release.Release`) and record into ``out``."""

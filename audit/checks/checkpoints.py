@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import math
 
-from audit.architectures import TORCH_DTYPE_TO_SAFETENSORS, UnsupportedArchitecture, expected_tensors
+from audit.spec.architectures import TORCH_DTYPE_TO_SAFETENSORS, UnsupportedArchitecture, expected_tensors
 from audit.checks.base import Check, Outcome, Rule
-from audit.checks.common import file_rules, verify_file
-from audit.checks.pickled_state import is_pickled_state
-from audit.pickled import looks_pickled
-from audit.release import Release
-from audit.safetensors_header import HeaderError
+from audit.checks.helpers.files import file_rules, verify_file
+from audit.checks.helpers.pickled_state import is_pickled_state
+from audit.readers.torch_pickle import looks_pickled
+from audit.core.release import Release
+from audit.readers.safetensors_header import HeaderError
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".metadata")  # .metadata: torch DCP
 

@@ -4,8 +4,8 @@ config and data-processing files exist at that commit, and the working tree (if 
 from __future__ import annotations
 
 from audit.checks.base import Check, Outcome, Rule
-from audit.gitrepo import CodeRepoError, is_remote
-from audit.release import Release
+from audit.storage.coderepo import CodeRepoError, is_remote
+from audit.core.release import Release
 
 NOT_RELEASED = Rule("code.not-released", "error", "Publish the training code as a git repository pinned at a commit.")
 REMOTE = Rule("code.remote-unverified", "warning",

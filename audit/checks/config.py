@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from audit import yamlio
+from audit.readers import yamlio
 from audit.checks.base import Check, Outcome, Rule
-from audit.gitrepo import CodeRepoError, is_remote
-from audit.release import Release
+from audit.storage.coderepo import CodeRepoError, is_remote
+from audit.core.release import Release
 
 #: Keys that legitimately differ between copies of one model config.
 VOLATILE_KEYS = {"transformers_version", "_name_or_path"}
@@ -122,7 +122,7 @@ class ConfigCheck(Check):
     def _trainer_args(release: Release, out: Outcome) -> int:
         """Compare config.training with each checkpoint's training_args.bin (HF Trainer), read without
         unpickling; returns how many files were compared."""
-        from audit.hf_trainer import (TRAINER_STATE, TRAINING_ARGS, hyperparameters_from_args, read_trainer_state,
+        from audit.frameworks.hf_trainer import (TRAINER_STATE, TRAINING_ARGS, hyperparameters_from_args, read_trainer_state,
                                       training_args)
 
         declared = flatten(release.manifest.config.training.model_dump(mode="json"))

@@ -6,11 +6,11 @@ from __future__ import annotations
 import random
 
 from audit.checks.base import Check, Outcome, Rule
-from audit.checks.common import file_rules, verify_file
-from audit.checks.data_formats import (GLOBAL_INVALID, INDEX, MALFORMED_FILE, ORDER_FILE, READER, format_problems,
+from audit.checks.helpers.files import file_rules, verify_file
+from audit.checks.helpers.data_formats import (GLOBAL_INVALID, INDEX, MALFORMED_FILE, ORDER_FILE, READER, format_problems,
                                        global_order, index_present)
-from audit.data_scan import ReaderMissing
-from audit.release import Release
+from audit.formats.interface import ReaderMissing
+from audit.core.release import Release
 
 FILE = file_rules("data")
 NOT_RELEASED = Rule("data.not-released", "error", "Publish the training data (or rebuild scripts) and list its chunks.")

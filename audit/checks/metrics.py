@@ -6,11 +6,11 @@ from __future__ import annotations
 import math
 
 from audit.checks.base import Check, Outcome, Rule
-from audit.checks.common import file_rules, verify_file
-from audit.hf_trainer import logging_steps
-from audit.metrics_log import read_declared_log, read_evaluations
-from audit.release import Release
-from audit.schedule import lr_at
+from audit.checks.helpers.files import file_rules, verify_file
+from audit.frameworks.hf_trainer import logging_steps
+from audit.readers.training_log import read_declared_log, read_evaluations
+from audit.core.release import Release
+from audit.spec.schedule import lr_at
 
 #: Curves in the report keep at most this many points per series (every k-th step, and the last).
 MAX_SERIES_POINTS = 2000

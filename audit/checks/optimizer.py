@@ -3,11 +3,11 @@ plus what an exact resume needs besides them: scheduler position, every RNG, the
 
 from __future__ import annotations
 
-from audit.checks import pickled_state
+from audit.checks.helpers import pickled_state
 from audit.checks.base import Check, Outcome, Rule
-from audit.hf_trainer import TRAINER_STATE
-from audit.release import Release
-from audit.safetensors_header import HeaderError
+from audit.frameworks.hf_trainer import TRAINER_STATE
+from audit.core.release import Release
+from audit.readers.safetensors_header import HeaderError
 
 RESUME_PARTS = {"scheduler": "the LR scheduler position", "rng": "the RNG states", "data_cursor": "the data cursor"}
 RNG_KINDS = ("python", "numpy", "torch_cpu")

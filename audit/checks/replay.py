@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from audit.checks.base import Check, Outcome, Rule
-from audit.progress import Progress
-from audit.release import Release
+from audit.core.progress import Progress
+from audit.core.release import Release
 from audit.replay.options import ReplayOptions
 
 MISMATCH = Rule("replay.mismatch", "error",
@@ -45,7 +45,7 @@ class ReplayCheck(Check):
                 out.skip(f"no segment replayed in shard {release.shard} (the selected ones belong to other shards)")
                 return
         if release.recorded is not None:  # merge: the shards replayed them
-            from audit.report import ReplaySegment
+            from audit.spec.report import ReplaySegment
 
             lost = lambda a, b: ReplaySegment(start_step=a.step, end_step=b.step, status="error",
                                               reason="no shard report holds this segment")  # fmt: skip

@@ -18,7 +18,8 @@ import git
 import torch
 import torch.nn.functional as F
 
-from audit import __version__, yamlio
+from audit import __version__
+from audit.readers import yamlio
 from audit.example.data import SOURCES, mix, split_corpus, write_chunk
 from audit.init import hyperparameters_from_trainer, init_release
 from audit.trainer import ModelConfig, TrainConfig, Trainer, deterministic

@@ -1,13 +1,13 @@
 """Readers of the data formats besides JSONL (``data.format.kind``), one small module each, all
-filling the same :class:`audit.data_scan.ChunkScan` with bounded memory."""
+filling the same :class:`audit.formats.interface.ChunkScan` with bounded memory."""
 
 from __future__ import annotations
 
 from importlib import import_module
 from pathlib import Path
 
-from audit.data_scan import ChunkScan
-from audit.manifest import DataFormat
+from audit.formats.interface import ChunkScan
+from audit.spec.manifest import DataFormat
 
 READERS = {
     "npy-tokens": "audit.formats.npy_tokens",

@@ -7,7 +7,7 @@ from tokenize import TokenError
 
 import numpy as np
 
-from audit.data_scan import ChunkScan
+from audit.formats.interface import ChunkScan
 
 #: Token ids read per block: memory stays bounded whatever the size of the chunk.
 BLOCK = 1 << 22

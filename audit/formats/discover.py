@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from audit.manifest import DataFormat
+from audit.spec.manifest import DataFormat
 
 GLOBAL_INDICES = "global_indices.npy"
 
@@ -34,7 +34,7 @@ def _parquet_tokens(files: list[Path], field: str, note: Callable[[str], None]) 
     candidates = [p for p in files if p.suffix == ".parquet"]
     if not candidates:
         return []
-    from audit.data_scan import ReaderMissing
+    from audit.formats.interface import ReaderMissing
     from audit.formats.parquet_tokens import pyarrow, token_column_problem
 
     try:

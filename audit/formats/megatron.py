@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.data_scan import ChunkScan
+from audit.formats.interface import ChunkScan
 from audit.formats import chunk_source
 from audit.formats.arrays import BLOCK, pick, tally
-from audit.manifest import DataFormat
+from audit.spec.manifest import DataFormat
 
 MAGIC = b"MMIDIDX\x00\x00"
 _FIELDS = struct.Struct("<QBQQ")

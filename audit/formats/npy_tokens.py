@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.data_scan import ChunkScan
+from audit.formats.interface import ChunkScan
 from audit.formats import chunk_source
 from audit.formats.arrays import BLOCK, NpyError, npy_array, pick, tally
-from audit.manifest import DataFormat
+from audit.spec.manifest import DataFormat
 
 
 def scan(path: Path, fmt: DataFormat, vocab_size: int | None, scan: ChunkScan) -> ChunkScan:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.data_scan import ChunkScan, ReaderMissing
+from audit.formats.interface import ChunkScan, ReaderMissing
 from audit.formats import chunk_source
 from audit.formats.arrays import pick, tally
-from audit.manifest import DataFormat
+from audit.spec.manifest import DataFormat
 
 #: Rows decoded at a time (a few MB of token ids at LLM sequence lengths).
 BATCH_ROWS = 2048

@@ -11,13 +11,15 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audit import SPEC_VERSION, schemas, yamlio
-from audit.fileio import write_atomic
+from audit import SPEC_VERSION
+from audit.spec import schemas
+from audit.readers import yamlio
+from audit.storage.files import write_atomic
 from audit.init.checkpoints import CheckpointsPart
 from audit.init.common import KEY_ORDER, _walk
 from audit.init.config import ConfigPart, hyperparameters_from_trainer
 from audit.init.data import DataPart
-from audit.manifest import MANIFEST_NAME
+from audit.spec.manifest import MANIFEST_NAME
 
 __all__ = ["InitError", "InitResult", "hyperparameters_from_trainer", "init_release"]
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from audit.formats import discover
-from audit.hf_trainer import TRAINER_STATE
+from audit.frameworks.hf_trainer import TRAINER_STATE
 from audit.init.common import CHECKPOINT_KEYS, INDEX_DIR, STATE_COMPONENTS, _file_entry, _role, _span
 from audit.init.git import branch_checkpoints, is_git_checkpoint
 

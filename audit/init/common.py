@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from audit.hashing import sha256_stream as sha256_file
-from audit.hf_trainer import TRAINER_STATE
-from audit.manifest import MANIFEST_NAME
+from audit.storage.hashing import sha256_stream as sha256_file
+from audit.frameworks.hf_trainer import TRAINER_STATE
+from audit.spec.manifest import MANIFEST_NAME
 
 STATE_COMPONENTS = ("weights", "optimizer", "scheduler", "rng", "data_cursor")
 KEY_ORDER = ("spec_version", "name", "description", "license", "code", "config", "checkpoints", "checkpoints_source",

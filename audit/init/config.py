@@ -6,7 +6,7 @@ from pathlib import Path
 
 import git
 
-from audit.hf_trainer import TRAINER_STATE
+from audit.frameworks.hf_trainer import TRAINER_STATE
 from audit.init.common import ENTRYPOINTS
 
 
@@ -33,7 +33,7 @@ class ConfigPart:
 
     def _trainer_config(self, model: str, last_dir: Path) -> None:
         """HF Trainer output: hyperparameters from training_args.bin, read without unpickling it."""
-        from audit.hf_trainer import TRAINING_ARGS, hyperparameters_from_args, training_args
+        from audit.frameworks.hf_trainer import TRAINING_ARGS, hyperparameters_from_args, training_args
 
         rel = (last_dir / TRAINING_ARGS).relative_to(self.root).as_posix()
         try:

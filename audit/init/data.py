@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audit.data_scan import scan_chunk
+from audit.formats.interface import scan_chunk
 from audit.formats import discover
-from audit.hf_trainer import TRAINER_STATE, is_trainer_state
+from audit.frameworks.hf_trainer import TRAINER_STATE, is_trainer_state
 from audit.init.common import _file_entry, _first_record, _records
-from audit.manifest import DataFormat
+from audit.spec.manifest import DataFormat
 
 
 class DataPart:

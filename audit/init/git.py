@@ -1,4 +1,4 @@
-"""``init`` for a clone of a model repository whose checkpoints are branches (see audit.gitstore).
+"""``init`` for a clone of a model repository whose checkpoints are branches (see audit.storage.gitstore).
 
 Each recognised branch becomes a checkpoint with ``revision`` set, no ``path``, and files named
 ``REVISION:PATH``; digests and sizes come from the git-LFS pointers where the files are pointers
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from audit.gitstore import GitStore, GitStoreError, match_branch
-from audit.hashing import sha256_stream
+from audit.storage.gitstore import GitStore, GitStoreError, match_branch
+from audit.storage.hashing import sha256_stream
 
 #: Repository plumbing, not checkpoint content.
 SKIPPED = {".gitattributes", ".gitignore", "llm360.yaml"}

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from audit.fileio import write_all_atomic
+from audit.storage.files import write_all_atomic
 from audit.render.badges import render_badges
 from audit.render.html import render_html
 from audit.render.junit import render_junit
 from audit.render.markdown import render_markdown
 from audit.render.sarif import render_sarif
-from audit.report import Report
+from audit.spec.report import Report
 
 
 def render_json(report: Report) -> str:

@@ -19,7 +19,7 @@ import re
 import unicodedata
 import xml.etree.ElementTree as ET
 
-from audit.report import LEVELS, Report
+from audit.spec.report import LEVELS, Report
 
 SVG_NS = "http://www.w3.org/2000/svg"
 

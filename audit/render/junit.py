@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from audit.report import Finding, ReplaySegment, Report
+from audit.spec.report import Finding, ReplaySegment, Report
 
 SUITE = "llm360-audit"
 INTERNAL_ERROR = "audit.internal-error"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audit.report import Report
+from audit.spec.report import Report
 
 ICON = {"pass": "✅", "fail": "❌", "partial": "⚠️", "skipped": "⏭️"}
 

@@ -16,13 +16,13 @@ import json
 import re
 from urllib.parse import quote
 
-from audit.report import Finding, Report
+from audit.spec.report import Finding, Report
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/llm360-audit/llm360-audit"
 BASE_ID = "RELEASEROOT"
-#: Where findings without a path are anchored (audit.release.MANIFEST_NAME).
+#: Where findings without a path are anchored (audit.core.release.MANIFEST_NAME).
 MANIFEST_PATH = "llm360.yaml"
 INTERNAL_ERROR = "audit.internal-error"
 

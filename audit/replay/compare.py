@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from audit.report import TensorDiff
+from audit.spec.report import TensorDiff
 
 #: Fingerprint fields that do not change float results.
 NON_NUMERIC_FIELDS = {"python_version"}

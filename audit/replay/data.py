@@ -13,9 +13,9 @@ from __future__ import annotations
 from bisect import bisect_right
 from itertools import accumulate
 
-from audit.data_scan import ReaderMissing
-from audit.jsonl import BadLine, iter_jsonl
-from audit.release import Release
+from audit.formats.interface import ReaderMissing
+from audit.readers.jsonl import BadLine, iter_jsonl
+from audit.core.release import Release
 
 
 class ReplayDataError(ValueError):

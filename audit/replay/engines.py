@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from audit.jsonl import BadLine, iter_jsonl
-from audit.manifest import Checkpoint
-from audit.release import Release
+from audit.readers.jsonl import BadLine, iter_jsonl
+from audit.spec.manifest import Checkpoint
+from audit.core.release import Release
 from audit.replay.options import ReplayOptions
 
 OUTPUT_TAIL = 2000

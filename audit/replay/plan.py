@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from audit.manifest import Checkpoint, Manifest
-from audit.release import Release
+from audit.spec.manifest import Checkpoint, Manifest
+from audit.core.release import Release
 
 #: Files the built-in engine resumes from (the reference trainer's checkpoint format).
 BUILTIN_FILES = ("config.json", "model.safetensors", "optimizer.safetensors", "training_state.json")

@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from audit.manifest import Checkpoint
-from audit.metrics_log import read_declared_log
-from audit.release import Release
+from audit.spec.manifest import Checkpoint
+from audit.readers.training_log import read_declared_log
+from audit.core.release import Release
 from audit.replay import compare
 from audit.replay.data import ReplayDataError, step_batches
 from audit.replay.engines import EngineError, run_builtin, run_command
@@ -42,7 +42,7 @@ def _released_env(release: Release, ck: Checkpoint) -> dict | None:
 
 def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: ReplayOptions, log: dict[int, dict]):
     """(the segment's result, the fingerprint of the environment it ran in or None)."""
-    from audit.report import ReplaySegment
+    from audit.spec.report import ReplaySegment
 
     engine = "command" if release.manifest.code and release.manifest.code.replay_command else "builtin"
     reason = why_not(release, start, end, engine, opts.allow_exec)

@@ -23,7 +23,7 @@ import safetensors.torch
 import torch
 from safetensors import SafetensorError
 
-from audit.fileio import write_atomic
+from audit.storage.files import write_atomic
 from audit.trainer.config import ModelConfig, TrainConfig
 
 CONFIG_FILE = "config.json"

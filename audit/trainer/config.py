@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from audit.schedule import SCHEDULES
+from audit.spec.schedule import SCHEDULES
 
 PRECISIONS = ("fp32", "bf16-mixed")
 
@@ -193,7 +193,7 @@ class ModelConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    """Optimisation hyperparameters of one training run (AdamW + an ``audit.schedule`` LR schedule).
+    """Optimisation hyperparameters of one training run (AdamW + an ``audit.spec.schedule`` LR schedule).
 
     Keyword-only: many fields are same-typed numbers, and a positional mix-up would go unnoticed.
     """

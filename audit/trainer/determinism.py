@@ -7,7 +7,7 @@ previous value back.
 
 TF32 has two torch APIs: ``fp32_precision`` strings (torch >= 2.9) and the legacy ``allow_tf32``
 booleans. Torch raises when a process reads one after the other was written, so this module (and
-``audit.environment``, which reads them) uses the new API whenever it exists, the legacy one only
+``audit.trainer.environment``, which reads them) uses the new API whenever it exists, the legacy one only
 on older torch.
 """
 
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import torch
 
-from audit.environment import HAS_FP32_PRECISION_API, fp32_precision_knob, fp32_precision_settings
+from audit.trainer.environment import HAS_FP32_PRECISION_API, fp32_precision_knob, fp32_precision_settings
 
 CUBLAS_WORKSPACE_CONFIG = ":4096:8"
 

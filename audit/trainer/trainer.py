@@ -18,8 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from audit.environment import fingerprint
-from audit.schedule import lr_at
+from audit.trainer.environment import fingerprint
+from audit.spec.schedule import lr_at
 from audit.trainer.checkpoint import (
     MODEL_FILE,
     MOMENT_PREFIXES,
@@ -49,7 +49,7 @@ class StepLog:
 
 
 class Trainer:
-    """Trains a ``CausalLM`` with for-loop AdamW and an ``audit.schedule`` learning-rate schedule.
+    """Trains a ``CausalLM`` with for-loop AdamW and an ``audit.spec.schedule`` learning-rate schedule.
 
     Attributes callers use: ``model``, ``optimizer``, ``model_cfg``, ``train_cfg``, ``device``,
     ``step_count`` (updates done so far), ``data_cursor`` (as restored from a checkpoint; ``{}`` for a

@@ -1,6 +1,6 @@
 """The release manifest (``llm360.yaml``): pydantic models mirroring schemas/manifest.schema.json.
 
-The JSON Schema is generated from these models (``python -m audit.schemas --write``) and a test
+The JSON Schema is generated from these models (``python -m audit.spec.schemas --write``) and a test
 fails when the committed schema and the models drift apart.
 """
 
@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from audit import SPEC_VERSION
-from audit.schedule import SCHEDULES
+from audit.spec.schedule import SCHEDULES
 
 # Lengths as well as patterns: Python's `$` (used by jsonschema) also matches before a final newline.
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", min_length=64, max_length=64)]

@@ -21,9 +21,9 @@ from pathlib import Path
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from audit import yamlio
-from audit.report import LEVELS, Finding, GateSettings, Waiver
-from audit.rules import Rule
+from audit.readers import yamlio
+from audit.spec.report import LEVELS, Finding, GateSettings, Waiver
+from audit.spec.rules import Rule
 
 POLICY_NAME = ".llm360-audit.yaml"
 LEVEL_NAMES = ("closed",) + tuple(name for name, _ in LEVELS)

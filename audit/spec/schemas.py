@@ -1,6 +1,6 @@
 """The versioned JSON Schemas in schemas/: generated from the pydantic models, shipped in the wheel.
 
-``python -m audit.schemas --write`` regenerates them; ``tests/test_schemas.py`` fails on drift.
+``python -m audit.spec.schemas --write`` regenerates them; ``tests/test_schemas.py`` fails on drift.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import jsonschema
 
 from audit import SPEC_VERSION
-from audit.manifest import Manifest
-from audit.report import Report
+from audit.spec.manifest import Manifest
+from audit.spec.report import Report
 
 SCHEMAS = {
     "manifest": (Manifest, "validation", "LLM360 release manifest (llm360.yaml)"),
@@ -25,8 +25,8 @@ SCHEMAS = {
 
 def schema_dir() -> Path:
     """schemas/ inside the installed wheel, else the source checkout's top-level schemas/."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "schemas", here.parent / "schemas"):
+    package = Path(__file__).resolve().parent.parent  # audit/
+    for candidate in (package / "schemas", package.parent / "schemas"):
         if (candidate / "manifest.schema.json").is_file():
             return candidate
     raise FileNotFoundError("schemas/ not found next to the audit package")
@@ -62,7 +62,7 @@ def validator(kind: str) -> jsonschema.Draft202012Validator:
 def main(argv: list[str]) -> int:
     target = Path(__file__).resolve().parent.parent / "schemas"
     if argv != ["--write"]:
-        print("usage: python -m audit.schemas --write", file=sys.stderr)
+        print("usage: python -m audit.spec.schemas --write", file=sys.stderr)
         return 2
     for kind in SCHEMAS:
         (target / f"{kind}.schema.json").write_text(render(kind))

@@ -16,8 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from audit.data_scan import ChunkScan, FormatProblem
-from audit.manifest import Manifest
+from audit.formats.interface import ChunkScan, FormatProblem
+from audit.spec.manifest import Manifest
 
 
 class ShardError(ValueError):

@@ -12,19 +12,20 @@ from typing import Any
 
 import pydantic
 
-from audit import schemas, yamlio
-from audit.data_scan import ChunkScan, scan_chunk
-from audit.fileio import UnsafePath
-from audit.hashing import Hasher
-from audit.gitrepo import CodeRepo, CodeRepoError
-from audit.gitrepo import is_remote
-from audit.locate import Locator
-from audit.remote import Resolver
-from audit.manifest import MANIFEST_NAME, Checkpoint, Chunk, Manifest
-from audit.report import Finding
-from audit.rules import Rule
-from audit.safetensors_header import HeaderError, SafetensorsHeader, read_header
-from audit.shard import Recorded, Shard, file_positions
+from audit.spec import schemas
+from audit.readers import yamlio
+from audit.formats.interface import ChunkScan, scan_chunk
+from audit.storage.files import UnsafePath
+from audit.storage.hashing import Hasher
+from audit.storage.coderepo import CodeRepo, CodeRepoError
+from audit.storage.coderepo import is_remote
+from audit.storage.locate import Locator
+from audit.storage.remote import Resolver
+from audit.spec.manifest import MANIFEST_NAME, Checkpoint, Chunk, Manifest
+from audit.spec.report import Finding
+from audit.spec.rules import Rule
+from audit.readers.safetensors_header import HeaderError, SafetensorsHeader, read_header
+from audit.core.shard import Recorded, Shard, file_positions
 
 MAX_SCHEMA_ERRORS = 20
 #: A checkpoint's training-state JSON larger than this is refused unread.
@@ -122,7 +123,7 @@ class Release:
         return self.shard.owns(self._positions.get(rel, 0))
 
     def path(self, rel: str) -> Path:
-        """The local file holding a manifest path's contents (raises :class:`UnsafePath`); see audit.locate."""
+        """The local file holding a manifest path's contents (raises :class:`UnsafePath`); see audit.storage.locate."""
         return self.locate.path(rel)
 
     def has_file(self, rel: str) -> bool:

@@ -11,10 +11,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audit.fileio import resolve_inside
-from audit.gitstore import GitFile, GitStore, GitStoreError, split_ref
-from audit.manifest import Manifest
-from audit.remote import Resolver
+from audit.storage.files import resolve_inside
+from audit.storage.gitstore import GitFile, GitStore, GitStoreError, split_ref
+from audit.spec.manifest import Manifest
+from audit.storage.remote import Resolver
 
 #: Where contents that are not available resolve: /dev/null is no directory, so nothing is under it.
 ABSENT = Path(os.devnull)
@@ -39,7 +39,7 @@ class Locator:
             self._remote_data |= {m.data.order.global_indices.path} if m.data.order.global_indices else set()
 
     def path(self, rel: str) -> Path:
-        """The local file holding ``rel``'s contents (raises :class:`audit.fileio.UnsafePath`)."""
+        """The local file holding ``rel``'s contents (raises :class:`audit.storage.files.UnsafePath`)."""
         gf = self.git_file(rel)
         if gf is not None and gf.local is not None:
             return gf.local

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from audit.report import Report
+from audit.spec.report import Report
 
 STYLE = {"pass": "green", "fail": "red", "partial": "yellow", "skipped": "dim"}
 SEGMENT_STYLE = {"bit-exact": "green", "within-tolerance": "yellow", "mismatch": "red", "skipped": "dim",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audit.report import Severity
+from audit.spec.report import Severity
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,9 @@ chunk's declared .idx, the reader installed, and the OLMo-style global order (da
 from __future__ import annotations
 
 from audit.checks.base import Outcome, Rule
-from audit.checks.common import file_rules, verify_file
-from audit.data_scan import ChunkScan
-from audit.manifest import Chunk
+from audit.checks.helpers.files import file_rules, verify_file
+from audit.formats.interface import ChunkScan
+from audit.spec.manifest import Chunk
 
 MALFORMED_FILE = Rule("data.malformed-file", "error",
                       "Publish each chunk as a valid file of data.format.kind: npy-tokens an integer .npy array "

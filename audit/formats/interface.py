@@ -9,8 +9,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audit.jsonl import BadLine, iter_jsonl
-from audit.manifest import DataFormat
+from audit.readers.jsonl import BadLine, iter_jsonl
+from audit.spec.manifest import DataFormat
 
 _INT_ONLY = {int}
 

@@ -9,16 +9,16 @@ from pathlib import Path
 
 from audit import SPEC_VERSION, __version__
 from audit.checks import Check, Outcome, default_checks
-from audit.progress import Progress
-from audit.hashing import HashCache, Hasher
-from audit.policy import Policy, gate_settings, mark_waived, policy_findings
-from audit.release import Release, load_manifest
+from audit.core.progress import Progress
+from audit.storage.hashing import HashCache, Hasher
+from audit.core.policy import Policy, gate_settings, mark_waived, policy_findings
+from audit.core.release import Release, load_manifest
 from audit.replay.options import ReplayOptions
-from audit.rules import Rule
-from audit.report import (CRITERIA, CriterionResult, Finding, ReleaseInfo, Replay, Report, Scope, ShardEvidence,
+from audit.spec.rules import Rule
+from audit.spec.report import (CRITERIA, CriterionResult, Finding, ReleaseInfo, Replay, Report, Scope, ShardEvidence,
                           Tool)  # fmt: skip
-from audit.remote import Resolver
-from audit.shard import Recorded, Shard, scan_to_json
+from audit.storage.remote import Resolver
+from audit.core.shard import Recorded, Shard, scan_to_json
 
 INTERNAL_RULE = Rule("audit.internal-error", "error", "This is a bug in llm360-audit; please report it with this message.")
 INTERNAL_ERROR = INTERNAL_RULE.id

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections import Counter
 
 from audit.checks.base import Outcome, Rule
-from audit.hf_trainer import moment_shapes, optimizer_problem, optimizer_steps, rng_missing, scheduler_step
-from audit.pickled import PickleProblem, load_weights_only
-from audit.release import Release
+from audit.frameworks.hf_trainer import moment_shapes, optimizer_problem, optimizer_steps, rng_missing, scheduler_step
+from audit.readers.torch_pickle import PickleProblem, load_weights_only
+from audit.core.release import Release
 
 #: File roles the optimizer check opens (pickled ones only through the weights-only loader).
 STATE_ROLES = ("optimizer", "scheduler", "rng")

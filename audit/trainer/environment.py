@@ -53,13 +53,19 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+#: The reference trainer's modules whose code decides the numbers a training step produces.
+ARITHMETIC_MODULES = ("checkpoint", "config", "determinism", "model", "rng", "trainer")
+
+
 @functools.cache
 def trainer_code_digest() -> str:
-    """SHA-256 (16 hex digits) of the code that does the arithmetic: audit/trainer/*.py and
-    audit/schedule.py. Two runs with different training code are different environments."""
-    here = Path(__file__).resolve().parent
+    """SHA-256 (16 hex digits) of the code that does the arithmetic: the reference trainer's modules
+    (:data:`ARITHMETIC_MODULES`) and audit/spec/schedule.py. Two runs with different training code are
+    different environments."""
+    package = Path(__file__).resolve().parent.parent  # audit/
     h = hashlib.sha256()
-    for path in sorted([*(here / "trainer").glob("*.py"), here / "schedule.py"]):
+    files = [package / "trainer" / f"{name}.py" for name in ARITHMETIC_MODULES] + [package / "spec" / "schedule.py"]
+    for path in sorted(files):
         h.update(path.name.encode() + b"\0" + path.read_bytes())
     return h.hexdigest()[:16]
 

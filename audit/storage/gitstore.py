@@ -18,8 +18,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from audit.fileio import UnsafePath, resolve_inside
-from audit.gitrepo import _SAFE_ENV, _SAFE_OPTIONS, _git, blob_at
+from audit.storage.files import UnsafePath, resolve_inside
+from audit.storage.coderepo import _SAFE_ENV, _SAFE_OPTIONS, _git, blob_at
 
 LFS_SPEC = b"version https://git-lfs.github.com/spec/v1"
 #: A pointer file is small; anything larger is contents.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from audit.fileio import UnsafePath, resolve_inside
+from audit.storage.files import UnsafePath, resolve_inside
 
 _SAFE_OPTIONS = ["core.fsmonitor=false", "core.hooksPath=/dev/null", "protocol.ext.allow=never"]
 _SAFE_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_TERMINAL_PROMPT": "0"}

@@ -4,7 +4,7 @@
 ``loss`` — the mean over the logging interval —, ``grad_norm``, ``learning_rate`` — the rate that
 update used —, ``epoch`` and ``step``; evaluation and end-of-training entries carry other keys), the
 batch size and ``max_steps``. ``optimizer.pt``, ``scheduler.pt`` and ``rng_state.pth`` are torch.save
-pickles, opened only through :mod:`audit.pickled`; ``training_args.bin`` (a pickled
+pickles, opened only through :mod:`audit.readers.torch_pickle`; ``training_args.bin`` (a pickled
 ``TrainingArguments``) is never opened: the weights-only loader would refuse it anyway.
 """
 
@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from audit.metrics_log import TrainingLog, add_record
+from audit.readers.training_log import TrainingLog, add_record
 
 TRAINER_STATE = "trainer_state.json"
 #: A trainer_state.json larger than this is refused unread (274k logged steps take ~45 MB).
@@ -127,8 +127,8 @@ TRAINING_ARGS = "training_args.bin"
 
 def training_args(path: Path, rel: str) -> dict[str, Any]:
     """The plain values of a pickled ``TrainingArguments`` (training_args.bin), read from the pickle's
-    opcodes without unpickling it (audit.pickle_literals); raises ValueError naming ``rel``."""
-    from audit.pickle_literals import PickleLiteralError, object_state
+    opcodes without unpickling it (audit.readers.pickle_opcodes); raises ValueError naming ``rel``."""
+    from audit.readers.pickle_opcodes import PickleLiteralError, object_state
 
     try:
         return object_state(path, "TrainingArguments")

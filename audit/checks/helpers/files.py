@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from audit.checks.base import Outcome, Rule
-from audit.fileio import UnsafePath
-from audit.manifest import FileEntry
+from audit.storage.files import UnsafePath
+from audit.spec.manifest import FileEntry
 
 
 def file_rules(prefix: str) -> dict[str, Rule]:

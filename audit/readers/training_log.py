@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audit.jsonl import BadLine, iter_jsonl
+from audit.readers.jsonl import BadLine, iter_jsonl
 
 LOG_FIELDS = ("loss", "learning_rate", "grad_norm")
 
@@ -161,7 +161,7 @@ def read_training_log(path: Path) -> TrainingLog:
 def read_declared_log(path: Path, fmt: str) -> TrainingLog:
     """The training log in its declared format (``jsonl`` or ``hf-trainer-state``)."""
     if fmt == "hf-trainer-state":
-        from audit.hf_trainer import read_log_history
+        from audit.frameworks.hf_trainer import read_log_history
 
         return read_log_history(path)
     return read_training_log(path)

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pydantic
 
-from audit.auditor import AuditOptions, Auditor
-from audit.progress import Progress
-from audit.release import load_manifest
+from audit.core.auditor import AuditOptions, Auditor
+from audit.core.progress import Progress
+from audit.core.release import load_manifest
 from audit.replay.options import ReplayOptions
-from audit.report import Report
-from audit.shard import Recorded, ShardError, scan_from_json
+from audit.spec.report import Report
+from audit.core.shard import Recorded, ShardError, scan_from_json
 
 
 #: A shard's report.json is a few MB even at Amber scale; a larger file is refused unread.
