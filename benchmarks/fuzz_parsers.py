@@ -602,7 +602,7 @@ def manifest_case(rng: random.Random, seeds: Seeds) -> bytes:
 
 def run_manifest(raw: bytes, workdir: Path) -> str:
     from audit.spec.manifest import MANIFEST_NAME, Manifest
-    from audit.core.release import MANIFEST_RULES, MAX_SCHEMA_ERRORS, load_manifest
+    from audit.spec.manifest_loader import RULES as MANIFEST_RULES, MAX_SCHEMA_ERRORS, load_manifest
 
     (workdir / MANIFEST_NAME).write_bytes(raw)
     result = load_manifest(workdir)
@@ -723,7 +723,8 @@ def run_iter_jsonl(blob: bytes, workdir: Path) -> str:
 
 
 def run_scan_chunk(case: tuple[bytes, str, str, int | None], workdir: Path) -> str:
-    from audit.formats.interface import MAX_EXAMPLES, scan_chunk
+    from audit.formats.interface import MAX_EXAMPLES
+    from audit.formats.registry import scan_chunk
     from audit.spec.manifest import DataFormat
 
     blob, tokens_field, source_field, vocab = case

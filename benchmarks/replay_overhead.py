@@ -24,7 +24,8 @@ from pathlib import Path
 import torch
 
 from audit.readers import yamlio
-from audit.core.auditor import AuditOptions, Auditor
+from audit.core.auditor import Auditor
+from audit.core.options import AuditOptions, ScopeOptions
 from audit.init import hyperparameters_from_trainer, init_release
 from audit.replay import ReplayOptions
 from audit.trainer import ModelConfig, TrainConfig, Trainer
@@ -75,7 +76,7 @@ def main() -> int:
         root = Path(tmp) / "release"
         batches = build(root, model, train)
         start = root / "checkpoints" / "step_000000"
-        options = AuditOptions(hash_files=False, replay=ReplayOptions(mode="1"))
+        options = AuditOptions(scope=ScopeOptions(hash_files=False), replay=ReplayOptions(mode="1"))
         base, full = [], []
         for _ in range(a.repeats):
             trainer = Trainer.from_checkpoint(start)

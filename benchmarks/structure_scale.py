@@ -240,11 +240,12 @@ def run_tool(root: Path, out: Path) -> tuple[float, float, int]:
 
 
 def in_process(root: Path):
-    from audit.core.auditor import AuditOptions, Auditor
+    from audit.core.auditor import Auditor
+    from audit.core.options import AuditOptions, ScopeOptions
     from audit.replay import ReplayOptions
 
     t = time.perf_counter()
-    report = Auditor().audit(root, AuditOptions(hash_files=False, replay=ReplayOptions(mode="none")))
+    report = Auditor().audit(root, AuditOptions(scope=ScopeOptions(hash_files=False), replay=ReplayOptions(mode="none")))
     return time.perf_counter() - t, report
 
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from audit.readers import yamlio
-from audit.core.auditor import AuditOptions, Auditor
+from audit.core.auditor import Auditor
+from audit.core.options import AuditOptions
 from audit.example.build import build_example
 from audit.init import init_release
 from audit.replay import ReplayOptions

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from audit.formats.interface import scan_chunk
+from audit.formats.registry import scan_chunk
 from audit.storage.hashing import sha256_stream
 from audit.spec.manifest import DataFormat
 from audit.init import init_release

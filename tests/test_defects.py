@@ -253,8 +253,9 @@ def test_data_order_overlap_names_the_steps(release):
 
 
 def test_data_sample_recounts_a_seeded_fraction(release):
-    from audit.core.auditor import AuditOptions, Auditor
-    from audit.checks.data import DataAvailabilityCheck
+    from audit.core.auditor import Auditor
+    from audit.core.options import AuditOptions, ScopeOptions
+    from audit.checks.data_availability import DataAvailabilityCheck
     from audit.replay import ReplayOptions
 
     picked = sorted(DataAvailabilityCheck(0.3, seed=5)._sampled(7))
@@ -263,7 +264,7 @@ def test_data_sample_recounts_a_seeded_fraction(release):
     m = manifest(release)
     m["data"]["chunks"][skipped]["tokens"] += 1  # a wrong count in a chunk the sample leaves out
     write_manifest(release, m)
-    options = AuditOptions(replay=ReplayOptions(mode="none"), data_sample=0.3, data_sample_seed=5)
+    options = AuditOptions(replay=ReplayOptions(mode="none"), scope=ScopeOptions(data_sample=0.3, data_sample_seed=5))
     report = Auditor().audit(release, options)
     assert report.verdict == "pass"  # ... is not seen, and the report says the data was sampled
     assert report.scope.data_sample == 0.3 and report.scope.data_sample_seed == 5

@@ -47,12 +47,13 @@ from hypothesis import strategies as st
 from audit.readers import jsonl
 from audit.spec import schemas
 from audit.readers import yamlio
-from audit.formats.interface import MAX_EXAMPLES, ChunkScan, scan_chunk
+from audit.formats.interface import MAX_EXAMPLES, ChunkScan
+from audit.formats.registry import scan_chunk
 from audit.readers.jsonl import BadLine, iter_jsonl
 from audit.spec.manifest import MANIFEST_NAME, DataFormat, Manifest
 from audit.readers.training_log import LOG_FIELDS, Evaluations, TrainingLog, read_evaluations, read_training_log
 from audit.core.policy import LEVEL_NAMES, Policy, PolicyError, load_policy
-from audit.core.release import MANIFEST_RULES, MAX_SCHEMA_ERRORS, load_manifest
+from audit.spec.manifest_loader import RULES as MANIFEST_RULES, MAX_SCHEMA_ERRORS, load_manifest
 from audit.readers.safetensors_header import (
     DTYPE_BYTES,
     MAX_HEADER_BYTES,

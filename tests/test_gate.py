@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from audit.readers import yamlio
-from audit.core.auditor import AuditOptions, Auditor
+from audit.core.auditor import Auditor
+from audit.core.options import AuditOptions, GateOptions
 from audit.core.policy import PolicyError, load_policy
 from audit.replay import ReplayOptions
 from conftest import manifest, write_manifest
@@ -31,8 +32,8 @@ def _audit(release, tmp_path, policy: dict | None = None, **options):
     if policy is not None:
         (tmp_path / "policy.yaml").write_text(yamlio.dumps(policy))
         p = load_policy(tmp_path / "policy.yaml")
-    return Auditor().audit(release, AuditOptions(replay=ReplayOptions(mode="none"), today=TODAY,
-                                                 **({"policy": p} if p else {}), **options))  # fmt: skip
+    return Auditor().audit(release, AuditOptions(replay=ReplayOptions(mode="none"), gate=GateOptions(
+        today=TODAY, **({"policy": p} if p else {}), **options)))  # fmt: skip
 
 
 def test_warnings_pass_by_default_and_fail_with_fail_on_warning(release, tmp_path):

@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import os
 
-from audit.core.auditor import AuditOptions, Auditor
+from audit.core.auditor import Auditor
+from audit.core.options import AuditOptions, ScopeOptions
 from audit.storage.hashing import HashCache, Hasher
 from audit.replay import ReplayOptions
 
 
 def _audit(release, cache_dir=None, hash_files=True):
-    return Auditor().audit(release, AuditOptions(replay=ReplayOptions(mode="none"), cache_dir=cache_dir,
-                                                 hash_files=hash_files))  # fmt: skip
+    return Auditor().audit(release, AuditOptions(replay=ReplayOptions(mode="none"),
+                                                 scope=ScopeOptions(cache_dir=cache_dir, hash_files=hash_files)))  # fmt: skip
 
 
 def test_parallel_digests_equal_hashlib(tmp_path):

@@ -18,7 +18,7 @@ import pytest
 
 from audit.init import init_release
 from audit.readers.torch_pickle import torch_supported
-from audit.core.release import load_manifest
+from audit.spec.manifest_loader import load_manifest
 from conftest import REPO, audit, finding_ids, manifest, write_manifest
 
 STEPS, SAVE_EVERY = 12, 4

@@ -17,7 +17,7 @@ from pathlib import Path
 import git
 import pytest
 
-from audit.core.auditor import INTERNAL_ERROR
+from audit.spec.rules import INTERNAL_ERROR
 from conftest import audit, manifest, write_manifest
 
 MARKER = Path("/tmp/llm360-audit-pwned")

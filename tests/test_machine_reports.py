@@ -13,7 +13,7 @@ from urllib.parse import quote
 import jsonschema
 import pytest
 
-from audit.checks import rule_catalog
+from audit.spec.rules import catalog as rule_catalog
 from audit.render.badges import render_badges, render_svg, text_width
 from audit.render.junit import render_junit
 from audit.render.sarif import render_sarif
@@ -197,8 +197,8 @@ def test_junit(reports, variant):
         assert failures == {} and suite.get("errors") == "0" and suite.get("skipped") == "0"
         assert len(segments) == 7
     elif variant == "fail":
-        assert set(failures) == {"checkpoints", "data-availability", "replay", "replay 12→16", "replay 16→20"}
-        data, ckpt = failures["data-availability"], failures["checkpoints"]
+        assert set(failures) == {"model_checkpoints", "data_availability", "replay", "replay 12→16", "replay 16→20"}
+        data, ckpt = failures["data_availability"], failures["model_checkpoints"]
         assert data.get("type") == "data.file-missing" and ckpt.get("type") == "checkpoints.sha256-mismatch"
         missing = next(f for f in report.findings if f.id == "data.file-missing")
         for text in (missing.id, missing.path, missing.message, missing.remediation):
@@ -298,12 +298,12 @@ def test_hostile_text_stays_well_formed(hostile):
     assert "]]>" not in xml_text and "<tag" not in xml_text and "&lt;tag" in xml_text
     _, suite, cases = parse_junit(xml_text)
     case = {c.get("name"): c for c in cases}
-    failure = case["data-availability"].find("failure")
+    failure = case["data_availability"].find("failure")
     assert "bad <tag attr=\"x\"> & 'q' ]]> <![CDATA[ x ]]> </failure></testcase>" in failure.text
     assert HOSTILE_PATH in failure.text and 'fix <it> & "now" ]]>' in failure.text
     assert "\\x00" in failure.text and "\\x1b" in failure.text  # spelled out, not dropped silently
-    assert "warn bad <tag" in case["data-availability"].findtext("system-out")
-    assert case["data-mix"].find("failure").get("type") == "made.up<&>]]>"
+    assert "warn bad <tag" in case["data_availability"].findtext("system-out")
+    assert case["data_mix"].find("failure").get("type") == "made.up<&>]]>"
     assert case["audit"].find("error") is not None and int(suite.get("errors")) == 1
     assert case["config"].find("skipped").get("message").startswith("skipped bad <tag")
     assert case["replay 0→4"].find("failure") is not None and case["replay 4→8"].find("skipped") is not None

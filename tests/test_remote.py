@@ -10,7 +10,8 @@ from pathlib import Path
 import git
 import pytest
 
-from audit.core.auditor import AuditOptions, Auditor
+from audit.core.auditor import Auditor
+from audit.core.options import AuditOptions
 from audit.init import init_release
 from audit.storage.remote import Resolver, ResolveError, canonical
 from audit.replay import ReplayOptions

@@ -221,7 +221,7 @@ def test_truncated_chunk_in_a_replayed_segment_is_an_error(release):
     m["data"]["chunks"][0]["sequences"] = 32  # keep the order claim; the data cannot back it
     write_manifest(release, m)
     seg = segments(audit(release, replay="1"))[(0, 4)]
-    assert seg.status == "error" and "train_000.jsonl has 20 sequences" in seg.reason
+    assert seg.status == "error" and "train_000.jsonl: sequence 31 is asked for, but the file holds 20 sequences" in seg.reason
 
 
 def test_state_that_cannot_be_compared_is_never_called_bit_exact(release):

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-from audit.core.auditor import AuditOptions, Auditor
+from audit.core.auditor import Auditor
+from audit.core.evidence import Evidence, ShardPart
+from audit.core.options import AuditOptions, ScopeOptions
 from audit.core.merge import merge_reports, read_shard_reports
-from audit.render import write_artifacts
+from audit.core.artifacts import write_artifacts
 from audit.replay import ReplayOptions
 from audit.core.shard import Shard, ShardError
 from conftest import manifest, run_cli, write_manifest
@@ -17,7 +19,7 @@ REPLAY = ReplayOptions(mode="3", seed=1)
 
 
 def run(root, shard=None, replay=REPLAY):
-    return Auditor().audit(root, AuditOptions(replay=replay, shard=shard))
+    return Auditor().audit(root, AuditOptions(replay=replay, evidence=ShardPart(shard) if shard else Evidence()))
 
 
 def comparable(report) -> dict:
@@ -150,8 +152,8 @@ def test_merged_shards_with_a_data_sample_equal_the_single_run(built_release):
     replay = ReplayOptions(mode="none")
 
     def sampled(shard=None):
-        return Auditor().audit(built_release, AuditOptions(replay=replay, shard=shard, data_sample=0.5,
-                                                           data_sample_seed=3))  # fmt: skip
+        return Auditor().audit(built_release, AuditOptions(replay=replay, scope=ScopeOptions(data_sample=0.5, data_sample_seed=3),
+                                                           evidence=ShardPart(shard) if shard else Evidence()))  # fmt: skip
 
     single = sampled()
     assert single.criteria["data_availability"].evidence["sample"]["chunks_recounted"] == 4  # of 7

@@ -1,14 +1,25 @@
-"""What a check is: an id, a criterion, a rationale, its rules (finding ids with a severity and a
-remediation), and ``run(release, outcome)``. Checks know nothing of the CLI or the output formats."""
+"""What a check is: the spec's :class:`CheckInfo` for its criterion (id, title, rationale, rules) and
+``run(release, outcome)``. Checks know nothing of the CLI, the output formats, shards or merge."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from audit.spec.report import CriterionId, Finding, FindingScope
-from audit.spec.rules import Rule
+from audit.spec.report import CriterionId, Finding, FindingScope, Report
+from audit.spec.rules import CheckInfo, Rule
+
+if TYPE_CHECKING:
+    from audit.core.release import Release
+
+
+class Addition(ABC):
+    """What a check adds to the report besides findings and evidence (the replay: its segments)."""
+
+    @abstractmethod
+    def apply(self, report: Report) -> None:
+        """Write this addition into ``report``."""
 
 
 @dataclass
@@ -20,9 +31,7 @@ class Outcome:
     evidence: dict[str, Any] = field(default_factory=dict)
     skipped: str | None = None
     summary: str | None = None  # one line for the criteria table when the check passes
-    # The replay check only: its segments and the fingerprint of the environment they ran in.
-    segments: list = field(default_factory=list)
-    environment: dict = field(default_factory=dict)
+    addition: Addition | None = None
 
     def add(self, rule: Rule, message: str, path: str | None = None) -> None:
         self.findings.append(
@@ -41,12 +50,21 @@ class Outcome:
 
 
 class Check(ABC):
+    """One criterion's check. A subclass sets ``info`` (from audit.spec.rules) and implements ``run``."""
+
+    info: ClassVar[CheckInfo]
     id: ClassVar[str]
     criterion: ClassVar[CriterionId]
     title: ClassVar[str]
     rationale: ClassVar[str]
     rules: ClassVar[tuple[Rule, ...]]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "info" in cls.__dict__:
+            cls.id, cls.criterion, cls.title = cls.info.check_id, cls.info.criterion, cls.info.title  # type: ignore[assignment]
+            cls.rationale, cls.rules = cls.info.rationale, cls.info.rules
+
     @abstractmethod
-    def run(self, release: Any, out: Outcome) -> None:
-        """Inspect ``release`` (an :class:`audit.core.release.Release`) and record into ``out``."""
+    def run(self, release: Release, out: Outcome) -> None:
+        """Inspect ``release`` and record into ``out``."""

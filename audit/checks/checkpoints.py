@@ -7,57 +7,19 @@ import json
 import math
 
 from audit.spec.architectures import TORCH_DTYPE_TO_SAFETENSORS, UnsupportedArchitecture, expected_tensors
-from audit.checks.base import Check, Outcome, Rule
-from audit.checks.helpers.files import file_rules, verify_file
+from audit.checks.base import Check, Outcome
+from audit.checks.helpers.files import verify_file
 from audit.checks.helpers.pickled_state import is_pickled_state
 from audit.readers.torch_pickle import looks_pickled
 from audit.core.release import Release
 from audit.readers.safetensors_header import HeaderError
+from audit.spec.rules.model_checkpoints import FILE, NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED, TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, ARCH, INCONSISTENT, CHECK as MODEL_CHECKPOINTS_CHECK
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".metadata")  # .metadata: torch DCP
 
-FILE = file_rules("checkpoints")
-NONE = Rule("checkpoints.none", "error", "Publish intermediate checkpoints and list them under `checkpoints:`.")
-MISSING = Rule("checkpoints.missing", "error",
-               "Every declared checkpoint must be published; restore it or remove it from the manifest.")
-NO_WEIGHTS = Rule("checkpoints.no-weights", "error", "Each checkpoint needs its model weights (role: weights).")
-STEP_ORDER = Rule("checkpoints.step-order", "error", "List checkpoints once each, in strictly increasing step order.")
-TOKENS = Rule("checkpoints.tokens-inconsistent", "error",
-              "tokens must equal step × batch_size × sequence_length of config.training.")
-HEADER = Rule("checkpoints.header-invalid", "error",
-              "The file is not a well-formed safetensors file: re-export it with the safetensors library.")
-TENSOR_MISSING = Rule("checkpoints.tensor-missing", "error", "The checkpoint lacks tensors the model config implies.")
-TENSOR_UNEXPECTED = Rule("checkpoints.tensor-unexpected", "error",
-                         "The checkpoint holds tensors the model config does not imply (wrong config?).")
-TENSOR_SHAPE = Rule("checkpoints.tensor-shape", "error", "Tensor shapes must match the model config.")
-TENSOR_DTYPE = Rule("checkpoints.tensor-dtype", "warning", "Tensor dtypes should match torch_dtype of config.json.")
-INDEX = Rule("checkpoints.index-invalid", "error",
-             "model.safetensors.index.json must map every tensor to the shard that holds it.")
-REVISION = Rule("checkpoints.revision-missing", "error",
-                "A checkpoint published as a git revision must be a branch of the release's repository: "
-                "clone the model repository with all its branches (`git clone` fetches them as origin/…).")
-NOT_LOCAL = Rule("checkpoints.contents-not-local", "warning",
-                 "Only the git-LFS pointers were checked: fetch the contents (`git lfs pull --include='*' "
-                 "--exclude=''` on each branch, or `git lfs fetch --all`) to verify hashes and tensors.")
-REMOTE = Rule("checkpoints.remote-not-fetched", "warning",
-              "The checkpoint revisions are published in another repository: audit with `--resolve-local PATH` "
-              "pointing at a clone of it (`git clone` fetches every branch).")
-PICKLE = Rule("checkpoints.pickle", "warning",
-              "Pickle files can run code when loaded and were not opened; publish safetensors instead.")
-PICKLE_WEIGHTS = Rule("checkpoints.pickle-weights", "error",
-                      "Weights only in pickle form cannot be verified (they are never unpickled); publish safetensors.")
-ARCH = Rule("checkpoints.architecture-unknown", "info",
-            "Tensor names and shapes were compared across checkpoints only, not against the config.")
-INCONSISTENT = Rule("checkpoints.inconsistent", "error", "All checkpoints of a run must hold the same tensors.")
-
 
 class CheckpointsCheck(Check):
-    id = "checkpoints"
-    criterion = "model_checkpoints"
-    title = "Intermediate model checkpoints"
-    rationale = "LLM360 releases every intermediate checkpoint, so anyone can study or resume training."
-    rules = (NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED,
-             TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, ARCH, INCONSISTENT, *FILE.values())  # fmt: skip
+    info = MODEL_CHECKPOINTS_CHECK
 
     def run(self, release: Release, out: Outcome) -> None:
         m = release.manifest

@@ -7,32 +7,13 @@ import json
 from typing import Any
 
 from audit.readers import yamlio
-from audit.checks.base import Check, Outcome, Rule
+from audit.checks.base import Check, Outcome
 from audit.storage.coderepo import CodeRepoError, is_remote
 from audit.core.release import Release
+from audit.spec.rules.config import NOT_RELEASED, MODEL_INVALID, NO_FILE, UNREADABLE, MISMATCH, UNDOCUMENTED, MODEL_MISMATCH, CKPT_MISMATCH, ARGS_MISMATCH, ARGS_UNREADABLE, CHECK as CONFIG_CHECK
 
 #: Keys that legitimately differ between copies of one model config.
 VOLATILE_KEYS = {"transformers_version", "_name_or_path"}
-
-NOT_RELEASED = Rule("config.not-released", "error",
-                    "Declare the model config (config.model) and the training hyperparameters (config.training).")
-MODEL_INVALID = Rule("config.model-config-invalid", "error", "config.model must be a Hugging Face config.json object.")
-NO_FILE = Rule("config.no-training-config", "warning",
-               "Name the training config file at the commit (code.training_config) so the hyperparameters can be verified.")
-UNREADABLE = Rule("config.training-config-invalid", "error", "The training config at the commit must be a YAML or JSON mapping.")
-MISMATCH = Rule("config.hyperparameter-mismatch", "error",
-                "The manifest and the training config at the pinned commit must agree; fix whichever is wrong.")
-UNDOCUMENTED = Rule("config.hyperparameter-undocumented", "warning",
-                    "Every hyperparameter in the manifest should appear in the training config at the commit.")
-MODEL_MISMATCH = Rule("config.model-config-mismatch", "error",
-                      "The model config in the release must equal code.model_config at the pinned commit.")
-CKPT_MISMATCH = Rule("config.checkpoint-config-mismatch", "error",
-                     "Every checkpoint's config.json must equal the release's model config.")
-ARGS_MISMATCH = Rule("config.training-args-mismatch", "error",
-                     "config.training must say what the Trainer ran with (training_args.bin): fix the manifest, "
-                     "or find out why the checkpoints were trained with other hyperparameters.")
-ARGS_UNREADABLE = Rule("config.training-args-unreadable", "warning",
-                       "training_args.bin should be the TrainingArguments that transformers' Trainer saves.")
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -59,12 +40,7 @@ def _parse(name: str, raw: bytes) -> Any:
 
 
 class ConfigCheck(Check):
-    id = "config"
-    criterion = "config"
-    title = "Configuration and hyperparameters"
-    rationale = "Hyperparameters are only evidence if they are the ones in the code that trained the model."
-    rules = (NOT_RELEASED, MODEL_INVALID, NO_FILE, UNREADABLE, MISMATCH, UNDOCUMENTED, MODEL_MISMATCH, CKPT_MISMATCH,
-             ARGS_MISMATCH, ARGS_UNREADABLE)
+    info = CONFIG_CHECK
 
     def run(self, release: Release, out: Outcome) -> None:
         m = release.manifest

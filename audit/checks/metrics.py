@@ -5,41 +5,23 @@ from __future__ import annotations
 
 import math
 
-from audit.checks.base import Check, Outcome, Rule
-from audit.checks.helpers.files import file_rules, verify_file
+from audit.checks.base import Check, Outcome
+from audit.checks.helpers.files import verify_file
 from audit.frameworks.hf_trainer import logging_steps
-from audit.readers.training_log import read_declared_log, read_evaluations
+from audit.frameworks.registry import read_log
+from audit.readers.training_log import read_evaluations
 from audit.core.release import Release
 from audit.spec.schedule import lr_at
+from audit.spec.rules.metrics import FILE, NO_LOG, MALFORMED, STEPS, FIELDS, NON_FINITE, LR, LR_CONVENTION, NO_EVALS, EVAL_MISSING, EVAL_NON_FINITE, CHECK as METRICS_CHECK
 
 #: Curves in the report keep at most this many points per series (every k-th step, and the last).
 MAX_SERIES_POINTS = 2000
 #: Relative tolerance for the logged learning rate (float32 logging loses ~1e-7).
 LR_RTOL = 1e-5
 
-FILE = file_rules("metrics")
-NO_LOG = Rule("metrics.no-training-log", "error", "Publish the per-step training log (metrics.training_log).")
-MALFORMED = Rule("metrics.malformed", "error", "Each log line must be a JSON object with an integer step.")
-STEPS = Rule("metrics.steps-missing", "error", "Log every optimizer step up to the last checkpoint.")
-FIELDS = Rule("metrics.field-missing", "warning", "Log loss, learning_rate and grad_norm at every step.")
-NON_FINITE = Rule("metrics.non-finite", "error",
-                  "A NaN or infinite loss, learning rate or gradient norm means the run diverged or the log is corrupt.")
-LR = Rule("metrics.lr-schedule-mismatch", "error",
-          "The logged learning rate must follow config.training.lr_schedule; fix the schedule or the log.")
-LR_CONVENTION = Rule("metrics.lr-schedule-not-compared", "info",
-                     "The Hugging Face Trainer logs at step s the rate of lr_lambda(s - 1); declare the matching "
-                     "hf-* schedule (hf-linear, hf-cosine, hf-constant-with-warmup) so the log can be compared.")
-NO_EVALS = Rule("metrics.no-evaluations", "error", "Publish evaluation results for every checkpoint.")
-EVAL_MISSING = Rule("metrics.evaluation-missing", "error", "Evaluate every checkpoint on every declared task.")
-EVAL_NON_FINITE = Rule("metrics.evaluation-non-finite", "error", "Evaluation results must be finite numbers.")
-
 
 class MetricsCheck(Check):
-    id = "metrics"
-    criterion = "metrics"
-    title = "Training logs and evaluations"
-    rationale = "Per-step logs and per-checkpoint evaluations let others see how the model got where it is."
-    rules = (NO_LOG, MALFORMED, STEPS, FIELDS, NON_FINITE, LR, LR_CONVENTION, NO_EVALS, EVAL_MISSING, EVAL_NON_FINITE, *FILE.values())
+    info = METRICS_CHECK
 
     def run(self, release: Release, out: Outcome) -> None:
         m = release.manifest
@@ -59,7 +41,7 @@ class MetricsCheck(Check):
         path = verify_file(release, entry, FILE, out, hash_it=release.hash_files)
         if path is None:
             return
-        log = read_declared_log(path, entry.format)
+        log = read_log(path, entry.format)
         p = entry.path
         if log.problems:
             what = "problem(s) in log_history" if entry.format == "hf-trainer-state" else "bad line(s)"

@@ -4,33 +4,14 @@ plus what an exact resume needs besides them: scheduler position, every RNG, the
 from __future__ import annotations
 
 from audit.checks.helpers import pickled_state
-from audit.checks.base import Check, Outcome, Rule
+from audit.checks.base import Check, Outcome
 from audit.frameworks.hf_trainer import TRAINER_STATE
 from audit.core.release import Release
 from audit.readers.safetensors_header import HeaderError
+from audit.spec.rules.optimizer_checkpoints import NOT_RELEASED, MOMENTS, SHAPE, HEADER, STATE_INVALID, STEP, NOT_RESUMABLE, UNDECLARED, FINAL, CHECK as OPTIMIZER_CHECKPOINTS_CHECK
 
 RESUME_PARTS = {"scheduler": "the LR scheduler position", "rng": "the RNG states", "data_cursor": "the data cursor"}
 RNG_KINDS = ("python", "numpy", "torch_cpu")
-
-NOT_RELEASED = Rule("optimizer.not-released", "error",
-                    "Publish the optimizer state (AdamW moments and step) with every intermediate checkpoint.")
-MOMENTS = Rule("optimizer.moments-missing", "error",
-               "The optimizer state must hold exp_avg and exp_avg_sq for every parameter (in safetensors: "
-               "exp_avg.<param> and exp_avg_sq.<param>).")
-SHAPE = Rule("optimizer.moment-shape", "error", "Optimizer moments must have the shape of their parameter.")
-HEADER = Rule("optimizer.header-invalid", "error", "Re-export the optimizer state with the safetensors library.")
-STATE_INVALID = Rule("optimizer.training-state-invalid", "error",
-                     "The training-state JSON (training_state.json of the reference trainer, trainer_state.json "
-                     "of the Hugging Face Trainer) must be a JSON object.")
-STEP = Rule("optimizer.step-mismatch", "error",
-            "The step counters saved with a checkpoint (optimizer, scheduler, trainer state) must equal its step.")
-NOT_RESUMABLE = Rule("optimizer.not-resumable", "warning",
-                     "Save the scheduler position, every RNG state (python, numpy, torch, CUDA) and the data "
-                     "cursor with each checkpoint so training can be resumed exactly.")
-UNDECLARED = Rule("optimizer.state-not-found", "error",
-                  "The manifest declares state the checkpoint files do not hold: fix `state:` or publish it.")
-FINAL = Rule("optimizer.final-missing", "info",
-             "The final checkpoint has no optimizer state: training cannot be continued from it.")
 
 
 def _steps(steps: list[int]) -> str:
@@ -39,12 +20,7 @@ def _steps(steps: list[int]) -> str:
 
 
 class OptimizerCheck(Check):
-    id = "optimizer"
-    criterion = "optimizer_checkpoints"
-    title = "Intermediate optimizer states"
-    rationale = "Without optimizer, scheduler, RNG and data-cursor state, training cannot be resumed or replayed."
-    rules = (NOT_RELEASED, MOMENTS, SHAPE, HEADER, STATE_INVALID, STEP, NOT_RESUMABLE, UNDECLARED, FINAL,
-             *pickled_state.RULES)  # fmt: skip
+    info = OPTIMIZER_CHECKPOINTS_CHECK
 
     def run(self, release: Release, out: Outcome) -> None:
         cks = release.manifest.checkpoints

@@ -2,32 +2,40 @@
 
 from __future__ import annotations
 
-from audit.checks.base import Check, Outcome, Rule
+from dataclasses import dataclass
+from typing import Any
+
+from audit.checks.base import Addition, Check, Outcome
+from audit.spec.report import ReplaySegment, Report
 from audit.core.progress import Progress
 from audit.core.release import Release
 from audit.replay.options import ReplayOptions
+from audit.spec.rules.replay import MISMATCH, ERROR, TOLERANCE, SKIPPED, CHECK as REPLAY_CHECK
 
-MISMATCH = Rule("replay.mismatch", "error",
-                "The released checkpoints, data, hyperparameters or log do not reproduce: find what differs "
-                "at the first divergent step (data order, optimizer state, RNG restore, a changed file).")
-ERROR = Rule("replay.error", "error", "The segment could not be replayed; the message says which file or step.")
-TOLERANCE = Rule("replay.within-tolerance", "warning",
-                 "Replayed in a different environment: close but not bitwise equal. Replay on the recorded "
-                 "environment (same device, torch version and thread count) for a bit-exact verdict.")
-SKIPPED = Rule("replay.segment-skipped", "info",
-               "Publish the complete training state (optimizer, RNG, data order) to make the segment replayable.")
+
+@dataclass
+class ReplayAddition(Addition):
+    """The replayed segments and the fingerprint of the environment they ran in."""
+
+    segments: list[ReplaySegment]
+    environment: dict[str, Any]
+
+    def apply(self, report: Report) -> None:
+        report.replay.segments = list(self.segments)
+        report.replay.environment = dict(self.environment)
 
 
 class ReplayCheck(Check):
-    id = "replay"
-    criterion = "replay"
-    title = "Bit-exact training replay"
-    rationale = "Only re-running training proves that the published run produced the published checkpoints."
-    rules = (MISMATCH, ERROR, TOLERANCE, SKIPPED)
+    info = REPLAY_CHECK
 
     def __init__(self, options: ReplayOptions | None = None, progress: Progress | None = None):
         self.options = options or ReplayOptions()
         self.progress = progress or Progress()
+
+    def _run(self, release: Release, selected: list[int], pairs) -> tuple[list[ReplaySegment], dict[str, Any]]:
+        from audit.replay.segment import run_replay
+
+        return run_replay(release, self.options, selected, pairs, self.progress)
 
     def run(self, release: Release, out: Outcome) -> None:
         from audit.replay import plan
@@ -39,23 +47,14 @@ class ReplayCheck(Check):
             out.skip("no segment replayed" + (" (--replay none)" if self.options.mode == "none" else
                                               " (fewer than two checkpoints)"))  # fmt: skip
             return
-        if release.shard is not None:  # the k-th selected segment is shard k mod N + 1's
-            indices = [ix for k, ix in enumerate(indices) if release.shard.owns(k)]
-            if not indices:
-                out.skip(f"no segment replayed in shard {release.shard} (the selected ones belong to other shards)")
-                return
-        if release.recorded is not None:  # merge: the shards replayed them
-            from audit.spec.report import ReplaySegment
-
-            lost = lambda a, b: ReplaySegment(start_step=a.step, end_step=b.step, status="error",
-                                              reason="no shard report holds this segment")  # fmt: skip
-            out.segments = [release.recorded.segments.get(pairs[ix][0].step) or lost(*pairs[ix]) for ix in indices]
-            out.environment = release.recorded.environment
-        else:
-            from audit.replay.segment import run_replay
-
-            out.segments, out.environment = run_replay(release, self.options, indices, pairs, self.progress)
-        for s in out.segments:
+        replayed = release.replay(indices, [(a.step, b.step) for a, b in pairs],
+                                  lambda selected: self._run(release, selected, pairs))  # fmt: skip
+        if replayed.skipped:
+            out.skip(replayed.skipped)
+            return
+        out.addition = ReplayAddition(replayed.segments, replayed.environment)
+        segments = replayed.segments
+        for s in segments:
             span = f"steps {s.start_step}→{s.end_step}"
             if s.status == "mismatch":
                 out.add(MISMATCH, f"{span}: mismatch, first divergent step {s.first_divergent_step}, "
@@ -68,10 +67,10 @@ class ReplayCheck(Check):
                                    f"in {', '.join(s.environment_differences)}")  # fmt: skip
             elif s.status == "skipped":
                 out.add(SKIPPED, f"{span}: skipped, {s.reason}")
-        counts = {st: sum(1 for s in out.segments if s.status == st) for st in
+        counts = {st: sum(1 for s in segments if s.status == st) for st in
                   ("bit-exact", "within-tolerance", "mismatch", "skipped", "error")}  # fmt: skip
         out.evidence["segments"] = {k: v for k, v in counts.items() if v}
-        spans = ", ".join(f"{s.start_step}→{s.end_step}" for s in out.segments if s.status == "bit-exact")
+        spans = ", ".join(f"{s.start_step}→{s.end_step}" for s in segments if s.status == "bit-exact")
         out.summary = f"{counts['bit-exact']} of {len(pairs)} segments replayed bit-exact ({spans})"
-        if counts["skipped"] == len(out.segments):
-            out.skip(f"all {len(out.segments)} selected segment(s) skipped: {out.segments[0].reason}")
+        if counts["skipped"] == len(segments):
+            out.skip(f"all {len(segments)} selected segment(s) skipped: {segments[0].reason}")

@@ -2,43 +2,21 @@
 
 from __future__ import annotations
 
-import traceback
 import datetime as dt
-from dataclasses import dataclass, field
+import traceback
 from pathlib import Path
 
 from audit import SPEC_VERSION, __version__
 from audit.checks import Check, Outcome, default_checks
+from audit.core.options import AuditOptions
+from audit.core.policy import gate_settings, mark_waived, policy_findings
 from audit.core.progress import Progress
+from audit.core.release import Release
+from audit.spec.manifest_loader import load_manifest
+from audit.spec.names import CRITERIA
+from audit.spec.report import CriterionResult, Finding, ReleaseInfo, Replay, Report, Scope, Tool
+from audit.spec.rules.internal import INTERNAL
 from audit.storage.hashing import HashCache, Hasher
-from audit.core.policy import Policy, gate_settings, mark_waived, policy_findings
-from audit.core.release import Release, load_manifest
-from audit.replay.options import ReplayOptions
-from audit.spec.rules import Rule
-from audit.spec.report import (CRITERIA, CriterionResult, Finding, ReleaseInfo, Replay, Report, Scope, ShardEvidence,
-                          Tool)  # fmt: skip
-from audit.storage.remote import Resolver
-from audit.core.shard import Recorded, Shard, scan_to_json
-
-INTERNAL_RULE = Rule("audit.internal-error", "error", "This is a bug in llm360-audit; please report it with this message.")
-INTERNAL_ERROR = INTERNAL_RULE.id
-
-
-@dataclass(frozen=True)
-class AuditOptions:
-    hash_files: bool = True
-    replay: ReplayOptions = ReplayOptions()
-    policy: Policy = field(default_factory=Policy)
-    fail_on: str | None = None  # overrides the policy's
-    require_level: str | None = None  # overrides the policy's
-    today: dt.date | None = None  # for waiver expiry; None = today
-    cache_dir: Path | None = None  # hash cache; None = no cache
-    data_sample: float = 1.0  # fraction of the data chunks recounted (all are hashed)
-    data_sample_seed: int = 0
-    shard: Shard | None = None  # --shard I/N: this run does its part of the expensive work
-    recorded: Recorded | None = None  # merge: evidence from the shards, used instead of recomputing
-    resolver: Resolver = field(default_factory=Resolver)  # --resolve-local: remote components → local clones
-
 
 def _summarize(outcomes: list[Outcome]) -> CriterionResult:
     findings = [f for o in outcomes for f in o.findings if f.waiver is None]
@@ -69,23 +47,22 @@ class Auditor:
         manifest, digest, problems = load_manifest(root)
         info = ReleaseInfo(path=str(root), name=manifest.name if manifest else None, manifest_sha256=digest,
                            license=manifest.license.id if manifest and manifest.license else None)  # fmt: skip
-        today = options.today or dt.date.today()
+        today = options.gate.today or dt.date.today()
         used: set[int] = set()
         if manifest is None:
             reason = "the manifest could not be read"
             criteria = {c: CriterionResult(status="skipped", summary=reason) for c in CRITERIA}
-            findings = mark_waived(problems, options.policy, today, used)
-            return self._report(info, criteria, findings + policy_findings(options.policy, used, today), options)
+            findings = mark_waived(problems, options.gate.policy, today, used)
+            return self._report(info, criteria, findings + policy_findings(options.gate.policy, used, today), options)
 
-        cache = HashCache(options.cache_dir) if options.cache_dir and options.hash_files else None
-        release = Release(root=root, manifest=manifest, manifest_sha256=digest, hash_files=options.hash_files,
-                          hasher=Hasher(cache), shard=options.shard, recorded=options.recorded,
-                          resolver=options.resolver)  # fmt: skip
+        cache = HashCache(options.scope.cache_dir) if options.scope.cache_dir and options.scope.hash_files else None
+        release = Release(root=root, manifest=manifest, manifest_sha256=digest, hash_files=options.scope.hash_files,
+                          hasher=Hasher(cache), evidence=options.evidence, resolver=options.resolver)  # fmt: skip
         by_criterion: dict[str, list[Outcome]] = {c: [] for c in CRITERIA}
         checks = self.checks if self.checks is not None else default_checks(
-            options.replay, self.progress, options.data_sample, options.data_sample_seed)
+            options.replay, self.progress, options.scope.data_sample, options.scope.data_sample_seed)
         try:
-            if options.hash_files:
+            if options.scope.hash_files:
                 with self.progress.task("hashing", unit="B") as advance:
                     release.prefetch_hashes(advance)
             for check in checks:
@@ -98,20 +75,20 @@ class Auditor:
                 cache.close()
         for outs in by_criterion.values():
             for o in outs:
-                o.findings = mark_waived(o.findings, options.policy, today, used)
+                o.findings = mark_waived(o.findings, options.gate.policy, today, used)
         criteria = {c: _summarize(o) if o else CriterionResult(status="skipped", summary="no check ran")
                     for c, o in by_criterion.items()}  # fmt: skip
         findings = [f for outs in by_criterion.values() for o in outs for f in o.findings]
-        findings += policy_findings(options.policy, used, today)
-        segments = [s for o in by_criterion["replay"] for s in o.segments]
-        environment = next((o.environment for o in by_criterion["replay"] if o.environment), {})
-        scope = Scope(hashing="full" if options.hash_files else "off", bytes_hashed=release.hasher.hashed_bytes,
-                      hashes_from_cache=release.hasher.from_cache, data_sample=options.data_sample,
-                      data_sample_seed=options.data_sample_seed if options.data_sample < 1 else None)  # fmt: skip
-        report = self._report(info, criteria, findings, options, segments, environment, scope)
-        if options.shard is not None:
-            report.shard = ShardEvidence(index=options.shard.index, count=options.shard.count, hashes=release.hashes(),
-                                         chunk_scans={p: scan_to_json(s) for p, s in release.scans().items()})  # fmt: skip
+        findings += policy_findings(options.gate.policy, used, today)
+        scope = Scope(hashing="full" if options.scope.hash_files else "off", bytes_hashed=release.hasher.hashed_bytes,
+                      hashes_from_cache=release.hasher.from_cache, data_sample=options.scope.data_sample,
+                      data_sample_seed=options.scope.data_sample_seed if options.scope.data_sample < 1 else None)  # fmt: skip
+        report = self._report(info, criteria, findings, options, scope)
+        for outs in by_criterion.values():
+            for o in outs:
+                if o.addition is not None:
+                    o.addition.apply(report)
+        report.shard = options.evidence.part(release.hashes(), release.scans())
         return report
 
     @staticmethod
@@ -122,24 +99,24 @@ class Auditor:
         except Exception as exc:  # a bug in one check must not cost the other checks
             where = traceback.extract_tb(exc.__traceback__)[-1]
             out.findings.append(Finding(
-                id=INTERNAL_ERROR, severity="error", criterion=check.criterion,
+                id=INTERNAL.id, severity=INTERNAL.severity, criterion=check.criterion,
                 message=f"check {check.id} failed: {type(exc).__name__}: {exc} "
                         f"({Path(where.filename).name}:{where.lineno})",
-                remediation=INTERNAL_RULE.remediation,
+                remediation=INTERNAL.remediation,
             ))  # fmt: skip
         return out
 
     @staticmethod
-    def _report(info, criteria, findings, options: AuditOptions, segments=(), environment=None, scope=None) -> Report:
+    def _report(info, criteria, findings, options: AuditOptions, scope=None) -> Report:
         r = options.replay
         return Report(
-            scope=scope or Scope(hashing="full" if options.hash_files else "off"),
+            scope=scope or Scope(hashing="full" if options.scope.hash_files else "off"),
             spec_version=SPEC_VERSION,
             tool=Tool(version=__version__),
             release=info,
             criteria=criteria,
             findings=findings,
-            gate=gate_settings(options.policy, options.fail_on, options.require_level),
+            gate=gate_settings(options.gate.policy, options.gate.fail_on, options.gate.require_level),
             replay=Replay(mode=r.mode, seed=r.seed if r.mode not in ("all", "none") else None, steps=r.steps,
-                          device=r.device, environment=environment or {}, segments=list(segments)),
+                          device=r.device),
         )  # fmt: skip

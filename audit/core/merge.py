@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pydantic
 
-from audit.core.auditor import AuditOptions, Auditor
+from audit.core.auditor import Auditor
+from audit.core.evidence import Recorded
+from audit.core.options import AuditOptions, GateOptions, ScopeOptions
 from audit.core.progress import Progress
-from audit.core.release import load_manifest
+from audit.readers.bounded import TooLarge, load_json
+from audit.spec.manifest_loader import load_manifest
 from audit.replay.options import ReplayOptions
 from audit.spec.report import Report
-from audit.core.shard import Recorded, ShardError, scan_from_json
+from audit.core.shard import ShardError, scan_from_json
 
-
-#: A shard's report.json is a few MB even at Amber scale; a larger file is refused unread.
-MAX_REPORT_BYTES = 256 * 1024 * 1024
 
 
 def read_shard_reports(paths: list[Path]) -> list[Report]:
@@ -29,11 +29,11 @@ def read_shard_reports(paths: list[Path]) -> list[Report]:
     for p in paths:
         f = p / "report.json" if p.is_dir() else p
         try:
-            if f.stat().st_size > MAX_REPORT_BYTES:
-                raise ShardError(f"{f}: larger than {MAX_REPORT_BYTES} bytes; not a shard report")
-            report = Report.from_json(json.loads(f.read_bytes()))
+            report = Report.from_json(load_json(f))
         except OSError as exc:
             raise ShardError(f"{f}: {exc.strerror}") from None
+        except TooLarge as exc:
+            raise ShardError(f"{f}: {exc}; not a shard report") from None
         except (ValueError, RecursionError, pydantic.ValidationError) as exc:
             first = str(exc).splitlines()[0]
             raise ShardError(f"{f}: not a report.json of llm360-audit ({first})") from None
@@ -73,8 +73,8 @@ def check_complete(reports: list[Report]) -> int:
 def recorded_evidence(reports: list[Report]) -> Recorded:
     rec = Recorded()
     for r in sorted(reports, key=lambda r: r.shard.index):
-        rec.hashes.update(r.shard.hashes)
-        rec.scans.update({p: scan_from_json(s) for p, s in r.shard.chunk_scans.items()})
+        rec.recorded_hashes.update(r.shard.hashes)
+        rec.recorded_scans.update({p: scan_from_json(s) for p, s in r.shard.chunk_scans.items()})
         rec.segments.update({s.start_step: s for s in r.replay.segments})
         if r.replay.segments and not rec.environment:
             rec.environment = r.replay.environment
@@ -90,12 +90,13 @@ def merge_reports(reports: list[Report], root: Path, options: AuditOptions, prog
         raise ShardError(f"{root}/llm360.yaml is not the manifest the shards audited (sha256 differs)")
     options = replace(
         options,
-        hash_files=first.scope.hashing == "full",
+        scope=ScopeOptions(hash_files=first.scope.hashing == "full", cache_dir=None, data_sample=first.scope.data_sample,
+                           data_sample_seed=first.scope.data_sample_seed or 0),
         replay=ReplayOptions(mode=first.replay.mode, seed=first.replay.seed or 0, steps=first.replay.steps,
                              device=first.replay.device or "cpu"),
-        fail_on=first.gate.fail_on, require_level=first.gate.require_level,
-        data_sample=first.scope.data_sample, data_sample_seed=first.scope.data_sample_seed or 0,
-        cache_dir=None, shard=None, recorded=recorded_evidence(reports),
+        gate=GateOptions(policy=options.gate.policy, today=options.gate.today, fail_on=first.gate.fail_on,
+                         require_level=first.gate.require_level),
+        evidence=recorded_evidence(reports),
     )  # fmt: skip
     report = Auditor(progress=progress).audit(root, options)
     report.scope.bytes_hashed += sum(r.scope.bytes_hashed for r in reports)

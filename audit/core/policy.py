@@ -22,16 +22,11 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
 from audit.readers import yamlio
-from audit.spec.report import LEVELS, Finding, GateSettings, Waiver
+from audit.readers.bounded import MAX_YAML_BYTES, TooLarge, read_bytes
+from audit.spec.names import FAIL_ON, LEVEL_NAMES, POLICY_NAME
+from audit.spec.report import Finding, GateSettings, Waiver
 from audit.spec.rules import Rule
-
-POLICY_NAME = ".llm360-audit.yaml"
-LEVEL_NAMES = ("closed",) + tuple(name for name, _ in LEVELS)
-
-EXPIRED = Rule("policy.waiver-expired", "error", "Renew the waiver with a new expiry date and reason, or fix the finding.")
-NO_REASON = Rule("policy.waiver-without-reason", "error", "Every waiver needs a reason that says why the finding is accepted.")
-UNUSED = Rule("policy.waiver-unused", "info", "Remove waivers that no longer match a finding.")
-POLICY_RULES = (EXPIRED, NO_REASON, UNUSED)
+from audit.spec.rules.policy import EXPIRED, NO_REASON, UNUSED
 
 
 class PolicyError(ValueError):
@@ -48,7 +43,7 @@ class WaiverSpec(BaseModel):
 
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    fail_on: str = Field("error", pattern="^(error|warning)$")
+    fail_on: str = Field("error", pattern=f"^({'|'.join(FAIL_ON)})$")
     require_level: str | None = None
     waivers: list[WaiverSpec] = Field(default_factory=list)
     source: str | None = Field(None, exclude=True)
@@ -67,9 +62,9 @@ def load_policy(path: Path | None) -> Policy:
     if path is None:
         return Policy()
     try:
-        data = yamlio.loads(path.read_bytes()) or {}
+        data = yamlio.loads(read_bytes(path, MAX_YAML_BYTES)) or {}
         policy = Policy.model_validate(data)
-    except (OSError, yamlio.YamlError) as exc:
+    except (OSError, yamlio.YamlError, TooLarge) as exc:
         raise PolicyError(f"{path}: {exc}") from None
     except pydantic.ValidationError as exc:
         err = exc.errors()[0]

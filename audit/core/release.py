@@ -3,89 +3,23 @@ chunk scans, the code repository) so that each file is read once whatever the nu
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pydantic
-
-from audit.spec import schemas
-from audit.readers import yamlio
-from audit.formats.interface import ChunkScan, scan_chunk
+from audit.formats.interface import ChunkScan
+from audit.formats.registry import scan_chunk
 from audit.storage.files import UnsafePath
 from audit.storage.hashing import Hasher
 from audit.storage.coderepo import CodeRepo, CodeRepoError
 from audit.storage.coderepo import is_remote
 from audit.storage.locate import Locator
 from audit.storage.remote import Resolver
-from audit.spec.manifest import MANIFEST_NAME, Checkpoint, Chunk, Manifest
-from audit.spec.report import Finding
-from audit.spec.rules import Rule
+from audit.spec.manifest import Checkpoint, Chunk, Manifest
+from audit.readers.bounded import load_json
 from audit.readers.safetensors_header import HeaderError, SafetensorsHeader, read_header
-from audit.core.shard import Recorded, Shard, file_positions
-
-MAX_SCHEMA_ERRORS = 20
-#: A checkpoint's training-state JSON larger than this is refused unread.
-MAX_STATE_BYTES = 64 * 1024 * 1024
-
-MANIFEST_REMEDIATION = (
-    f"Write {MANIFEST_NAME} at the release root (`llm360-audit init RELEASE` drafts it) and make it "
-    "validate against schemas/manifest.schema.json."
-)
-
-
-MANIFEST_RULES = {
-    name: Rule(f"manifest.{name}", "error", MANIFEST_REMEDIATION)
-    for name in ("missing", "unreadable", "yaml-invalid", "not-a-mapping", "schema-violation")
-}
-
-
-def _manifest_finding(rule: str, message: str) -> Finding:
-    r = MANIFEST_RULES[rule]
-    return Finding(id=r.id, severity=r.severity, criterion="manifest", message=message, path=MANIFEST_NAME,
-                   remediation=r.remediation)  # fmt: skip
-
-
-def _json_path(parts) -> str:
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "(root)"
-
-
-def load_manifest(root: Path) -> tuple[Manifest | None, str | None, list[Finding]]:
-    """Read and validate ``llm360.yaml``; problems come back as findings, never as exceptions."""
-    path = root / MANIFEST_NAME
-    if not path.is_file():
-        return None, None, [_manifest_finding("missing", f"{MANIFEST_NAME} not found in {root}")]
-    try:
-        raw = path.read_bytes()
-        data = yamlio.loads(raw)
-    except OSError as exc:
-        return None, None, [_manifest_finding("unreadable", f"{MANIFEST_NAME}: {exc.strerror}")]
-    except yamlio.YamlError as exc:
-        return None, None, [_manifest_finding("yaml-invalid", f"{MANIFEST_NAME}: {exc}")]
-    digest = hashlib.sha256(raw).hexdigest()
-    if not isinstance(data, dict):
-        kind = "empty" if data is None else type(data).__name__
-        return None, digest, [_manifest_finding("not-a-mapping", f"{MANIFEST_NAME} is {kind}, not a mapping")]
-    try:  # the strict models accept a subset of what the schema accepts (tests/test_fuzz.py): valid here is valid
-        return Manifest.model_validate(data), digest, []
-    except pydantic.ValidationError as exc:
-        first_error = exc.errors()[0]
-    # Invalid: the schema's messages are the ones users can look up in schemas/manifest.schema.json.
-    errors = sorted(schemas.validator("manifest").iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        findings = [
-            _manifest_finding("schema-violation", f"{MANIFEST_NAME}: {_json_path(e.absolute_path)}: {e.message}")
-            for e in errors[:MAX_SCHEMA_ERRORS]
-        ]
-        return None, digest, findings
-    loc, msg = _json_path(first_error["loc"]), first_error["msg"]  # the model is stricter than the schema here
-    return None, digest, [_manifest_finding("schema-violation", f"{MANIFEST_NAME}: {loc}: {msg}")]
+from audit.core.evidence import Evidence, Replayed
 
 
 @dataclass
@@ -96,8 +30,7 @@ class Release:
     hash_files: bool = True
     hasher: Hasher = field(default_factory=Hasher)
     on_bytes: Callable[[int], None] = lambda n: None  # progress: bytes read by hashing or scanning
-    shard: Shard | None = None  # --shard: hash, recount and replay only this shard's part
-    recorded: Recorded | None = None  # merge: the shards' evidence, used instead of recomputing
+    evidence: Evidence = field(default_factory=Evidence)  # computed here, in a shard, or recorded by shards
     resolver: Resolver = field(default_factory=Resolver)  # --resolve-local: remote components → local clones
     _sha: dict[str, str] = field(default_factory=dict)
     _headers: dict[str, SafetensorsHeader | HeaderError] = field(default_factory=dict)
@@ -105,22 +38,21 @@ class Release:
     _code: CodeRepo | CodeRepoError | None = None
     _model_config: dict | str | None = None
     _states: dict[int, dict | ValueError] = field(default_factory=dict)
-    _positions: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
         self.locate = Locator(self.root, self.manifest, self.resolver)  # where each file's contents are
-        if self.recorded is not None:
-            self._sha.update(self.recorded.hashes)
-            self._scans.update(self.recorded.scans)
+        self.evidence.bind(self.manifest)
+        self._sha.update(self.evidence.hashes())
+        self._scans.update(self.evidence.scans())
 
     def mine(self, rel: str) -> bool:
         """Whether this run does the expensive work (hashing, recounting) for file ``rel``."""
-        if self.shard is None:
-            return True
-        if self._positions is None:
-            self._positions = file_positions(self.manifest)
-        return self.shard.owns(self._positions.get(rel, 0))
+        return self.evidence.computes(rel)
+
+    def replay(self, selected: list[int], spans, run) -> Replayed:
+        """The selected segments (indices into ``spans``), replayed by ``run`` or taken from the evidence."""
+        return self.evidence.replay(selected, spans, run)
 
     def path(self, rel: str) -> Path:
         """The local file holding a manifest path's contents (raises :class:`UnsafePath`); see audit.storage.locate."""
@@ -192,7 +124,7 @@ class Release:
         if cfg is None:
             return "no model config declared (config.model)"
         try:
-            data = json.loads(self.path(cfg.model).read_bytes())
+            data = load_json(self.path(cfg.model))
         except UnsafePath as exc:
             return str(exc)
         except FileNotFoundError:
@@ -219,10 +151,7 @@ class Release:
         if not files:
             return ValueError(f"checkpoint at step {ck.step} declares no training-state JSON file")
         try:
-            path = self.path(files[0])
-            if path.stat().st_size > MAX_STATE_BYTES:
-                return ValueError(f"{files[0]}: larger than {MAX_STATE_BYTES} bytes")
-            state = json.loads(path.read_bytes())
+            state = load_json(self.path(files[0]))
         except (OSError, ValueError, RecursionError) as exc:
             return ValueError(f"{files[0]}: {str(exc).splitlines()[0]}")
         return state if isinstance(state, dict) else ValueError(f"{files[0]}: not a JSON object")

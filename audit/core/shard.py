@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from audit.formats.interface import ChunkScan, FormatProblem
@@ -73,13 +73,3 @@ def scan_from_json(data: dict[str, Any]) -> ChunkScan:
                      max_token_id=data["max_token_id"], out_of_vocab=data["out_of_vocab"],
                      malformed=data["malformed"], problems=list(data["problems"]),
                      errors=[FormatProblem(m, i) for m, i in data["errors"]], read=data["read"])  # fmt: skip
-
-
-@dataclass
-class Recorded:
-    """Evidence gathered by shards, handed to the merging run: it is used instead of recomputing."""
-
-    hashes: dict[str, str] = field(default_factory=dict)
-    scans: dict[str, ChunkScan] = field(default_factory=dict)
-    segments: dict[tuple[int, int], Any] = field(default_factory=dict)  # (start, end) → ReplaySegment
-    environment: dict[str, Any] = field(default_factory=dict)

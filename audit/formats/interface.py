@@ -1,18 +1,14 @@
-"""Recount a data chunk: sequences, tokens, tokens per source, sequence lengths, vocabulary bounds.
-
-JSONL is read here; the other formats (data.format.kind) by one small reader each in audit.formats,
-imported only when a chunk of that kind is scanned (numpy and pyarrow load lazily)."""
+"""What a data-format reader fills and how it plugs in: a chunk's recount (sequences, tokens, tokens
+per source, sequence lengths, vocabulary bounds), its format problems, and the reader interface."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from audit.readers.jsonl import BadLine, iter_jsonl
 from audit.spec.manifest import DataFormat
-
-_INT_ONLY = {int}
 
 #: Problems kept verbatim per chunk; the rest are counted.
 MAX_EXAMPLES = 5
@@ -53,32 +49,17 @@ class ReaderMissing(Exception):
     """The optional package that reads this format is not installed; the message says which."""
 
 
-def scan_chunk(path: Path, fmt: DataFormat, vocab_size: int | None) -> ChunkScan:
-    if fmt.kind != "jsonl-token-ids":
-        from audit.formats import scan_with
+def chunk_source(path: Path, fmt: DataFormat) -> str:
+    """The source of a chunk without per-sequence sources: data.format.source, else the file stem."""
+    return fmt.source if fmt.source is not None else path.stem
 
-        return scan_with(path, fmt, vocab_size, ChunkScan())
-    scan = ChunkScan()
-    for lineno, rec in iter_jsonl(path):
-        if isinstance(rec, BadLine):
-            scan.malformed += 1
-            scan._problem(f"line {lineno}: {rec.reason}")
-            continue
-        ids = rec.get(fmt.tokens_field) if isinstance(rec, dict) else None
-        if not isinstance(ids, list) or (ids and set(map(type, ids)) != _INT_ONLY):  # C loops, no generator
-            scan.malformed += 1
-            scan._problem(f"line {lineno}: no list of integer {fmt.tokens_field!r}")
-            continue
-        scan.sequences += 1
-        scan.tokens += len(ids)
-        scan.lengths[len(ids)] += 1
-        source = rec.get(fmt.source_field)
-        scan.sources[source if isinstance(source, str) else "<unlabelled>"] += len(ids)
-        if ids:
-            lo, hi = min(ids), max(ids)
-            scan.max_token_id = max(scan.max_token_id, hi)
-            if lo < 0 or (vocab_size is not None and hi >= vocab_size):
-                bad = sum(1 for t in ids if t < 0 or (vocab_size is not None and t >= vocab_size))
-                scan.out_of_vocab += bad
-                scan._problem(f"line {lineno}: {bad} token id(s) outside [0, {vocab_size})")
-    return scan
+
+class ChunkReader(Protocol):
+    """The data-format plug point: a module that reads chunks of one ``data.format.kind``, with bounded
+    memory, registered in :data:`audit.formats.registry.READERS`."""
+
+    def scan(self, path: Path, fmt: DataFormat, vocab_size: int | None, scan: ChunkScan) -> ChunkScan:
+        """Recount ``path`` into ``scan`` (sequences, tokens, sources, lengths, vocabulary bounds)."""
+
+    def sequences(self, path: Path, fmt: DataFormat, indices: list[int]) -> dict[int, list[int]]:
+        """The token ids of the sequences at ``indices`` (0-based, file order); ValueError on bad data."""

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.formats.interface import ChunkScan
-from audit.formats import chunk_source
+from audit.formats.interface import ChunkScan, chunk_source
 from audit.formats.arrays import BLOCK, NpyError, npy_array, pick, tally
 from audit.spec.manifest import DataFormat
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.formats.interface import ChunkScan, ReaderMissing
-from audit.formats import chunk_source
+from audit.formats.interface import ChunkScan, ReaderMissing, chunk_source
 from audit.formats.arrays import pick, tally
 from audit.spec.manifest import DataFormat
 

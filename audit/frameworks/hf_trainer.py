@@ -10,16 +10,15 @@ pickles, opened only through :mod:`audit.readers.torch_pickle`; ``training_args.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from audit.readers.bounded import load_json
+from audit.frameworks.interface import CheckpointFacts, Framework, ReadJson
 from audit.readers.training_log import TrainingLog, add_record
 
 TRAINER_STATE = "trainer_state.json"
-#: A trainer_state.json larger than this is refused unread (274k logged steps take ~45 MB).
-MAX_TRAINER_STATE_BYTES = 256 * 1024 * 1024
 #: What HF's rng_state.pth holds on every machine (CUDA and other devices add their own keys).
 RNG_KEYS = ("python", "numpy", "cpu")
 
@@ -27,12 +26,9 @@ RNG_KEYS = ("python", "numpy", "cpu")
 def read_trainer_state(path: Path, rel: str) -> dict[str, Any]:
     """The parsed trainer_state.json; raises ValueError with one line naming ``rel``."""
     try:
-        too_large = path.stat().st_size > MAX_TRAINER_STATE_BYTES
-        state = None if too_large else json.loads(path.read_bytes())
+        state = load_json(path)
     except (OSError, ValueError, RecursionError) as exc:
         raise ValueError(f"{rel}: {str(exc).splitlines()[0][:120]}") from None
-    if too_large:
-        raise ValueError(f"{rel}: larger than {MAX_TRAINER_STATE_BYTES} bytes; not read")
     if not isinstance(state, dict):
         raise ValueError(f"{rel}: not a JSON object")
     return state
@@ -169,3 +165,22 @@ def hyperparameters_from_args(args: dict[str, Any], train_batch_size: object = N
                  "training ran on several; sequence_length is not recorded by the Trainer (declare it for token "
                  "counts and the replay)")  # fmt: skip
     return training, notes
+
+
+class HFTrainer(Framework):
+    """``checkpoint-N/`` folders of transformers' ``Trainer``."""
+
+    name = "Hugging Face Trainer"
+    log_formats: ClassVar = {"hf-trainer-state": read_log_history}
+    schedules = tuple(HF_SCHEDULES.values())
+
+    def owns(self, file_names: set[str]) -> bool:
+        return TRAINER_STATE in file_names
+
+    def checkpoint_facts(self, directory: Path, read_json: ReadJson) -> CheckpointFacts | None:
+        state = read_json(directory / TRAINER_STATE) or {}
+        if type(state.get("global_step")) is not int:
+            return None
+        tokens = state.get("num_input_tokens_seen")
+        return CheckpointFacts(step=state["global_step"], source=TRAINER_STATE, holds=frozenset({"data_cursor"}),
+                               tokens_seen=tokens if type(tokens) is int and tokens > 0 else None)  # fmt: skip

@@ -7,13 +7,13 @@ mixture once declared, step ranges, order) is kept as written.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from audit import SPEC_VERSION
 from audit.spec import schemas
 from audit.readers import yamlio
+from audit.readers.bounded import load_json
 from audit.storage.files import write_atomic
 from audit.init.checkpoints import CheckpointsPart
 from audit.init.common import KEY_ORDER, _walk
@@ -48,7 +48,7 @@ class _Refresher(CheckpointsPart, ConfigPart, DataPart):
     @staticmethod
     def _json(path: Path) -> dict | None:
         try:
-            data = json.loads(path.read_bytes())
+            data = load_json(path)
         except (OSError, ValueError, RecursionError):
             return None
         return data if isinstance(data, dict) else None

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from audit.formats import discover
-from audit.frameworks.hf_trainer import TRAINER_STATE
+from audit.frameworks.registry import FRAMEWORKS
 from audit.init.common import CHECKPOINT_KEYS, INDEX_DIR, STATE_COMPONENTS, _file_entry, _role, _span
 from audit.init.git import branch_checkpoints, is_git_checkpoint
 
@@ -29,13 +29,8 @@ class CheckpointsPart:
         result = [c for c in self.doc.get("checkpoints") or [] if is_git_checkpoint(c)]  # see git_checkpoints
         for d, files in self.checkpoint_dirs().items():
             rel = d.relative_to(self.root).as_posix()
-            state = self._json(d / "training_state.json") or {}
-            hf = self._json(d / TRAINER_STATE) or {}
-            if "step" not in state and type(hf.get("global_step")) is int:
-                state = {"step": hf["global_step"], "source": TRAINER_STATE, "data_cursor": True}
-                if type(hf.get("num_input_tokens_seen")) is int and hf["num_input_tokens_seen"] > 0:
-                    state["tokens_seen"] = hf["num_input_tokens_seen"]
-            step = state.get("step")
+            facts = next((f for fw in FRAMEWORKS if (f := fw.checkpoint_facts(d, self._json)) is not None), None)
+            step = facts.step if facts is not None else None
             index_match = INDEX_DIR.fullmatch(d.name) if type(step) is not int else None
             if index_match is not None:
                 # ckpt_N numbers the checkpoint; its step comes from the data chunks (index_steps).
@@ -48,13 +43,13 @@ class CheckpointsPart:
                     continue
                 step = int(m.group(1))
             entry = existing.pop(rel, None) or ({"path": rel} if step is None else {"step": step, "path": rel})
-            if step is not None and entry.get("step") != step and "step" in state:
-                self.note(f"{rel}: step {entry.get('step')} → {step} (from {state.get('source', 'training_state.json')})")
+            if step is not None and entry.get("step") != step and facts is not None:
+                self.note(f"{rel}: step {entry.get('step')} → {step} (from {facts.source})")
                 entry["step"] = step
             if rel in self.indexed and "revision" not in entry:
                 entry["revision"] = d.name  # Amber publishes each checkpoint as a git branch of that name
-            if "tokens" not in entry and type(state.get("tokens_seen")) is int:
-                entry["tokens"] = state["tokens_seen"]
+            if "tokens" not in entry and facts is not None and facts.tokens_seen is not None:
+                entry["tokens"] = facts.tokens_seen
             new_files = [_file_entry(self.root, f, role=_role(f.name) or "other") for f in files]
             old = {f.get("path"): f for f in entry.get("files") or [] if isinstance(f, dict)}
             for f in new_files:
@@ -69,7 +64,7 @@ class CheckpointsPart:
                 self.note(f"removed {gone} (file no longer exists)")
             entry["files"] = new_files
             if "state" not in entry:
-                entry["state"] = self._state(new_files, state)
+                entry["state"] = self._state(new_files, facts.holds if facts is not None else frozenset())
             if not old:
                 what = f"step {step}" if step is not None else f"checkpoint index {self.indexed[rel]}"
                 self.note(f"added checkpoint {rel} ({what})")
@@ -180,8 +175,8 @@ class CheckpointsPart:
                 c["tokens"] = c["step"] * hp["batch_size"] * hp["sequence_length"]
 
     @staticmethod
-    def _state(files: list[dict], state: dict) -> list[str]:
-        """State components held: by file role, and those the training-state file records (HF's
+    def _state(files: list[dict], holds: frozenset[str]) -> list[str]:
+        """State components held: by file role, and those the framework's files record (HF's
         trainer_state.json records the global step, from which the Trainer resumes the data order)."""
         roles = {f["role"] for f in files}
-        return [c for c in STATE_COMPONENTS if c in roles or (c in ("scheduler", "rng", "data_cursor") and state.get(c))]
+        return [c for c in STATE_COMPONENTS if c in roles or c in holds]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from audit.formats.interface import scan_chunk
+from audit.formats.registry import scan_chunk
 from audit.formats import discover
 from audit.frameworks.hf_trainer import TRAINER_STATE, is_trainer_state
 from audit.init.common import _file_entry, _first_record, _records

@@ -158,15 +158,6 @@ def read_training_log(path: Path) -> TrainingLog:
     return log
 
 
-def read_declared_log(path: Path, fmt: str) -> TrainingLog:
-    """The training log in its declared format (``jsonl`` or ``hf-trainer-state``)."""
-    if fmt == "hf-trainer-state":
-        from audit.frameworks.hf_trainer import read_log_history
-
-        return read_log_history(path)
-    return read_training_log(path)
-
-
 @dataclass
 class Evaluations:
     results: dict[int, dict[str, float]] = field(default_factory=dict)  # step → "task/metric" → value

@@ -11,8 +11,7 @@ from typing import Any
 
 import yaml
 
-#: Manifests larger than this are refused before parsing.
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+from audit.readers.bounded import MAX_YAML_BYTES as MAX_MANIFEST_BYTES  # documents larger are refused
 #: A document that expands to more nodes than this through aliases is refused (billion laughs).
 MAX_EXPANDED_NODES = 2_000_000
 

@@ -1,13 +1,13 @@
-"""Formatters: pure functions of a Report. Reporters never re-run checks."""
+"""Report formats: pure functions of a Report and the rule registry (audit.spec), never of the checks.
+
+:data:`FORMATS` lists every artifact written to ``--out``; the plug point is
+:class:`audit.render.interface.ReportFormat`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
-from audit.storage.files import write_all_atomic
 from audit.render.badges import render_badges
 from audit.render.html import render_html
+from audit.render.interface import ReportFormat, SingleFile
 from audit.render.junit import render_junit
 from audit.render.markdown import render_markdown
 from audit.render.sarif import render_sarif
@@ -18,23 +18,26 @@ def render_json(report: Report) -> str:
     return report.model_dump_json(indent=2) + "\n"
 
 
-def _single(name: str, fmt: Callable[[Report], str]) -> Callable[[Report], dict[str, str]]:
-    return lambda report: {name: fmt(report)}
+class Badges(ReportFormat):
+    name, description = "badges", "SVG badges, shields.io endpoint JSON and a README snippet"
+
+    def files(self, report: Report) -> dict[str, str]:
+        return render_badges(report)
 
 
-#: Each renderer returns {path relative to --out: text}.
-ARTIFACTS: tuple[Callable[[Report], dict[str, str]], ...] = (
-    _single("report.json", render_json),
-    _single("report.md", render_markdown),
-    _single("report.html", render_html),
-    _single("report.sarif", render_sarif),
-    _single("report.junit.xml", render_junit),
-    render_badges,
+FORMATS: tuple[ReportFormat, ...] = (
+    SingleFile("json", "report.json", render_json, "for scripts and other tools"),
+    SingleFile("markdown", "report.md", render_markdown, "for humans and PR comments"),
+    SingleFile("html", "report.html", render_html, "a self-contained transparency report"),
+    SingleFile("sarif", "report.sarif", render_sarif, "GitHub code scanning (SARIF 2.1.0)"),
+    SingleFile("junit", "report.junit.xml", render_junit, "test-report UIs (JUnit XML)"),
+    Badges(),
 )
 
 
-def write_artifacts(report: Report, out_dir: Path) -> list[Path]:
-    """Render every artifact first, then replace the whole set at once (never a half-written report)."""
-    rendered = {out_dir / name: text for render in ARTIFACTS for name, text in render(report).items()}
-    write_all_atomic(rendered)
-    return list(rendered)
+def render_all(report: Report) -> dict[str, str]:
+    """Every artifact of every format: {path relative to --out: text}."""
+    return {name: text for fmt in FORMATS for name, text in fmt.files(report).items()}
+
+
+__all__ = ["FORMATS", "ReportFormat", "render_all", "render_json"]

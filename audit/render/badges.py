@@ -19,7 +19,8 @@ import re
 import unicodedata
 import xml.etree.ElementTree as ET
 
-from audit.spec.report import LEVELS, Report
+from audit.spec.names import LEVELS
+from audit.spec.report import Report
 
 SVG_NS = "http://www.w3.org/2000/svg"
 

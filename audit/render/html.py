@@ -15,7 +15,8 @@ from html import escape
 from typing import Any
 
 from audit.render.svg import bar_chart, format_number, line_chart
-from audit.spec.report import LEVELS, MOF_CLASSES, Report
+from audit.spec.names import LEVELS, MOF_CLASSES
+from audit.spec.report import Report
 
 __all__ = ["render_html"]
 

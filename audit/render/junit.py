@@ -14,9 +14,9 @@ import re
 import xml.etree.ElementTree as ET
 
 from audit.spec.report import Finding, ReplaySegment, Report
+from audit.spec.rules import INTERNAL_ERROR, catalog
 
 SUITE = "llm360-audit"
-INTERNAL_ERROR = "audit.internal-error"
 #: Not allowed anywhere in an XML 1.0 document (control characters, lone surrogates, U+FFFE/U+FFFF).
 _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -95,12 +95,10 @@ def _segment_case(suite: ET.Element, s: ReplaySegment) -> None:
 
 
 def render_junit(report: Report) -> str:
-    from audit.checks import rule_catalog
-
     # Checks in catalog order (manifest first), each with its criterion; rule id → check.
     checks: dict[str, str] = {}
     owner: dict[str, str] = {}
-    for info in rule_catalog():
+    for info in catalog():
         checks.setdefault(info.check_id, info.criterion)
         owner.setdefault(info.rule.id, info.check_id)
     by_criterion: dict[str, str] = {}

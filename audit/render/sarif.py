@@ -17,14 +17,14 @@ import re
 from urllib.parse import quote
 
 from audit.spec.report import Finding, Report
+from audit.spec.names import MANIFEST_NAME
+from audit.spec.rules import INTERNAL_ERROR, catalog
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/llm360-audit/llm360-audit"
 BASE_ID = "RELEASEROOT"
 #: Where findings without a path are anchored (audit.core.release.MANIFEST_NAME).
-MANIFEST_PATH = "llm360.yaml"
-INTERNAL_ERROR = "audit.internal-error"
 
 LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
@@ -91,7 +91,7 @@ def _descriptor(info) -> dict:
 def _location(f: Finding) -> dict:
     loc = {
         "physicalLocation": {
-            "artifactLocation": {"uri": artifact_uri(f.path or MANIFEST_PATH), "uriBaseId": BASE_ID},
+            "artifactLocation": {"uri": artifact_uri(f.path or MANIFEST_NAME), "uriBaseId": BASE_ID},
             "region": {"startLine": 1},
         }
     }
@@ -115,11 +115,9 @@ def _result(f: Finding, index: dict[str, int]) -> dict:
 
 
 def render_sarif(report: Report) -> str:
-    from audit.checks import rule_catalog
-
-    catalog = rule_catalog()
+    rules = catalog()
     index: dict[str, int] = {}
-    for i, info in enumerate(catalog):
+    for i, info in enumerate(rules):
         index.setdefault(info.rule.id, i)
     internal = [f for f in report.findings if f.id == INTERNAL_ERROR]
     invocation: dict = {"executionSuccessful": not internal}
@@ -134,7 +132,7 @@ def render_sarif(report: Report) -> str:
                 "version": report.tool.version,
                 "semanticVersion": report.tool.version,
                 "informationUri": INFORMATION_URI,
-                "rules": [_descriptor(info) for info in catalog],
+                "rules": [_descriptor(info) for info in rules],
             }
         },
         "invocations": [invocation],

@@ -4,8 +4,8 @@ With ``within_chunk: sequential``, step s of a chunk whose steps start at ``firs
 sequences ``(s - first_step) × batch_size`` … ``+ batch_size`` of the chunk, in file order. With a
 global order (``data.order.global_indices``, OLMo's ``global_indices.npy``), step s takes positions
 ``(s - 1) × batch_size`` … of that array, each the index of a sequence in all chunks concatenated
-in manifest order. Chunks in any of the data formats are read (JSONL here, the others through
-audit.formats); only the sequences a step needs.
+in manifest order. Chunks in any of the data formats are read through audit.formats; only the
+sequences a step needs.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from bisect import bisect_right
 from itertools import accumulate
 
 from audit.formats.interface import ReaderMissing
-from audit.readers.jsonl import BadLine, iter_jsonl
+from audit.formats.registry import read_sequences
 from audit.core.release import Release
 
 
@@ -66,33 +66,10 @@ def _global(release: Release, first: int, last: int) -> dict[str, dict[int, list
     return wanted
 
 
-def _jsonl_sequences(release: Release, path: str, indices: set[int]) -> dict[int, list[int]]:
-    field = release.manifest.data.format.tokens_field
-    found: dict[int, list[int]] = {}
-    stop, index = max(indices), -1
-    for lineno, rec in iter_jsonl(release.path(path)):
-        index += 1
-        if index > stop:
-            break
-        if index not in indices:
-            continue
-        ids = rec.get(field) if isinstance(rec, dict) else None
-        if isinstance(rec, BadLine) or not isinstance(ids, list) or not all(type(t) is int for t in ids):
-            raise ReplayDataError(f"{path} line {lineno}: not a list of token ids")
-        found[index] = ids
-    if index < stop:
-        raise ReplayDataError(f"{path} has {index + 1} sequences; the replay needs sequence {stop + 1}")
-    return found
-
-
 def _read(release: Release, path: str, indices: set[int]) -> dict[int, list[int]]:
     fmt = release.manifest.data.format
     if not release.has_file(path):
         raise ReplayDataError(f"{path} does not exist")
-    if fmt.kind == "jsonl-token-ids":
-        return _jsonl_sequences(release, path, indices)
-    from audit.formats import read_sequences
-
     try:
         return read_sequences(release.path(path), fmt, sorted(indices))
     except (ValueError, ReaderMissing, OSError) as exc:

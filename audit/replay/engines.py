@@ -1,7 +1,8 @@
 """Two ways to re-execute training steps; both leave the replayed checkpoint in ``work/out``.
 
-* builtin: the reference trainer resumes the checkpoint with the hyperparameters the release
-  *declares* and feeds the sequences its step → data mapping names;
+* builtin: the adapter of the framework that wrote the checkpoint (audit.frameworks; the reference
+  trainer today) resumes it with the hyperparameters the release *declares* and feeds the sequences
+  its step → data mapping names;
 * command: the release's own code, at the pinned commit, in a temporary worktree, run in a
   subprocess with a timeout and a minimal environment (only with --allow-exec).
 """
@@ -14,10 +15,10 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from audit.frameworks.interface import EngineError, EngineRun
+from audit.frameworks.registry import for_files
 from audit.readers.jsonl import BadLine, iter_jsonl
 from audit.spec.manifest import Checkpoint
 from audit.core.release import Release
@@ -31,58 +32,12 @@ OUT_SIZE_FACTOR, OUT_SIZE_SLACK = 4, 256 * 1024 * 1024
 PLACEHOLDERS = ("python", "checkpoint", "start_step", "steps", "data", "out", "device")
 
 
-class EngineError(RuntimeError):
-    """The replay could not run; the message is one line."""
-
-
-@dataclass
-class EngineRun:
-    out: Path
-    logs: list[dict[str, Any]]  # per step: step, loss, learning_rate, grad_norm
-    environment: dict[str, Any] | None
-
-
-def _num_threads(release: Release, start: Checkpoint) -> int:
-    """The thread count the release recorded (float results can depend on it, pytorch#88718)."""
-    try:
-        n = release.training_state(start)["environment"]["num_threads"]
-    except (ValueError, KeyError, TypeError):
-        return 1
-    return n if type(n) is int and n > 0 else 1
-
-
 def run_builtin(release: Release, start: Checkpoint, batches: list, opts: ReplayOptions, work: Path) -> EngineRun:
-    import torch
-
-    from audit.trainer import CheckpointError, TrainConfig, Trainer
-
-    hp = release.manifest.config.training
-    s = hp.lr_schedule
-    cfg = TrainConfig(
-        peak_lr=s.peak_lr, final_lr=s.final_lr, warmup_steps=s.warmup_steps, total_steps=s.total_steps,
-        schedule=s.name, batch_size=hp.batch_size, sequence_length=hp.sequence_length,
-        seed=hp.seed if hp.seed is not None else 0, betas=tuple(hp.optimizer.betas or (0.9, 0.999)),
-        eps=hp.optimizer.eps if hp.optimizer.eps is not None else 1e-8,
-        weight_decay=hp.optimizer.weight_decay if hp.optimizer.weight_decay is not None else 0.01,
-        grad_clip=hp.grad_clip if hp.grad_clip is not None else float("inf"), precision=hp.precision,
-        num_threads=_num_threads(release, start),
-    )  # fmt: skip
-    try:
-        trainer = Trainer.from_checkpoint(release.path(start.path), opts.device, train_cfg=cfg)
-    except (CheckpointError, ValueError) as exc:
-        raise EngineError(f"cannot resume {start.path}: {exc}") from None
-    if trainer.step_count != start.step:
-        raise EngineError(f"{start.path} holds step {trainer.step_count}, the manifest says {start.step}")
-    if trainer.unrestored_rng:
-        raise EngineError(f"RNG state of {', '.join(trainer.unrestored_rng)} cannot be restored on {opts.device}")
-    logs = []
-    for batch in batches:
-        log = trainer.step(torch.tensor(batch, dtype=torch.long))
-        logs.append({"step": log.step, "loss": log.loss, "learning_rate": log.learning_rate, "grad_norm": log.grad_norm})
-    out = work / "out"
-    trainer.save_checkpoint(out, data_cursor=trainer.data_cursor)
-    environment = json.loads((out / "training_state.json").read_bytes()).get("environment")
-    return EngineRun(out=out, logs=logs, environment=environment)
+    """Replay with the framework that wrote the start checkpoint (audit.frameworks)."""
+    framework = for_files({f.path.rsplit("/", 1)[-1] for f in start.files})
+    if framework is None:
+        raise EngineError(f"no built-in framework adapter reads {start.path}")
+    return framework.replay(release, start, batches, opts.device, work)
 
 
 def minimal_env(work: Path) -> dict[str, str]:

@@ -6,9 +6,9 @@ import random
 
 from audit.spec.manifest import Checkpoint, Manifest
 from audit.core.release import Release
+from audit.frameworks.reference import FILES as REFERENCE_FILES
+from audit.frameworks.registry import for_files
 
-#: Files the built-in engine resumes from (the reference trainer's checkpoint format).
-BUILTIN_FILES = ("config.json", "model.safetensors", "optimizer.safetensors", "training_state.json")
 
 
 def segments(manifest: Manifest) -> list[tuple[Checkpoint, Checkpoint]]:
@@ -53,14 +53,9 @@ def why_not(release: Release, start: Checkpoint, end: Checkpoint, engine: str, a
             return f"step {lacking[0]} has no data in the step → chunk mapping"
     if engine == "command":
         return None if allow_exec else "the release's replay command runs only with --allow-exec"
-    opt = m.config.training.optimizer
-    if opt.name.lower() != "adamw" or opt.implementation not in (None, "for-loop"):
-        return (f"the built-in engine replays for-loop AdamW, not {opt.name} ({opt.implementation}); "
-                "declare code.replay_command to replay with the release's own code")  # fmt: skip
-    if m.config.training.precision not in ("fp32", "bf16-mixed"):
-        return f"the built-in engine replays fp32 and bf16-mixed, not {m.config.training.precision}"
     names = {f.path.rsplit("/", 1)[-1] for f in start.files}
-    if not set(BUILTIN_FILES) <= names:
-        return (f"checkpoint {start.path} is not in the reference trainer's format ({', '.join(BUILTIN_FILES)}); "
+    framework = for_files(names)
+    if framework is None:
+        return (f"checkpoint {start.path} is not in the reference trainer's format ({', '.join(REFERENCE_FILES)}); "
                 "declare code.replay_command to replay with the release's own code")  # fmt: skip
-    return None
+    return framework.replay_blocker(release, start)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from audit.spec.manifest import Checkpoint
-from audit.readers.training_log import read_declared_log
+from audit.frameworks.registry import read_log
 from audit.core.release import Release
 from audit.replay import compare
 from audit.replay.data import ReplayDataError, step_batches
@@ -29,7 +29,7 @@ def _released_log(release: Release) -> dict[int, dict]:
     if m.metrics is None or m.metrics.training_log is None or not release.has_file(m.metrics.training_log.path):
         return {}
     entry = m.metrics.training_log
-    return read_declared_log(release.path(entry.path), entry.format).rows
+    return read_log(release.path(entry.path), entry.format).rows
 
 
 def _released_env(release: Release, ck: Checkpoint) -> dict | None:

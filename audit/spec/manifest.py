@@ -11,14 +11,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from audit import SPEC_VERSION
+from audit.spec.names import MANIFEST_NAME  # noqa: F401 (re-exported)
 from audit.spec.schedule import SCHEDULES
 
 # Lengths as well as patterns: Python's `$` (used by jsonschema) also matches before a final newline.
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$", min_length=64, max_length=64)]
 GitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$", min_length=40, max_length=40)]
 RelPath = Annotated[str, StringConstraints(min_length=1), Field(description="Path relative to the release root.")]
-
-MANIFEST_NAME = "llm360.yaml"
 
 
 def _json_integer(value: object) -> object:

@@ -11,54 +11,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from audit import SPEC_VERSION
+from audit.spec.names import (CRITERIA, LEVEL_NAMES, LEVELS, MOF_CLASSES, MOF_NAMES, SCOPES, Severity, below,  # noqa: F401
+                              ladder)  # fmt: skip
 
-CRITERIA = (
-    "code",
-    "config",
-    "model_checkpoints",
-    "optimizer_checkpoints",
-    "data_mix",
-    "data_order",
-    "data_availability",
-    "metrics",
-    "replay",
-)
 CriterionId = Literal[CRITERIA]  # type: ignore[valid-type]
-#: Findings about the manifest itself, or about the gate policy, carry these instead of a criterion.
-FindingScope = Literal[CRITERIA + ("manifest", "policy")]  # type: ignore[valid-type]
-Severity = Literal["error", "warning", "info"]
+FindingScope = Literal[SCOPES]  # type: ignore[valid-type]
 Status = Literal["pass", "fail", "partial", "skipped"]
 SegmentStatus = Literal["bit-exact", "within-tolerance", "mismatch", "skipped", "error"]
-
-#: Openness ladder, lowest first; each rung needs its criteria to pass (and a declared license),
-#: plus everything the rungs below need.
-LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("open-weights", ("model_checkpoints", "config")),
-    ("open-training", ("code", "metrics")),
-    ("fully-open", ("optimizer_checkpoints", "data_mix", "data_order", "data_availability")),
-    ("reproduced", ("replay",)),
-)
-Level = Literal[("closed",) + tuple(name for name, _ in LEVELS)]  # type: ignore[valid-type]
-
-#: The Model Openness Framework's classes as a second view (III open model → II open tooling →
-#: I open science), mapped onto the criteria the auditor checks.
-MOF_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("III", ("model_checkpoints", "config")),
-    ("II", ("code", "metrics")),
-    ("I", ("data_availability", "data_mix")),
-)
-MofClass = Literal[("none",) + tuple(name for name, _ in MOF_CLASSES)]  # type: ignore[valid-type]
-
-
-def _ladder(criteria: dict, licensed: bool, rungs, bottom: str) -> str:
-    reached = bottom
-    if not licensed:
-        return reached
-    for name, needs in rungs:
-        if not all(criteria.get(c) is not None and criteria[c].status == "pass" for c in needs):
-            break
-        reached = name
-    return reached
+Level = Literal[LEVEL_NAMES]  # type: ignore[valid-type]
+MofClass = Literal[MOF_NAMES]  # type: ignore[valid-type]
 
 
 class Strict(BaseModel):
@@ -199,21 +160,23 @@ class Report(Strict):
     @property
     def verdict(self) -> Literal["pass", "fail"]:
         """``fail`` on any unwaived finding at the gate's severity, or below the required level."""
-        names = ("closed",) + tuple(name for name, _ in LEVELS)
-        low = self.gate.require_level is not None and names.index(self.level) < names.index(self.gate.require_level)
+        low = self.gate.require_level is not None and below(self.level, self.gate.require_level)
         return "fail" if self.blocking() or low else "pass"
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def level(self) -> Level:
         """Highest rung of the openness ladder whose criteria (and those below) all pass."""
-        return _ladder(self.criteria, bool(self.release.license), LEVELS, "closed")
+        return ladder(self._statuses(), bool(self.release.license), LEVELS, "closed")
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def mof_class(self) -> MofClass:
         """Model Openness Framework class the evidence supports (I is the most open)."""
-        return _ladder(self.criteria, bool(self.release.license), MOF_CLASSES, "none")
+        return ladder(self._statuses(), bool(self.release.license), MOF_CLASSES, "none")
+
+    def _statuses(self) -> dict[str, str]:
+        return {c: r.status for c, r in self.criteria.items()}
 
     def counts(self) -> dict[str, int]:
         """Unwaived findings per severity, and the number waived."""

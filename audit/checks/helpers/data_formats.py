@@ -3,24 +3,13 @@ chunk's declared .idx, the reader installed, and the OLMo-style global order (da
 
 from __future__ import annotations
 
-from audit.checks.base import Outcome, Rule
-from audit.checks.helpers.files import file_rules, verify_file
+from audit.checks.base import Outcome
+from audit.spec.rules import Rule
+from audit.checks.helpers.files import verify_file
 from audit.formats.interface import ChunkScan
 from audit.spec.manifest import Chunk
-
-MALFORMED_FILE = Rule("data.malformed-file", "error",
-                      "Publish each chunk as a valid file of data.format.kind: npy-tokens an integer .npy array "
-                      "(2-D, or 1-D in whole tokens_per_sequence), megatron-indexed a .bin with its consistent .idx, "
-                      "parquet-tokens a list<integer> token column.")  # fmt: skip
-INDEX = Rule("data.index-undeclared", "error",
-             "Declare a megatron-indexed chunk's .idx (the .bin path ending in .idx) as chunk.index; "
-             "`llm360-audit init` does.")  # fmt: skip
-READER = Rule("data.reader-missing", "error",
-              "Install the reader of data.format.kind: pip install 'llm360-audit[parquet]' for parquet-tokens.")
-ORDER_FILE = file_rules("data_order")
-GLOBAL_INVALID = Rule("data_order.global-indices-invalid", "error",
-                      "data.order.global_indices must be a 1-D integer .npy array of indices below the chunks' "
-                      "total sequence count (every chunk declaring its sequences).")  # fmt: skip
+from audit.spec.rules.data_availability import MALFORMED_FILE, INDEX
+from audit.spec.rules.data_order import ORDER_FILE, GLOBAL_INVALID
 
 
 def index_present(release, chunk: Chunk, kind: str, rules: dict[str, Rule], out: Outcome) -> bool:

@@ -1,29 +1,11 @@
-"""Rules and helpers shared by several checks: a declared file exists and matches its hash."""
+"""A declared file exists, stays inside the release and matches its declared size and hash."""
 
 from __future__ import annotations
 
-from audit.checks.base import Outcome, Rule
+from audit.checks.base import Outcome
+from audit.spec.rules import Rule
 from audit.storage.files import UnsafePath
 from audit.spec.manifest import FileEntry
-
-
-def file_rules(prefix: str) -> dict[str, Rule]:
-    """The standard per-file rules of a criterion, ids prefixed with ``prefix``."""
-    return {
-        "unsafe": Rule(f"{prefix}.unsafe-path", "error",
-                       "Manifest paths must be relative and stay inside the release; symlinks may not leave it."),
-        "missing": Rule(f"{prefix}.file-missing", "error",
-                        "Publish the file, or remove it from the manifest with `llm360-audit init`."),
-        "size": Rule(f"{prefix}.size-mismatch", "error",
-                     "The file differs from the one described: restore the published file, or run `llm360-audit init` if the change is intended."),
-        "sha": Rule(f"{prefix}.sha256-mismatch", "error",
-                    "The file differs from the one described: restore the published file, or run `llm360-audit init` if the change is intended."),
-        "nohash": Rule(f"{prefix}.no-hash", "warning",
-                       "Declare sha256 and size for every file (`llm360-audit init` computes them)."),
-        "pointer": Rule(f"{prefix}.lfs-pointer-mismatch", "error",
-                        "The manifest and the git-LFS pointer published in the repository describe different "
-                        "contents: re-run `llm360-audit init` on the clone, or publish the intended file."),
-    }  # fmt: skip
 
 
 def verify_file(release, entry: FileEntry, rules: dict[str, Rule], out: Outcome, *, hash_it: bool = True):

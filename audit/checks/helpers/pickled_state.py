@@ -6,30 +6,17 @@ from __future__ import annotations
 
 from collections import Counter
 
-from audit.checks.base import Outcome, Rule
+from audit.checks.base import Outcome
+from audit.spec.rules import Rule
 from audit.frameworks.hf_trainer import moment_shapes, optimizer_problem, optimizer_steps, rng_missing, scheduler_step
 from audit.readers.torch_pickle import PickleProblem, load_weights_only
 from audit.core.release import Release
+from audit.spec.rules.optimizer_checkpoints import PICKLE, REFUSED, UNREADABLE, UNVERIFIABLE, STATE_FILE
 
 #: File roles the optimizer check opens (pickled ones only through the weights-only loader).
 STATE_ROLES = ("optimizer", "scheduler", "rng")
 
-PICKLE = Rule("optimizer.pickle", "warning",
-              "Pickles can run code when unpickled: this one was opened only with torch.load(weights_only=True) "
-              "(torch >= 2.6), which loads tensors and plain containers and nothing else; publish safetensors.")
-REFUSED = Rule("optimizer.pickle-refused", "error",
-               "The pickle needs more than tensors and plain containers to load (a hostile or foreign object), so "
-               "it was not loaded: re-save the state with torch.save(state_dict()) or as safetensors.")
-UNREADABLE = Rule("optimizer.pickle-unreadable", "error",
-                  "The file is not a readable torch.save archive (truncated or corrupt): restore the published file.")
-UNVERIFIABLE = Rule("optimizer.pickle-unverifiable", "error",
-                    "Pickled state is opened only by torch >= 2.6's weights-only loader: install it, or publish "
-                    "the state as safetensors.")
-STATE_FILE = Rule("optimizer.state-file-invalid", "error",
-                  "The scheduler file must hold a scheduler state_dict (last_epoch) and the RNG file the python, "
-                  "numpy and torch CPU generator states, as the Hugging Face Trainer saves them.")
 PROBLEM_RULES = {"refused": REFUSED, "unreadable": UNREADABLE, "unverifiable": UNVERIFIABLE}
-RULES = (PICKLE, REFUSED, UNREADABLE, UNVERIFIABLE, STATE_FILE)
 
 
 def is_pickled_state(f) -> bool:

@@ -1,0 +1,92 @@
+"""``llm360-audit RELEASE``: audit a release, write every report artifact, exit with the verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from audit.cli import common
+from audit.cli.app import app, usage
+from audit.cli.choices import FailOn, Level, OutputFormat, value
+from audit.replay.options import DEFAULT_SAMPLE, ReplayOptions
+
+
+def _replay_mode(text: str) -> str:
+    if text in ("all", "none") or (text.isdigit() and int(text) > 0):
+        return text
+    raise typer.BadParameter("must be all, none or a positive number of segments")
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@app.command("audit")
+def audit_cmd(
+    release: Annotated[Path, typer.Argument(help="Release directory (holds llm360.yaml).")],
+    out: common.Out = common.DEFAULT_OUT,
+    replay: Annotated[str, typer.Option(
+        callback=_replay_mode, help="Segments to replay: all, none, or N (the first plus a seeded sample).")] = DEFAULT_SAMPLE,
+    replay_steps: Annotated[Optional[int], typer.Option(
+        min=1, help="Replay only the first K steps of each segment (compared with the training log).")] = None,
+    replay_seed: Annotated[int, typer.Option(help="Seed of the segment sample.")] = 0,
+    device: Annotated[str, typer.Option(help="Device for the replay: cpu or cuda.")] = "cpu",
+    tolerance: Annotated[float, typer.Option(
+        min=0.0, help="Relative tolerance accepted when the replay environment differs.")] = ReplayOptions.tolerance,
+    allow_exec: Annotated[bool, typer.Option(
+        "--allow-exec", help="Allow running the release's own replay command (code.replay_command).")] = False,
+    no_hash: Annotated[bool, typer.Option("--no-hash", help="Check structure only; do not hash files.")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option(
+        help="Hash cache directory (default: $XDG_CACHE_HOME/llm360-audit).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Hash every file; neither read nor write the cache.")] = False,
+    data_sample: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="Recount tokens in this fraction of the data chunks (seeded); all are hashed.")] = 1.0,
+    data_sample_seed: Annotated[int, typer.Option(help="Seed of the chunk sample.")] = 0,
+    fail_on: Annotated[Optional[FailOn], typer.Option(
+        help="Fail on unwaived findings of this severity or worse (default: error).")] = None,
+    require_level: Annotated[Optional[Level], typer.Option(help="Fail below this openness level.")] = None,
+    policy: common.PolicyFile = None,
+    output_format: Annotated[OutputFormat, typer.Option(
+        "--format", help="text: a summary on the terminal; json: report.json on stdout.")] = OutputFormat.text,
+    quiet: common.Quiet = False,
+    resolve_local: common.ResolveLocal = None,
+    shard: Annotated[Optional[str], typer.Option(
+        help="Do part I of N of the hashing, recounting and replay (e.g. 1/3); combine with `llm360-audit merge`.")] = None,
+) -> None:
+    """Audit RELEASE, write every report artifact to --out, exit 0 (pass) or 1 (fail)."""
+    import datetime as dt
+
+    from audit.core.auditor import Auditor
+    from audit.core.evidence import Evidence, ShardPart
+    from audit.core.options import AuditOptions, GateOptions, ScopeOptions
+    from audit.core.shard import Shard, ShardError
+    from audit.storage.hashing import default_cache_dir
+
+    resolver = common.resolver(resolve_local)
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise usage(f"--device {device}: use cpu or cuda")
+    if data_sample <= 0:
+        raise usage("--data-sample must be a fraction in (0, 1]")
+    try:
+        part = Shard.parse(shard) if shard is not None else None
+    except ShardError as exc:
+        raise usage(str(exc)) from None
+    root, out_dir = common.release_and_out(release, out)
+    if device.startswith("cuda") and not _cuda_available():
+        raise usage(f"--device {device}: no CUDA device is available")
+    options = AuditOptions(
+        scope=ScopeOptions(hash_files=not no_hash, cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
+                           data_sample=data_sample, data_sample_seed=data_sample_seed),
+        replay=ReplayOptions(mode=replay, steps=replay_steps, device=device, seed=replay_seed,
+                             tolerance=tolerance, allow_exec=allow_exec),
+        gate=GateOptions(policy=common.policy(root, policy), fail_on=value(fail_on),
+                         require_level=value(require_level), today=dt.date.today()),
+        evidence=ShardPart(part) if part is not None else Evidence(),
+        resolver=resolver,
+    )  # fmt: skip
+    progress = common.progress(quiet, output_format)
+    common.finish(lambda: Auditor(progress=progress).audit(root, options), out_dir, output_format, quiet)

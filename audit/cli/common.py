@@ -1,0 +1,94 @@
+"""What the audit and merge commands share: their options, the checks on RELEASE and --out, and the
+ending (write the artifacts, print, exit with the verdict's code)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from audit.cli.app import EXIT_FAIL, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PASS, err, usage
+from audit.cli.choices import OutputFormat
+
+Out = Annotated[Path, typer.Option(help="Directory for every report artifact.")]
+PolicyFile = Annotated[Optional[Path], typer.Option(
+    help="Gate policy file (default: .llm360-audit.yaml next to the release directory).")]  # fmt: skip
+ResolveLocal = Annotated[Optional[list[str]], typer.Option(
+    metavar="PATH|REF=PATH", help="A local clone of a remote component (code, checkpoints_source, data.source): PATH (its git remotes "
+         "say which) or REF=PATH. Repeatable. Nothing is ever downloaded.")]  # fmt: skip
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdict line; no progress.")]
+DEFAULT_OUT = Path("llm360-audit-report")
+
+
+def release_and_out(release: Path, out: Path) -> tuple[Path, Path]:
+    """The release directory and the output directory, resolved; the output never inside the release."""
+    if not release.is_dir():
+        raise usage(f"{release} is not a directory")
+    root, out_dir = release.resolve(), out.resolve()
+    if out_dir == root or root in out_dir.parents:
+        raise usage(f"--out {out} is inside the release; the audit never writes into a release")
+    return root, out_dir
+
+
+def resolver(values: list[str] | None):
+    from audit.storage.remote import ResolveError, Resolver
+
+    try:
+        return Resolver.from_options(values or [])
+    except ResolveError as exc:
+        raise usage(str(exc)) from None
+
+
+def policy(root: Path, path: Path | None):
+    from audit.core.policy import PolicyError, find_policy, load_policy
+
+    try:
+        return load_policy(find_policy(root, path))
+    except PolicyError as exc:
+        raise usage(str(exc)) from None
+
+
+def progress(quiet: bool, output_format: OutputFormat):
+    from audit.core.progress import LogProgress, Progress, RichProgress
+
+    if quiet or output_format == OutputFormat.json:
+        return Progress() if quiet else LogProgress(sys.stderr)
+    return RichProgress(err) if err.is_terminal else LogProgress(sys.stderr)
+
+
+def finish(make_report, out_dir: Path, output_format: OutputFormat, quiet: bool) -> None:
+    """Run the audit (or merge), write the artifacts, print, exit with the verdict's code."""
+    import os
+
+    from audit.core.artifacts import write_artifacts
+    from audit.render import render_json
+    from audit.render.terminal import print_summary
+    from audit.spec.rules import INTERNAL_ERROR
+
+    try:
+        report = make_report()
+        paths = write_artifacts(report, out_dir)
+    except KeyboardInterrupt:
+        err.print(f"llm360-audit: interrupted; no report written (any previous report in {out_dir} is intact)")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        from audit.render.markdown import render_markdown
+
+        with open(summary_file, "a", encoding="utf-8") as f:
+            f.write(render_markdown(report) + "\n")
+    console = Console(highlight=False)
+    if output_format == OutputFormat.json:
+        sys.stdout.write(render_json(report))
+    elif quiet:
+        part = f" · shard {report.shard.index}/{report.shard.count}" if report.shard else ""
+        console.print(f"{report.verdict.upper()} · level {report.level}{part}")
+    else:
+        print_summary(report, console)
+        console.print(f"report: {out_dir}/report.html ({len(paths)} files in {out_dir})", soft_wrap=True)
+    if any(f.id == INTERNAL_ERROR for f in report.findings):
+        raise typer.Exit(EXIT_INTERNAL)
+    raise typer.Exit(EXIT_PASS if report.verdict == "pass" else EXIT_FAIL)

@@ -1,0 +1,76 @@
+"""The training-framework plug point: how one framework's run is read and replayed.
+
+An adapter (one module per framework) says
+* whether a checkpoint directory is its own, and what its files say about the checkpoint (step,
+  tokens seen, whether the data cursor is saved) — for ``init``;
+* the training-log formats it writes (``metrics.training_log.format`` → a reader);
+* the names of its learning-rate arithmetic (``config.training.lr_schedule.name``, audit.spec.schedule);
+* why a segment cannot be replayed with it, and how to replay one (``replay``), leaving the state
+  after the steps in ``work/out`` under the released checkpoint's file names.
+
+Register a new adapter in :data:`audit.frameworks.registry.FRAMEWORKS`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from audit.readers.training_log import TrainingLog
+
+if TYPE_CHECKING:
+    from audit.core.release import Release
+    from audit.spec.manifest import Checkpoint
+
+#: Reads a JSON file of a checkpoint directory: the parsed object, or None when absent or unreadable.
+ReadJson = Callable[[Path], "dict[str, Any] | None"]
+
+
+class EngineError(RuntimeError):
+    """The replay could not run; the message is one line."""
+
+
+@dataclass
+class EngineRun:
+    """What a replay produced: the state after the steps, the per-step log and its environment."""
+
+    out: Path
+    logs: list[dict[str, Any]]  # per step: step, loss, learning_rate, grad_norm
+    environment: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class CheckpointFacts:
+    """What a framework's files in a checkpoint directory say about it."""
+
+    step: int
+    source: str  # the file the step was read from
+    tokens_seen: int | None = None
+    #: Resume state the files record besides the file roles: "scheduler", "rng", "data_cursor".
+    holds: frozenset[str] = frozenset()
+
+
+class Framework(ABC):
+    name: ClassVar[str]  # shown in reports, e.g. "Hugging Face Trainer"
+    log_formats: ClassVar[Mapping[str, Callable[[Path], TrainingLog]]] = {}
+    schedules: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def owns(self, file_names: set[str]) -> bool:
+        """Whether a checkpoint holding these file names was written by this framework."""
+
+    def checkpoint_facts(self, directory: Path, read_json: ReadJson) -> CheckpointFacts | None:
+        """The step (and what else its files say) of a checkpoint directory of this framework, or None."""
+        return None
+
+    def replay_blocker(self, release: Release, start: Checkpoint) -> str | None:
+        """Why the built-in engine cannot replay from ``start`` with this framework, or None."""
+        return (f"the built-in engine does not replay {self.name} checkpoints yet; declare code.replay_command "
+                "to replay with the release's own code")  # fmt: skip
+
+    def replay(self, release: Release, start: Checkpoint, batches: list, device: str, work: Path) -> EngineRun:
+        """Run the steps of ``batches`` from ``start``; the state after them goes into ``work/out``."""
+        raise EngineError(self.replay_blocker(release, start) or f"{self.name}: replay not implemented")

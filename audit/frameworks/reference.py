@@ -1,0 +1,90 @@
+"""The reference trainer (audit.trainer): this project's own LLaMA trainer, whose checkpoints are
+``config.json``, ``model.safetensors``, ``optimizer.safetensors`` and ``training_state.json`` (RNG,
+scheduler, data cursor and the environment fingerprint), and whose log is JSONL."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from audit.frameworks.interface import CheckpointFacts, EngineError, EngineRun, Framework, ReadJson
+from audit.readers.training_log import read_training_log
+
+if TYPE_CHECKING:
+    from audit.core.release import Release
+    from audit.spec.manifest import Checkpoint
+
+#: Files the built-in engine resumes from (the reference trainer's checkpoint format).
+FILES = ("config.json", "model.safetensors", "optimizer.safetensors", "training_state.json")
+STATE_FILE = "training_state.json"
+
+
+class ReferenceTrainer(Framework):
+    name = "the reference trainer"
+    log_formats: ClassVar = {"jsonl": read_training_log}
+    schedules = ("warmup-cosine", "warmup-linear", "constant")
+
+    def owns(self, file_names: set[str]) -> bool:
+        return set(FILES) <= file_names
+
+    def checkpoint_facts(self, directory: Path, read_json: ReadJson) -> CheckpointFacts | None:
+        state = read_json(directory / STATE_FILE) or {}
+        if type(state.get("step")) is not int:
+            return None
+        tokens = state.get("tokens_seen")
+        return CheckpointFacts(step=state["step"], source=state.get("source", STATE_FILE),
+                               tokens_seen=tokens if type(tokens) is int else None,
+                               holds=frozenset(c for c in ("scheduler", "rng", "data_cursor") if state.get(c)))  # fmt: skip
+
+    def replay_blocker(self, release: Release, start: Checkpoint) -> str | None:
+        hp = release.manifest.config.training
+        opt = hp.optimizer
+        if opt.name.lower() != "adamw" or opt.implementation not in (None, "for-loop"):
+            return (f"the built-in engine replays for-loop AdamW, not {opt.name} ({opt.implementation}); "
+                    "declare code.replay_command to replay with the release's own code")  # fmt: skip
+        if hp.precision not in ("fp32", "bf16-mixed"):
+            return f"the built-in engine replays fp32 and bf16-mixed, not {hp.precision}"
+        return None
+
+    def replay(self, release: Release, start: Checkpoint, batches: list, device: str, work: Path) -> EngineRun:
+        import torch
+
+        from audit.trainer import CheckpointError, TrainConfig, Trainer
+
+        hp = release.manifest.config.training
+        s = hp.lr_schedule
+        cfg = TrainConfig(
+            peak_lr=s.peak_lr, final_lr=s.final_lr, warmup_steps=s.warmup_steps, total_steps=s.total_steps,
+            schedule=s.name, batch_size=hp.batch_size, sequence_length=hp.sequence_length,
+            seed=hp.seed if hp.seed is not None else 0, betas=tuple(hp.optimizer.betas or (0.9, 0.999)),
+            eps=hp.optimizer.eps if hp.optimizer.eps is not None else 1e-8,
+            weight_decay=hp.optimizer.weight_decay if hp.optimizer.weight_decay is not None else 0.01,
+            grad_clip=hp.grad_clip if hp.grad_clip is not None else float("inf"), precision=hp.precision,
+            num_threads=_num_threads(release, start),
+        )  # fmt: skip
+        try:
+            trainer = Trainer.from_checkpoint(release.path(start.path), device, train_cfg=cfg)
+        except (CheckpointError, ValueError) as exc:
+            raise EngineError(f"cannot resume {start.path}: {exc}") from None
+        if trainer.step_count != start.step:
+            raise EngineError(f"{start.path} holds step {trainer.step_count}, the manifest says {start.step}")
+        if trainer.unrestored_rng:
+            raise EngineError(f"RNG state of {', '.join(trainer.unrestored_rng)} cannot be restored on {device}")
+        logs = []
+        for batch in batches:
+            log = trainer.step(torch.tensor(batch, dtype=torch.long))
+            logs.append({"step": log.step, "loss": log.loss, "learning_rate": log.learning_rate, "grad_norm": log.grad_norm})
+        out = work / "out"
+        trainer.save_checkpoint(out, data_cursor=trainer.data_cursor)
+        environment = json.loads((out / STATE_FILE).read_bytes()).get("environment")
+        return EngineRun(out=out, logs=logs, environment=environment)
+
+
+def _num_threads(release: Release, start: Checkpoint) -> int:
+    """The thread count the release recorded (float results can depend on it, pytorch#88718)."""
+    try:
+        n = release.training_state(start)["environment"]["num_threads"]
+    except (ValueError, KeyError, TypeError):
+        return 1
+    return n if type(n) is int and n > 0 else 1

@@ -1,0 +1,26 @@
+"""Rules of the data_order criterion: ids, severities, remediations; the check that reports them is audit.checks.data_order."""
+
+from __future__ import annotations
+
+from audit.spec.rules.registry import CheckInfo, Rule, file_rules
+
+NO_ORDER = Rule("data_order.steps-undeclared", "error",
+                "Give every chunk its first_step and last_step (or declare data.order.global_indices) "
+                "so each training step maps to its data.")
+GAP = Rule("data_order.incomplete", "error", "The step → chunk mapping must cover every step exactly once.")
+SHORT = Rule("data_order.chunk-too-short", "error",
+             "A chunk must hold at least (last_step − first_step + 1) × batch_size sequences.")
+UNKNOWN_ORDER = Rule("data_order.within-chunk-unknown", "warning",
+                     "Publish the order of sequences inside each chunk (or the shuffle seed): "
+                     "without it no step can be replayed exactly.")
+ORDER_FILE = file_rules("data_order")
+GLOBAL_INVALID = Rule("data_order.global-indices-invalid", "error",
+                      "data.order.global_indices must be a 1-D integer .npy array of indices below the chunks' "
+                      "total sequence count (every chunk declaring its sequences).")  # fmt: skip
+
+CHECK = CheckInfo(
+    criterion="data_order",
+    title="Data order",
+    rationale="Only a complete step → data mapping lets anyone replay a step or trace a behaviour to its data.",
+    rules=(NO_ORDER, GAP, SHORT, UNKNOWN_ORDER, GLOBAL_INVALID, *ORDER_FILE.values()),
+)
