@@ -4,7 +4,8 @@ config and data-processing files exist at that commit, and the working tree (if 
 from __future__ import annotations
 
 from audit.checks.base import Check, Outcome
-from audit.storage.coderepo import CodeRepoError, is_remote
+from audit.storage.coderepo import CodeRepoError
+from audit.storage.remote import is_remote
 from audit.core.release import Release
 from audit.spec.rules.code import NOT_RELEASED, REMOTE, UNREADABLE, UNPINNED, COMMIT, FILE, DIRTY, HEAD, NO_DATA_CODE, CHECK as CODE_CHECK
 

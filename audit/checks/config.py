@@ -8,7 +8,8 @@ from typing import Any
 
 from audit.readers import yamlio
 from audit.checks.base import Check, Outcome
-from audit.storage.coderepo import CodeRepoError, is_remote
+from audit.storage.coderepo import CodeRepoError
+from audit.storage.remote import is_remote
 from audit.core.release import Release
 from audit.spec.rules.config import NOT_RELEASED, MODEL_INVALID, NO_FILE, UNREADABLE, MISMATCH, UNDOCUMENTED, MODEL_MISMATCH, CKPT_MISMATCH, ARGS_MISMATCH, ARGS_UNREADABLE, CHECK as CONFIG_CHECK
 

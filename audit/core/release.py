@@ -13,7 +13,7 @@ from audit.formats.registry import scan_chunk
 from audit.storage.files import UnsafePath
 from audit.storage.hashing import Hasher
 from audit.storage.coderepo import CodeRepo, CodeRepoError
-from audit.storage.coderepo import is_remote
+from audit.storage.remote import is_remote
 from audit.storage.locate import Locator
 from audit.storage.remote import Resolver
 from audit.spec.manifest import Checkpoint, Chunk, Manifest

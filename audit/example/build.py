@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from audit import __version__
 from audit.readers import yamlio
+from audit.spec.names import MANIFEST_NAME
 from audit.example.data import SOURCES, mix, split_corpus, write_chunk
 from audit.init import hyperparameters_from_trainer, init_release
 from audit.trainer import ModelConfig, TrainConfig, Trainer, deterministic
@@ -160,7 +161,7 @@ def build_example(directory: Path, progress: Callable[[str], None] = lambda _: N
         (root / "LICENSE").write_text(_license_text())
         (root / "README.md").write_text(_model_card())
         commit = _code_bundle(root, work)
-        (root / "llm360.yaml").write_text(yamlio.dumps(_manifest_skeleton(commit)))
+        (root / MANIFEST_NAME).write_text(yamlio.dumps(_manifest_skeleton(commit)))
         init_release(root)
         progress("manifest written by llm360-audit init")
 

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from audit.storage.gitstore import GitStore, GitStoreError, match_branch
+from audit.spec.names import MANIFEST_NAME
 from audit.storage.hashing import sha256_stream
 
 #: Repository plumbing, not checkpoint content.
-SKIPPED = {".gitattributes", ".gitignore", "llm360.yaml"}
+SKIPPED = {".gitattributes", ".gitignore", MANIFEST_NAME}
 
 
 def is_git_checkpoint(entry: object) -> bool:

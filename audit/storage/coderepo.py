@@ -44,10 +44,6 @@ class CodeRepoError(ValueError):
     """The code repository could not be opened; the message is one line."""
 
 
-def is_remote(ref: str) -> bool:
-    return "://" in ref or ref.startswith("git@")
-
-
 @dataclass
 class CodeRepo:
     kind: str  # "bundle" | "directory"

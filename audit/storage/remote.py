@@ -20,6 +20,14 @@ class ResolveError(ValueError):
     """A --resolve-local value that cannot be used; one line."""
 
 
+def is_remote(ref: str) -> bool:
+    """Whether a repository reference is a URL or an scp-like git address (``git@host:owner/name``).
+
+    A bare ``owner/name`` is a Hugging Face id only where the manifest expects a published repository
+    (``checkpoints_source``, ``data.source``); for ``code.repo`` it is a path inside the release."""
+    return "://" in ref or ref.startswith("git@")
+
+
 def canonical(ref: str) -> str:
     """``host/owner/name`` for a repository reference (URL, scp-like git address or HF repo id)."""
     ref = ref.strip()
