@@ -26,7 +26,8 @@ import torch
 from audit.readers import yamlio
 from audit.core.auditor import Auditor
 from audit.core.options import AuditOptions, ScopeOptions
-from audit.init import hyperparameters_from_trainer, init_release
+from audit.frameworks.reference import hyperparameters_from_trainer
+from audit.init import init_release
 from audit.replay import ReplayOptions
 from audit.trainer import ModelConfig, TrainConfig, Trainer
 

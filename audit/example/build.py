@@ -22,7 +22,8 @@ from audit import __version__
 from audit.readers import yamlio
 from audit.spec.names import MANIFEST_NAME
 from audit.example.data import SOURCES, mix, split_corpus, write_chunk
-from audit.init import hyperparameters_from_trainer, init_release
+from audit.frameworks.reference import hyperparameters_from_trainer
+from audit.init import init_release
 from audit.trainer import ModelConfig, TrainConfig, Trainer, deterministic
 
 MODEL = ModelConfig(

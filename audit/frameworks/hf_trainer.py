@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from audit.readers.bounded import load_json
-from audit.frameworks.interface import CheckpointFacts, Framework, ReadJson
+from audit.frameworks.interface import CheckpointFacts, Framework, Hyperparameters, ReadJson
 from audit.readers.training_log import TrainingLog, add_record
 
 TRAINER_STATE = "trainer_state.json"
@@ -184,3 +184,20 @@ class HFTrainer(Framework):
         tokens = state.get("num_input_tokens_seen")
         return CheckpointFacts(step=state["global_step"], source=TRAINER_STATE, holds=frozenset({"data_cursor"}),
                                tokens_seen=tokens if type(tokens) is int and tokens > 0 else None)  # fmt: skip
+
+    def hyperparameters(self, directory: Path, root: Path, read_json: ReadJson) -> Hyperparameters | None:
+        """From training_args.bin, read without unpickling it, and the batch size of trainer_state.json."""
+        if not (directory / TRAINER_STATE).is_file():
+            return None
+        rel = (directory / TRAINING_ARGS).relative_to(root).as_posix()
+        try:
+            args = training_args(directory / TRAINING_ARGS, rel)
+        except ValueError as exc:
+            return Hyperparameters(None, f"{exc}; declare config: by hand (lr_schedule hf-linear, hf-cosine … for HF schedules)")
+        state = read_json(directory / TRAINER_STATE) or {}
+        training, notes = hyperparameters_from_args(args, state.get("train_batch_size"))
+        lacking = [k for k, v in {**training, **training["lr_schedule"]}.items() if v is None]
+        if lacking:
+            return Hyperparameters(None, f"{rel} does not give {', '.join(lacking)}; declare config: by hand ({'; '.join(notes)})")
+        return Hyperparameters(training, f"hyperparameters from {rel} (its pickle's opcodes read, never unpickled); "
+                                         f"{'; '.join(notes)}")  # fmt: skip

@@ -53,6 +53,14 @@ class CheckpointFacts:
     holds: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True)
+class Hyperparameters:
+    """``config.training`` as a framework's files give it, or None with the note saying why not."""
+
+    training: dict[str, Any] | None
+    note: str  # for init's list of changes: where they came from, or what is missing
+
+
 class Framework(ABC):
     name: ClassVar[str]  # shown in reports, e.g. "Hugging Face Trainer"
     log_formats: ClassVar[Mapping[str, Callable[[Path], TrainingLog]]] = {}
@@ -64,6 +72,10 @@ class Framework(ABC):
 
     def checkpoint_facts(self, directory: Path, read_json: ReadJson) -> CheckpointFacts | None:
         """The step (and what else its files say) of a checkpoint directory of this framework, or None."""
+        return None
+
+    def hyperparameters(self, directory: Path, root: Path, read_json: ReadJson) -> Hyperparameters | None:
+        """``config.training`` from a checkpoint directory of this framework; None when its files are absent."""
         return None
 
     def replay_blocker(self, release: Release, start: Checkpoint) -> str | None:

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from audit.frameworks.interface import CheckpointFacts, EngineError, EngineRun, Framework, ReadJson
+from audit.frameworks.interface import CheckpointFacts, EngineError, EngineRun, Framework, Hyperparameters, ReadJson
 from audit.readers.training_log import read_training_log
 
 if TYPE_CHECKING:
@@ -36,6 +36,12 @@ class ReferenceTrainer(Framework):
         return CheckpointFacts(step=state["step"], source=state.get("source", STATE_FILE),
                                tokens_seen=tokens if type(tokens) is int else None,
                                holds=frozenset(c for c in ("scheduler", "rng", "data_cursor") if state.get(c)))  # fmt: skip
+
+    def hyperparameters(self, directory: Path, root: Path, read_json: ReadJson) -> Hyperparameters | None:
+        train = (read_json(directory / STATE_FILE) or {}).get("train_config")
+        if not isinstance(train, dict):
+            return None
+        return Hyperparameters(hyperparameters_from_trainer(train), "hyperparameters from the final checkpoint's training state")
 
     def replay_blocker(self, release: Release, start: Checkpoint) -> str | None:
         hp = release.manifest.config.training
@@ -79,6 +85,21 @@ class ReferenceTrainer(Framework):
         trainer.save_checkpoint(out, data_cursor=trainer.data_cursor)
         environment = json.loads((out / STATE_FILE).read_bytes()).get("environment")
         return EngineRun(out=out, logs=logs, environment=environment)
+
+
+def hyperparameters_from_trainer(train: dict) -> dict:
+    """Map the reference trainer's train_config to config.training of the manifest."""
+    return {
+        "optimizer": {"name": "adamw", "betas": list(train["betas"]), "eps": train["eps"],
+                      "weight_decay": train["weight_decay"], "implementation": "for-loop"},
+        "lr_schedule": {"name": train["schedule"], "peak_lr": train["peak_lr"], "final_lr": train["final_lr"],
+                        "warmup_steps": train["warmup_steps"], "total_steps": train["total_steps"]},
+        "batch_size": train["batch_size"],
+        "sequence_length": train["sequence_length"],
+        "precision": train["precision"],
+        "grad_clip": train["grad_clip"],
+        "seed": train["seed"],
+    }  # fmt: skip
 
 
 def _num_threads(release: Release, start: Checkpoint) -> int:

@@ -17,11 +17,11 @@ from audit.readers.bounded import load_json
 from audit.storage.files import write_atomic
 from audit.init.checkpoints import CheckpointsPart
 from audit.init.common import KEY_ORDER, _walk
-from audit.init.config import ConfigPart, hyperparameters_from_trainer
+from audit.init.config import ConfigPart
 from audit.init.data import DataPart
 from audit.spec.manifest import MANIFEST_NAME
 
-__all__ = ["InitError", "InitResult", "hyperparameters_from_trainer", "init_release"]
+__all__ = ["InitError", "InitResult", "init_release"]
 
 
 class InitError(ValueError):
