@@ -1,0 +1,47 @@
+"""The findings list: most severe first, each with its remediation and any waiver."""
+
+from __future__ import annotations
+
+from audit.render.html.markup import TITLES, TONE, code, esc, pill, plural, prose
+from audit.spec.report import Finding, Report
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def _waiver(f: Finding) -> str:
+    waiver = getattr(f, "waiver", None)
+    if waiver is None:
+        return ""
+    return (f'<p class="waiver">{pill("waived", "muted")} {esc(getattr(waiver, "reason", ""))} '
+            f'<span class="muted">(until {esc(getattr(waiver, "expires", "?"))})</span></p>')
+
+
+def _finding(f: Finding, anchor: str) -> str:
+    """One finding; ``anchor`` is the ``id`` attribute (markup) of the first one of its criterion."""
+    path = f'<span class="path">{code(f.path)}</span>' if f.path else ""
+    todo = (f'<div class="todo"><b>What to do</b><p>{prose(f.remediation)}</p></div>' if f.remediation else "")
+    tone = "muted" if getattr(f, "waiver", None) is not None else TONE.get(f.severity, "muted")
+    return f"""<li class="finding {tone}"{anchor}>
+<div class="fhead">{pill(f.severity)} <code class="fid">{esc(f.id)}</code>
+<span class="tag">{esc(TITLES.get(f.criterion, f.criterion))}</span>{path}</div>
+<p class="msg">{prose(f.message)}</p>{todo}{_waiver(f)}</li>"""
+
+
+def findings(report: Report) -> str:
+    if not report.findings:
+        return ('<section id="findings"><h2>Findings</h2>'
+                '<p class="ok-note">No findings: every check passed without an error, warning or note.</p></section>')
+    ordered = sorted(enumerate(report.findings), key=lambda p: (SEVERITY_ORDER.get(p[1].severity, 9), p[0]))
+    seen: set[str] = set()
+    items = []
+    for _, f in ordered:
+        anchor = ""
+        if f.criterion not in seen:
+            seen.add(f.criterion)
+            anchor = f' id="findings-{esc(f.criterion)}"'
+        items.append(_finding(f, anchor))
+    c = report.counts()
+    tally = ", ".join(plural(c.get(k, 0), n) for k, n in (("error", "error"), ("warning", "warning"),
+                                                          ("info", "note")))
+    return f"""<section id="findings"><h2>Findings</h2><p class="lead">{esc(tally)}, most severe first.</p>
+<ol class="findings">{"".join(items)}</ol></section>"""
