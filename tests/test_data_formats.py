@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from audit.formats.interface import scan_chunk
@@ -51,7 +49,13 @@ def _write_megatron(data: Path, stem: str, ids: np.ndarray, sources: list[str]) 
     write_megatron(data / stem, ids)
 
 
+def _pyarrow():
+    """pyarrow and pyarrow.parquet, or a skip: Parquet support is an optional extra (llm360-audit[parquet])."""
+    return pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+
+
 def _write_parquet(data: Path, stem: str, ids: np.ndarray, sources: list[str]) -> None:
+    pa, pq = _pyarrow()
     table = pa.table({"token_ids": pa.array(ids.tolist(), pa.list_(pa.int32())), "source": sources})
     pq.write_table(table, data / f"{stem}.parquet", row_group_size=10)
 
@@ -269,6 +273,7 @@ def test_flat_array_needs_tokens_per_sequence(release):
 
 
 def test_parquet_token_column_not_a_list(release):
+    pa, pq = _pyarrow()
     convert(release, "parquet")
     pq.write_table(pa.table({"token_ids": ["1 2 3"] * SEQUENCES}), release / "data/train_004.parquet")
     rehash(release, "data/train_004.parquet")

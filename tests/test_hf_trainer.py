@@ -53,6 +53,8 @@ class Payload:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """One real Trainer run per module (in a subprocess: the Trainer's global state stays out of pytest)."""
+    pytest.importorskip("transformers")  # optional: the test extra installs both
+    pytest.importorskip("accelerate")  # transformers' Trainer needs it
     out = tmp_path_factory.mktemp("hf") / "trainer-output"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     r = subprocess.run([sys.executable, "-c", TRAIN, str(out)], capture_output=True, text=True, timeout=300, env=env)
