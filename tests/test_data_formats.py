@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import random
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +16,7 @@ from audit.formats.interface import scan_chunk
 from audit.storage.hashing import sha256_stream
 from audit.spec.manifest import DataFormat
 from audit.init import init_release
-from conftest import audit, finding_ids, manifest, read_jsonl, write_manifest
+from conftest import audit, finding_ids, manifest, read_jsonl, run_cli, write_manifest
 
 CHUNKS = 7
 SEQUENCES, LENGTH, TOKENS = 32, 65, 2080  # per chunk of the example
@@ -283,10 +281,8 @@ def test_parquet_token_column_not_a_list(release):
 
 def test_missing_pyarrow_is_a_finding(release, tmp_path):
     convert(release, "parquet")
-    code = ("import sys; sys.modules['pyarrow'] = None\n"
-            "from audit.cli import main; main()")  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", code, str(release), "--replay", "none", "--format", "json",
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = run_cli(str(release), "--replay", "none", "--format", "json", "--out", str(tmp_path / "out"),
+                   prelude="import sys; sys.modules['pyarrow'] = None")  # fmt: skip
     assert "Traceback" not in done.stderr
     findings = [f for f in json.loads(done.stdout)["findings"] if f["id"] == "data.reader-missing"]
     assert len(findings) == CHUNKS

@@ -20,7 +20,7 @@ from audit.render.badges import render_badges, render_svg, text_width
 from audit.render.junit import render_junit
 from audit.render.sarif import render_sarif
 from audit.spec.report import CRITERIA, CriterionResult, Finding, ReleaseInfo, ReplaySegment
-from conftest import audit
+from conftest import audit, flip_tensor_byte
 
 SARIF_SCHEMA = Path(__file__).resolve().parent / "schemas" / "sarif-schema-2.1.0.json"  # see schemas/README.md
 SARIF_SCHEMA_SHA256 = "c3b4bb2d6093897483348925aaa73af03b3e3f4bd4ca38cef26dcb4212a2682e"
@@ -37,9 +37,7 @@ def reports(built_release, tmp_path_factory):
     shutil.copytree(built_release, failing)  # a private copy, as the `release` fixture makes
     (failing / "data" / "train_004.jsonl").unlink()
     weights = failing / "checkpoints" / "step_000016" / "model.safetensors"
-    data = bytearray(weights.read_bytes())
-    data[-100] ^= 0x01  # inside the last tensor's data, header untouched
-    weights.write_bytes(bytes(data))
+    flip_tensor_byte(weights, at=-100)  # inside the last tensor's data, header untouched
     empty = tmp_path_factory.mktemp("no-manifest")
     out = {
         "pass": audit(built_release, replay="all"),
