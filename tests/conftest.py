@@ -1,10 +1,13 @@
 """Shared fixtures: one real example release (a tiny model really trained) built per session,
-copied fresh for each test that plants a defect in it."""
+copied fresh for each test that plants a defect in it; and the helpers every test file uses to
+run the CLI as a user does and to plant a silent defect in a tensor."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -57,8 +60,44 @@ def refresh(root: Path) -> None:
     init_release(root)
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "audit", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+def cli_command(*args: str, prelude: str | None = None) -> list[str]:
+    """The argv that runs the CLI as a user does, ``python -m audit ARGS``. With ``prelude``, that Python
+    code runs first in the same process (to hide a module, say), then the CLI's ``main()`` on ARGS."""
+    if prelude is None:
+        return [sys.executable, "-m", "audit", *args]
+    return [sys.executable, "-c", f"{prelude}\nfrom audit.cli import main; main()", *args]
+
+
+def _cli_env(env: dict[str, str] | None) -> dict[str, str] | None:
+    return None if env is None else {**os.environ, **env}
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 300,
+            prelude: str | None = None) -> subprocess.CompletedProcess:
+    """Run the CLI in a child process to its end; stdout and stderr captured as text. ``env`` is added to
+    this process's environment; ``prelude`` as for :func:`cli_command`."""
+    return subprocess.run(cli_command(*args, prelude=prelude), capture_output=True, text=True, cwd=cwd,
+                          env=_cli_env(env), timeout=timeout)  # fmt: skip
+
+
+def start_cli(*args: str, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
+    """Start the CLI in a child process and return at once (text streams; ``env`` as for :func:`run_cli`)."""
+    return subprocess.Popen(cli_command(*args), env=_cli_env(env), text=True, **popen)
+
+
+def flip_tensor_byte(path: Path, at: int = -100, mask: int = 0x01) -> None:
+    """Plant a silent defect in a safetensors file: XOR one byte of its tensor data with ``mask``.
+
+    ``at`` counts from the start of the tensor data (past the 8-byte length and the JSON header) when
+    it is 0 or more, from the end of the file when negative. The size and the header stay as they
+    were, so the file still parses and only its digest tells."""
+    data = bytearray(path.read_bytes())
+    (header,) = struct.unpack("<Q", data[:8])
+    start = 8 + header
+    i = start + at if at >= 0 else len(data) + at
+    assert start <= i < len(data), f"byte {at} is not in the tensor data of {path} (bytes {start}-{len(data) - 1})"
+    data[i] ^= mask
+    path.write_bytes(bytes(data))
 
 
 def read_jsonl(path: Path) -> list[dict]:

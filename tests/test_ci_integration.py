@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from conftest import REPO
+from conftest import REPO, cli_command
 
 
 def test_action_is_a_composite_that_gates_and_uploads():
@@ -38,12 +38,11 @@ def test_sharded_workflow_commands_merge_to_the_single_run(built_release, tmp_pa
     import os
     import shlex
     import subprocess
-    import sys
 
     wf = yaml.safe_load((REPO / "examples" / "github-workflow-sharded.yml").read_text())
     shard_job, merge_job = wf["jobs"]["shard"], wf["jobs"]["merge"]
     (tmp_path / "release").symlink_to(built_release)
-    cli = f"{shlex.quote(sys.executable)} -m audit"
+    cli = shlex.join(cli_command())
 
     def run(line: str) -> subprocess.CompletedProcess:
         line = line.replace("|| true", "").strip()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from conftest import REPO, manifest, run_cli, write_manifest
+from conftest import REPO, flip_tensor_byte, manifest, run_cli, write_manifest
 
 
 def test_example_release_passes(tmp_path):
@@ -88,9 +88,7 @@ def test_audit_writes_nothing_into_the_release(release, tmp_path):
 
 def test_no_hash_skips_hashing_but_checks_structure(release, tmp_path):
     path = release / "checkpoints" / "step_000004" / "model.safetensors"
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 1
-    path.write_bytes(bytes(data))
+    flip_tensor_byte(path, at=-1, mask=1)
     r = run_cli(str(release), "--no-hash", "--replay", "none", "--out", str(tmp_path / "out"), "-q")
     assert r.returncode == 0  # same size, header intact: only a hash sees it
     assert run_cli(str(release), "--replay", "none", "--out", str(tmp_path / "out2"), "-q").returncode == 1
@@ -120,11 +118,7 @@ def test_copy_of_example_outside_repo_passes(tmp_path):
 
 
 def test_structural_audit_never_imports_torch(tmp_path):
-    code = ("import sys; from audit.cli import main; "
-            f"rc = main([{str(REPO / 'examples' / 'tiny-release')!r}, '--replay', 'none', '-q', '--out', {str(tmp_path)!r}]); "
-            "print(rc, 'torch' in sys.modules, 'git' in sys.modules)")  # fmt: skip
-    import subprocess
-    import sys
-
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert r.stdout.split()[-3:] == ["0", "False", "True"]  # git: the code check opens the bundle
+    seen = "import atexit, sys; atexit.register(lambda: print('torch' in sys.modules, 'git' in sys.modules))"
+    r = run_cli(str(REPO / "examples" / "tiny-release"), "--replay", "none", "-q", "--out", str(tmp_path),
+                prelude=seen, timeout=120)  # fmt: skip
+    assert [r.returncode, *r.stdout.split()[-2:]] == [0, "False", "True"]  # git: the code check opens the bundle

@@ -7,20 +7,16 @@ from __future__ import annotations
 import json
 import random
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from audit.formats.registry import scan_chunk
 from audit.storage.hashing import sha256_stream
 from audit.spec.manifest import DataFormat
 from audit.init import init_release
-from conftest import audit, finding_ids, manifest, read_jsonl, write_manifest
+from conftest import audit, finding_ids, manifest, read_jsonl, run_cli, write_manifest
 
 CHUNKS = 7
 SEQUENCES, LENGTH, TOKENS = 32, 65, 2080  # per chunk of the example
@@ -51,7 +47,13 @@ def _write_megatron(data: Path, stem: str, ids: np.ndarray, sources: list[str]) 
     write_megatron(data / stem, ids)
 
 
+def _pyarrow():
+    """pyarrow and pyarrow.parquet, or a skip: Parquet support is an optional extra (llm360-audit[parquet])."""
+    return pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+
+
 def _write_parquet(data: Path, stem: str, ids: np.ndarray, sources: list[str]) -> None:
+    pa, pq = _pyarrow()
     table = pa.table({"token_ids": pa.array(ids.tolist(), pa.list_(pa.int32())), "source": sources})
     pq.write_table(table, data / f"{stem}.parquet", row_group_size=10)
 
@@ -269,6 +271,7 @@ def test_flat_array_needs_tokens_per_sequence(release):
 
 
 def test_parquet_token_column_not_a_list(release):
+    pa, pq = _pyarrow()
     convert(release, "parquet")
     pq.write_table(pa.table({"token_ids": ["1 2 3"] * SEQUENCES}), release / "data/train_004.parquet")
     rehash(release, "data/train_004.parquet")
@@ -278,10 +281,8 @@ def test_parquet_token_column_not_a_list(release):
 
 def test_missing_pyarrow_is_a_finding(release, tmp_path):
     convert(release, "parquet")
-    code = ("import sys; sys.modules['pyarrow'] = None\n"
-            "from audit.cli import main; main()")  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", code, str(release), "--replay", "none", "--format", "json",
-                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = run_cli(str(release), "--replay", "none", "--format", "json", "--out", str(tmp_path / "out"),
+                   prelude="import sys; sys.modules['pyarrow'] = None")  # fmt: skip
     assert "Traceback" not in done.stderr
     findings = [f for f in json.loads(done.stdout)["findings"] if f["id"] == "data.reader-missing"]
     assert len(findings) == CHUNKS

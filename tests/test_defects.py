@@ -10,7 +10,7 @@ import struct
 import git
 import pytest
 
-from conftest import audit, manifest, read_jsonl, refresh, write_jsonl, write_manifest
+from conftest import audit, flip_tensor_byte, manifest, read_jsonl, refresh, write_jsonl, write_manifest
 
 
 def errors(report) -> set[tuple[str, str]]:
@@ -57,9 +57,7 @@ def test_deleted_checkpoint(release):
 
 def test_flipped_byte_in_tensor(release):
     path = release / "checkpoints" / "step_000016" / "model.safetensors"
-    data = bytearray(path.read_bytes())
-    data[-100] ^= 0x01  # inside the last tensor's data, header untouched
-    path.write_bytes(bytes(data))
+    flip_tensor_byte(path, at=-100)  # inside the last tensor's data, header untouched
     report = audit(release)
     assert errors(report) == {("checkpoints.sha256-mismatch", "model_checkpoints")}
     assert next(f.path for f in report.findings) == "checkpoints/step_000016/model.safetensors"

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -15,7 +12,7 @@ from audit.core.auditor import Auditor
 from audit.core.options import AuditOptions, GateOptions
 from audit.core.policy import PolicyError, load_policy
 from audit.replay import ReplayOptions
-from conftest import manifest, write_manifest
+from conftest import manifest, run_cli, write_manifest
 
 TODAY = dt.date(2026, 11, 28)
 
@@ -94,35 +91,30 @@ def test_malformed_policy_is_a_usage_error(tmp_path):
         load_policy(tmp_path / "p.yaml")
 
 
-def _cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "audit", *args], capture_output=True, text=True, timeout=300,
-                          env=env)  # fmt: skip
-
-
 def test_policy_next_to_the_release_is_found(release, tmp_path):
     _unknown_order(release)
     (release.parent / ".llm360-audit.yaml").write_text(yamlio.dumps({"fail_on": "warning"}))
-    r = _cli(str(release), "--replay", "none", "--out", str(tmp_path / "o"), "-q")
+    r = run_cli(str(release), "--replay", "none", "--out", str(tmp_path / "o"), "-q")
     assert r.returncode == 1
     gate = json.loads((tmp_path / "o" / "report.json").read_text())["gate"]
     assert gate["fail_on"] == "warning" and gate["policy"].endswith(".llm360-audit.yaml")
     # a policy inside the release is release content and is ignored
     (release.parent / ".llm360-audit.yaml").unlink()
     (release / ".llm360-audit.yaml").write_text(yamlio.dumps({"fail_on": "warning"}))
-    assert _cli(str(release), "--replay", "none", "--out", str(tmp_path / "o2"), "-q").returncode == 0
+    assert run_cli(str(release), "--replay", "none", "--out", str(tmp_path / "o2"), "-q").returncode == 0
 
 
 def test_bad_policy_file_exits_2(release, tmp_path):
     (tmp_path / "p.yaml").write_text("fail_on: sometimes\n")
-    r = _cli(str(release), "--policy", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "o"))
+    r = run_cli(str(release), "--policy", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "fail_on" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_format_json_and_step_summary(release, tmp_path):
     summary = tmp_path / "summary.md"
     summary.write_text("previous step\n")
-    env = dict(os.environ, GITHUB_STEP_SUMMARY=str(summary))
-    r = _cli(str(release), "--replay", "none", "--format", "json", "--out", str(tmp_path / "o"), env=env)
+    r = run_cli(str(release), "--replay", "none", "--format", "json", "--out", str(tmp_path / "o"),
+                env={"GITHUB_STEP_SUMMARY": str(summary)})  # fmt: skip
     assert r.returncode == 0
     report = json.loads(r.stdout)
     assert report["verdict"] == "pass" and report["level"] == "fully-open" and report["mof_class"] == "I"
@@ -132,5 +124,5 @@ def test_format_json_and_step_summary(release, tmp_path):
 
 
 def test_quiet_prints_one_line(release, tmp_path):
-    r = _cli(str(release), "--replay", "none", "-q", "--out", str(tmp_path / "o"))
+    r = run_cli(str(release), "--replay", "none", "-q", "--out", str(tmp_path / "o"))
     assert r.stdout.strip() == "PASS · level fully-open" and r.stderr == ""

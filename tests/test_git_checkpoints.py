@@ -19,7 +19,7 @@ from safetensors.numpy import load_file, save_file
 
 from audit.storage.gitstore import parse_lfs_pointer
 from audit.init import init_release
-from conftest import audit, finding_ids, manifest, run_cli, write_manifest
+from conftest import audit, finding_ids, flip_tensor_byte, manifest, run_cli, write_manifest
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tiny-release"
 STEPS = (4, 8, 12)
@@ -140,9 +140,7 @@ def test_tampered_lfs_object_and_lying_manifest(amber_clone):
     m = manifest(amber_clone)
     f0 = next(f for f in m["checkpoints"][0]["files"] if f["path"].endswith("00002-of-00002.safetensors"))
     obj = amber_clone / ".git/lfs/objects" / f0["sha256"][:2] / f0["sha256"][2:4] / f0["sha256"]
-    data = bytearray(obj.read_bytes())
-    data[-1] ^= 1  # a flipped bit in the pulled contents of ckpt_000
-    obj.write_bytes(bytes(data))
+    flip_tensor_byte(obj, at=-1, mask=1)  # a flipped bit in the pulled contents of ckpt_000
     f1 = next(f for f in m["checkpoints"][1]["files"] if f["path"].endswith("00001-of-00002.safetensors"))
     f1["sha256"] = "0" * 64  # the manifest lies about a file whose contents are not local
     write_manifest(amber_clone, m)

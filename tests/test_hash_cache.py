@@ -9,6 +9,7 @@ from audit.core.auditor import Auditor
 from audit.core.options import AuditOptions, ScopeOptions
 from audit.storage.hashing import HashCache, Hasher
 from audit.replay import ReplayOptions
+from conftest import flip_tensor_byte
 
 
 def _audit(release, cache_dir=None, hash_files=True):
@@ -41,9 +42,7 @@ def test_a_file_changed_after_caching_is_rehashed_and_caught(release, tmp_path):
     _audit(release, tmp_path / "cache")
     path = release / "checkpoints" / "step_000020" / "model.safetensors"
     st = path.stat()
-    data = bytearray(path.read_bytes())
-    data[-5] ^= 0xFF
-    path.write_bytes(bytes(data))
+    flip_tensor_byte(path, at=-5, mask=0xFF)
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))  # same size, same mtime: only the ctime tells
     report = _audit(release, tmp_path / "cache")
     assert "checkpoints.sha256-mismatch" in {f.id for f in report.findings}

@@ -19,7 +19,7 @@ import pytest
 from audit.init import init_release
 from audit.readers.torch_pickle import torch_supported
 from audit.spec.manifest_loader import load_manifest
-from conftest import REPO, audit, finding_ids, manifest, write_manifest
+from conftest import REPO, audit, finding_ids, manifest, run_cli, write_manifest
 
 STEPS, SAVE_EVERY = 12, 4
 CHECKPOINTS = [f"checkpoint-{s}" for s in (4, 8, 12)]
@@ -53,6 +53,8 @@ class Payload:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """One real Trainer run per module (in a subprocess: the Trainer's global state stays out of pytest)."""
+    pytest.importorskip("transformers")  # optional: the test extra installs both
+    pytest.importorskip("accelerate")  # transformers' Trainer needs it
     out = tmp_path_factory.mktemp("hf") / "trainer-output"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     r = subprocess.run([sys.executable, "-c", TRAIN, str(out)], capture_output=True, text=True, timeout=300, env=env)
@@ -257,12 +259,10 @@ def test_training_args_are_never_unpickled(release, tmp_path):
 def test_init_and_audit_through_the_cli(trained, tmp_path):
     root = tmp_path / "rel"
     shutil.copytree(trained, root)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    init = subprocess.run([sys.executable, "-m", "audit", "init", str(root)], capture_output=True, text=True,
-                          timeout=300, env=env)  # fmt: skip
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    init = run_cli("init", str(root), env=env)
     assert init.returncode == 0 and "Traceback" not in init.stdout + init.stderr, init.stderr
-    r = subprocess.run([sys.executable, "-m", "audit", str(root), "--replay", "none", "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+    r = run_cli(str(root), "--replay", "none", "--out", str(tmp_path / "o"), env=env)
     assert r.returncode == 1, r.stdout + r.stderr  # fails: no code, data or evaluations in a Trainer output
     assert "Traceback" not in r.stdout + r.stderr
     rep = json.loads((tmp_path / "o" / "report.json").read_text())

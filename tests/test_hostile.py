@@ -10,15 +10,13 @@ import os
 import pickle
 import shutil
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import git
 import pytest
 
 from audit.spec.rules import INTERNAL_ERROR
-from conftest import audit, manifest, write_manifest
+from conftest import audit, manifest, run_cli, write_manifest
 
 MARKER = Path("/tmp/llm360-audit-pwned")
 
@@ -237,8 +235,7 @@ CLI_SAMPLE = [manifest_python_tag, symlink_passwd, header_2_62, header_overlap, 
 @pytest.mark.parametrize("breaker", CLI_SAMPLE, ids=[fn.__name__ for fn in CLI_SAMPLE])
 def test_hostile_release_through_the_cli(release, tmp_path, breaker):
     before = _break(release, breaker)
-    r = subprocess.run([sys.executable, "-m", "audit", str(release), "--replay", "all", "--out", str(tmp_path / "o")],
-                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    r = run_cli(str(release), "--replay", "all", "--out", str(tmp_path / "o"))
     assert r.returncode == 1, r.stdout + r.stderr
     assert "Traceback" not in r.stdout + r.stderr
     assert not MARKER.exists()

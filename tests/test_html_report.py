@@ -17,7 +17,7 @@ import pytest
 from audit.render.html import render_html
 from audit.render.svg import bar_chart, format_number, line_chart, log_ticks, nice_ticks
 from audit.spec.report import CRITERIA, Finding
-from conftest import audit
+from conftest import audit, flip_tensor_byte
 
 #: A reference to anything outside the page: src=/href= to a URL (or protocol-relative), @import, url(.
 EXTERNAL = re.compile(r"""(?:src|href|xlink:href)\s*=\s*["']?\s*(?:[a-z][a-z0-9+.-]*:|//)|@import|url\(""", re.I)
@@ -54,10 +54,7 @@ def passing(built_release):
 def failing(release):
     (release / "data" / "train_004.jsonl").unlink()
     path = release / "checkpoints" / "step_000012" / "model.safetensors"
-    blob = bytearray(path.read_bytes())
-    header = struct.unpack("<Q", blob[:8])[0]
-    blob[8 + header + 100] ^= 0x01  # one bit of one weight, inside the tensor data
-    path.write_bytes(bytes(blob))
+    flip_tensor_byte(path, at=100)  # one bit of one weight, inside the tensor data
     report = audit(release, replay="all")
     return report, render_html(report)
 

@@ -1,59 +1,150 @@
 """SIGINT or SIGTERM during hashing or during a replay: exit 130, a clear message, and the previous
-complete report left as it was (no partial artifact), no stray temporary files or processes."""
+complete report left as it was (no partial artifact), no stray temporary files or processes.
+
+No fixed sleep decides anything here: each signal is sent once the child shows, in /proc, that it is
+where the test means to interrupt it (reading the big file; waiting on the replay command), and every
+wait has a generous deadline, so a loaded machine makes the tests slower, never wrong."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import signal
 import subprocess
-import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from audit.readers import yamlio
-from conftest import write_manifest
+from conftest import run_cli, start_cli, write_manifest
+
+DEADLINE = 300.0  # seconds for any one awaited event: only a hung child takes this long
+POLL = 0.01  # seconds between looks at the child (how often, not how long: never a condition)
+BIG = 4 << 30  # a sparse data file of 4 GiB: hashing it takes seconds even on a fast, idle machine
 
 
 def _digest(d: Path) -> dict[str, str]:
     return {str(p.relative_to(d)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(d.rglob("*")) if p.is_file()}
 
 
-def _start(args, env=None):
-    return subprocess.Popen([sys.executable, "-m", "audit", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)  # fmt: skip
+class Audit:
+    """The CLI in a child process; a thread collects its stderr, so the pipe never fills and no wait blocks.
+    Leaving the ``with`` block kills the child if it still runs (a failed test leaves no audit behind)."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None):
+        self.proc = start_cli(*args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def __enter__(self) -> Audit:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=DEADLINE)
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self._lines.append(line)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self._lines)
+
+    def wait_until(self, condition: Callable[[], object], what: str) -> object:
+        """Poll ``condition`` until it returns something true; fail if the child ends first or the deadline passes."""
+        deadline = time.monotonic() + DEADLINE
+        while not (got := condition()):
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the audit ended (exit {self.proc.returncode}) before {what}:\n{self.stderr}")
+            assert time.monotonic() < deadline, f"{what}: not seen in {DEADLINE:g} s\n{self.stderr}"
+            time.sleep(POLL)
+        return got
+
+    def finish(self) -> tuple[int, str]:
+        self.proc.wait(timeout=DEADLINE)
+        self._reader.join(timeout=DEADLINE)
+        return self.proc.returncode, self.stderr
 
 
-def _wait_for_line(proc, needle: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        if not line:
-            raise AssertionError(f"process ended before {needle!r}")
-        if needle in line:
-            return
-    raise AssertionError(f"{needle!r} not seen")
+def _read_offset(pid: int, path: Path) -> int | None:
+    """How far the process has read ``path`` through an open descriptor (/proc fdinfo), or None if none is open."""
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                    return next(int(line.split()[1]) for line in f if line.startswith("pos:"))
+        except (OSError, StopIteration):
+            continue
+    return None
+
+
+def _child_running(parent: int, marker: bytes) -> int | None:
+    """The pid of a child of ``parent`` that has exec'd a command line containing ``marker``."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == parent and marker in Path(f"/proc/{entry}/cmdline").read_bytes():
+                return int(entry)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+# The system calls of a process waiting on a child: subprocess's wait loop alternates waitpid and sleeps.
+_WAITING = {"x86_64": {61, 230}, "aarch64": {260, 115}}  # wait4, clock_nanosleep
+
+
+def _syscalls_visible() -> bool:
+    """Whether /proc/PID/syscall tells the system call a process is in, on an architecture known here."""
+    try:
+        return platform.machine() in _WAITING and Path("/proc/self/syscall").read_text().split()[0].isdigit()
+    except (OSError, IndexError):
+        return False
+
+
+def _waiting_on_a_child(pid: int) -> bool:
+    """True while the process's main thread is in waitpid or a sleep (and not, e.g., still starting the child)."""
+    try:
+        call = Path(f"/proc/{pid}/syscall").read_text().split()
+    except OSError:
+        return False
+    return bool(call) and call[0].isdigit() and int(call[0]) in _WAITING[platform.machine()]
 
 
 def _previous_report(release, out):
-    r = subprocess.run([sys.executable, "-m", "audit", str(release), "--replay", "none", "--no-hash", "--out", str(out),
-                        "-q"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    r = run_cli(str(release), "--replay", "none", "--no-hash", "--out", str(out), "-q")
     assert r.returncode in (0, 1), r.stderr
     return _digest(out)
 
 
 def test_sigint_while_hashing_keeps_the_previous_report(release, tmp_path):
-    with open(release / "data" / "train_006.jsonl", "r+b") as f:
-        f.truncate(8 << 30)  # 8 GiB, sparse: hashing takes seconds
+    big = release / "data" / "train_006.jsonl"  # declared with a sha256 in the manifest
+    with open(big, "r+b") as f:
+        f.truncate(BIG)  # sparse: no disk space, but every byte must be read and hashed
     out = tmp_path / "out"
     before = _previous_report(release, out)
-    proc = _start([str(release), "--replay", "none", "--out", str(out)])
-    _wait_for_line(proc, "Data order: done")  # data availability (hashing the chunks) runs next
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    cache = {"XDG_CACHE_HOME": str(tmp_path / "cache")}  # a fresh hash cache: every file is really hashed
+    with Audit(str(release), "--replay", "none", "--out", str(out), env=cache) as audit:
+        # Hashing comes first and reads the largest file first: wait until it has read into the big file.
+        offset = audit.wait_until(lambda: _read_offset(audit.proc.pid, big), "hashing data/train_006.jsonl")
+        assert offset < BIG
+        audit.proc.send_signal(signal.SIGINT)
+        code, err = audit.finish()
+    assert code == 130, err
     assert "interrupted; no report written" in err and "Traceback" not in err
+    assert "hashing: done" not in err, "the signal came after hashing, not during it"
     assert _digest(out) == before
     assert not [p for p in out.rglob("*.tmp")]
 
@@ -69,15 +160,19 @@ def test_sigterm_during_a_replay_kills_the_command_and_keeps_the_previous_report
     before = _previous_report(release, out)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    proc = _start([str(release), "--replay", "1", "--allow-exec", "--out", str(out)], env=dict(os.environ, TMPDIR=str(tmp)))
-    deadline = time.monotonic() + 120
-    while not list(tmp.glob("llm360-replay-*/console.log")):  # the command is running
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.1)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
+    with Audit(str(release), "--replay", "1", "--allow-exec", "--out", str(out), env={"TMPDIR": str(tmp)}) as audit:
+        pid = audit.proc.pid
+        # The command is running (exec'd, its command line its own) and the audit is waiting for it to end,
+        # past starting it: a signal now interrupts the replay, not the start of a process.
+        audit.wait_until(lambda: _child_running(pid, b"llm360-sleeper"), "the replay command running")
+        assert list(tmp.glob("llm360-replay-*/console.log"))
+        if _syscalls_visible():
+            audit.wait_until(lambda: _waiting_on_a_child(pid), "the audit waiting on the replay command")
+        else:  # /proc cannot tell here: give the audit ample time to get from starting the command to waiting on it
+            time.sleep(2.0)
+        audit.proc.send_signal(signal.SIGTERM)
+        code, err = audit.finish()
+    assert code == 130, err
     assert "interrupted; no report written" in err
     assert _digest(out) == before
     assert not list(tmp.glob("llm360-replay-*")), "temporary replay directory left behind"

@@ -4,7 +4,6 @@ trainer) is replayed by running that script at the pinned commit, only with --al
 from __future__ import annotations
 
 import json
-import os
 import random
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import pytest
 
 from audit.readers import yamlio
 from audit.init import init_release
-from conftest import write_manifest
+from conftest import run_cli, write_manifest
 
 SCRIPT = Path(__file__).with_name("command_release") / "train.py"
 STEPS, EVERY, BATCH, TOKENS = 6, 3, 4, 9
@@ -64,9 +63,8 @@ def make_release(root: Path, *, restore_rng: bool) -> Path:
 
 
 def replay(root: Path, out: Path, *extra: str):
-    env = dict(os.environ, HF_TOKEN="secret-token", AWS_SECRET_ACCESS_KEY="secret")
-    r = subprocess.run([sys.executable, "-m", "audit", str(root), "--replay", "all", "--out", str(out), "-q", *extra],
-                       capture_output=True, text=True, env=env, timeout=600)  # fmt: skip
+    r = run_cli(str(root), "--replay", "all", "--out", str(out), "-q", *extra,
+                env={"HF_TOKEN": "secret-token", "AWS_SECRET_ACCESS_KEY": "secret"}, timeout=600)  # fmt: skip
     report = json.loads((out / "report.json").read_text())
     return r.returncode, report
 
