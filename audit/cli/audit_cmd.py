@@ -28,7 +28,7 @@ def _cuda_available() -> bool:
 @app.command("audit")
 def audit_cmd(
     release: Annotated[Path, typer.Argument(help="Release directory (holds llm360.yaml).")],
-    out: common.Out = common.DEFAULT_OUT,
+    out: common.Out = None,
     replay: Annotated[str, typer.Option(
         callback=_replay_mode, help="Segments to replay: all, none, or N (the first plus a seeded sample).")] = DEFAULT_SAMPLE,
     replay_steps: Annotated[Optional[int], typer.Option(

@@ -3,6 +3,8 @@ ending (write the artifacts, print, exit with the verdict's code)."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -13,7 +15,9 @@ from rich.console import Console
 from audit.cli.app import EXIT_FAIL, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PASS, err, usage
 from audit.cli.choices import OutputFormat
 
-Out = Annotated[Path, typer.Option(help="Directory for every report artifact.")]
+Out = Annotated[Optional[Path], typer.Option(
+    help="Directory for every report artifact (default: ./llm360-audit-report, or a directory in the cache "
+         "when the current directory is inside the release).", show_default=False)]  # fmt: skip
 PolicyFile = Annotated[Optional[Path], typer.Option(
     help="Gate policy file (default: .llm360-audit.yaml next to the release directory).")]  # fmt: skip
 ResolveLocal = Annotated[Optional[list[str]], typer.Option(
@@ -23,13 +27,48 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print only the verdi
 DEFAULT_OUT = Path("llm360-audit-report")
 
 
-def release_and_out(release: Path, out: Path) -> tuple[Path, Path]:
-    """The release directory and the output directory, resolved; the output never inside the release."""
+def _inside(root: Path, path: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def default_out(root: Path) -> Path:
+    """./llm360-audit-report, unless that lies inside the release (``cd release && llm360-audit .``, the
+    pre-commit hook): then a directory of the user's cache named for the release."""
+    here = DEFAULT_OUT.resolve()
+    if not _inside(root, here):
+        return here
+    from audit.storage.hashing import default_cache_dir
+
+    tag = hashlib.sha256(str(root).encode()).hexdigest()[:8]
+    return default_cache_dir() / "reports" / f"{root.name or 'release'}-{tag}"
+
+
+def writable_dir_problem(out_dir: Path) -> str | None:
+    """Why the artifacts cannot be written into ``out_dir`` (created if absent), or None."""
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            return "is a file, not a directory"
+        return None if os.access(out_dir, os.W_OK | os.X_OK) else "is not writable"
+    parent = next(p for p in out_dir.parents if p.exists())  # "/" exists
+    if not parent.is_dir():
+        return f"cannot be created: {parent} is a file"
+    return None if os.access(parent, os.W_OK | os.X_OK) else f"cannot be created: {parent} is not writable"
+
+
+def release_and_out(release: Path, out: Path | None) -> tuple[Path, Path]:
+    """The release directory and the output directory, resolved and checked before any work: the output is
+    a writable directory (or can be made one) outside the release."""
     if not release.is_dir():
         raise usage(f"{release} is not a directory")
-    root, out_dir = release.resolve(), out.resolve()
-    if out_dir == root or root in out_dir.parents:
+    root = release.resolve()
+    out_dir = out.resolve() if out is not None else default_out(root)
+    if _inside(root, out_dir):
         raise usage(f"--out {out} is inside the release; the audit never writes into a release")
+    problem = writable_dir_problem(out_dir)
+    if problem:
+        raise usage(f"--out {out if out is not None else out_dir} {problem}")
+    if out is None and out_dir != DEFAULT_OUT.resolve():
+        err.print(f"llm360-audit: the current directory is inside the release; the report goes to {out_dir}")
     return root, out_dir
 
 
@@ -61,8 +100,6 @@ def progress(quiet: bool, output_format: OutputFormat):
 
 def finish(make_report, out_dir: Path, output_format: OutputFormat, quiet: bool) -> None:
     """Run the audit (or merge), write the artifacts, print, exit with the verdict's code."""
-    import os
-
     from audit.core.artifacts import write_artifacts
     from audit.render import render_json
     from audit.render.terminal import print_summary
@@ -74,6 +111,12 @@ def finish(make_report, out_dir: Path, output_format: OutputFormat, quiet: bool)
     except KeyboardInterrupt:
         err.print(f"llm360-audit: interrupted; no report written (any previous report in {out_dir} is intact)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except OSError as exc:
+        err.print(f"llm360-audit: error: cannot write the report into {out_dir}: {exc.strerror or exc} "
+                  "(any previous report there is intact)")  # fmt: skip
+        raise typer.Exit(EXIT_INTERNAL) from None
+    if report.scope.hash_cache_problem:
+        err.print(f"llm360-audit: note: hashed without the cache ({report.scope.hash_cache_problem})")
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         from audit.render.markdown import render_markdown

@@ -15,7 +15,7 @@ from audit.cli.choices import OutputFormat
 @app.command("merge")
 def merge_cmd(
     reports: Annotated[list[Path], typer.Argument(help="The shards' report.json files (or their --out directories).")],
-    out: common.Out = common.DEFAULT_OUT,
+    out: common.Out = None,
     release: Annotated[Optional[Path], typer.Option(
         help="The release directory (default: the path recorded in the shard reports).")] = None,
     policy: common.PolicyFile = None,

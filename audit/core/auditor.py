@@ -82,6 +82,7 @@ class Auditor:
         findings += policy_findings(options.gate.policy, used, today)
         scope = Scope(hashing="full" if options.scope.hash_files else "off", bytes_hashed=release.hasher.hashed_bytes,
                       hashes_from_cache=release.hasher.from_cache, data_sample=options.scope.data_sample,
+                      hash_cache_problem=cache.problem if cache is not None else None,
                       data_sample_seed=options.scope.data_sample_seed if options.scope.data_sample < 1 else None)  # fmt: skip
         report = self._report(info, criteria, findings, options, scope)
         for outs in by_criterion.values():

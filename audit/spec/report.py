@@ -47,6 +47,8 @@ class Scope(Strict):
     hashing: Literal["full", "off"] = Field("full", description="off: --no-hash, structure only.")
     bytes_hashed: int = 0
     hashes_from_cache: int = Field(0, description="Files whose digest came from the hash cache (unchanged).")
+    hash_cache_problem: str | None = Field(
+        None, description="Why the hash cache could not be used (the audit hashed without it).")
     data_sample: float = Field(1.0, description="Fraction of the data chunks whose tokens were recounted.")
     data_sample_seed: int | None = Field(None, description="Seed of the chunk sample, when sampled.")
 

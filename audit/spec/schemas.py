@@ -60,7 +60,7 @@ def validator(kind: str) -> jsonschema.Draft202012Validator:
 
 
 def main(argv: list[str]) -> int:
-    target = Path(__file__).resolve().parent.parent / "schemas"
+    target = Path(__file__).resolve().parents[2] / "schemas"  # the source checkout's top-level schemas/
     if argv != ["--write"]:
         print("usage: python -m audit.spec.schemas --write", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import tempfile
@@ -25,11 +26,26 @@ def resolve_inside(root: Path, rel: str, *, root_resolved: bool = False) -> Path
     return candidate
 
 
+@functools.cache
+def _file_mode() -> int:
+    """The mode a new file gets under the process umask (mkstemp's own 0600 would hide reports)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _staged(path: Path) -> tuple[int, str]:
+    """A temporary sibling of ``path`` with the umask's mode: (descriptor, its path)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, _file_mode())
+    return fd, tmp
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write to a temporary file next to ``path`` and rename it into place."""
+    """Write to a temporary file next to ``path`` and rename it into place (mode from the umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode() if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _staged(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
@@ -59,7 +75,7 @@ def write_all_atomic(files: dict[Path, str | bytes]) -> None:
     try:
         for path, data in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            fd, tmp = _staged(path)
             staged.append((tmp, path))
             with os.fdopen(fd, "wb") as f:  # no fsync per file: the renames below are what readers see
                 f.write(data.encode() if isinstance(data, str) else data)

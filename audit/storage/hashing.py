@@ -32,32 +32,66 @@ def _identity(path: Path, st: os.stat_result) -> tuple:
 
 
 class HashCache:
-    """SQLite file in the cache directory; safe to share between concurrent audits."""
+    """SQLite file in the cache directory; safe to share between concurrent audits.
+
+    Best-effort: when the cache cannot be opened, read or written (a read-only home, a full disk, a
+    locked or corrupt database) it turns itself off, keeps the first reason in :attr:`problem`, and
+    the audit goes on hashing every file; it never raises."""
 
     def __init__(self, directory: Path):
-        directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "hashes.sqlite"
+        self.problem: str | None = None
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(SCHEMA)
+        self._db: sqlite3.Connection | None = None
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=5, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            self._off(exc)
+
+    def _off(self, exc: BaseException) -> None:
+        """Stop using the cache; remember why (the first reason only)."""
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        self.problem = self.problem or f"{self.path}: {detail}"
+        db, self._db = self._db, None
+        if db is not None:
+            try:
+                db.close()
+            except sqlite3.Error:
+                pass
 
     def get(self, path: Path, st: os.stat_result) -> str | None:
         with self._lock:
-            row = self._db.execute(
-                "SELECT sha256 FROM hashes WHERE path=? AND size=? AND mtime_ns=? AND ctime_ns=? AND ino=? AND dev=?",
-                _identity(path, st),
-            ).fetchone()
+            if self._db is None:
+                return None
+            try:
+                row = self._db.execute(
+                    "SELECT sha256 FROM hashes WHERE path=? AND size=? AND mtime_ns=? AND ctime_ns=? AND ino=? AND dev=?",
+                    _identity(path, st),
+                ).fetchone()
+            except sqlite3.Error as exc:
+                self._off(exc)
+                return None
         return row[0] if row else None
 
     def put(self, path: Path, st: os.stat_result, digest: str) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM hashes WHERE path=?", (str(path),))
-            self._db.execute("INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?,?)", (*_identity(path, st), digest))
-            self._db.commit()
+            if self._db is None:
+                return
+            try:
+                self._db.execute("DELETE FROM hashes WHERE path=?", (str(path),))
+                self._db.execute("INSERT OR REPLACE INTO hashes VALUES (?,?,?,?,?,?,?)", (*_identity(path, st), digest))
+                self._db.commit()
+            except sqlite3.Error as exc:
+                self._off(exc)
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
 def _sequential(fd: int) -> None:
