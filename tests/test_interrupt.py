@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from audit.readers import yamlio
 from conftest import run_cli, start_cli, write_manifest
 
@@ -178,3 +180,52 @@ def test_sigterm_during_a_replay_kills_the_command_and_keeps_the_previous_report
     assert not list(tmp.glob("llm360-replay-*")), "temporary replay directory left behind"
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert "llm360-sleeper" not in ps, "the replay command outlived the audit"
+
+
+def _handler_installed(pid: int) -> bool:
+    """Whether the process catches SIGTERM (/proc status SigCgt): the CLI's handlers are in place."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    caught = next((int(line.split()[1], 16) for line in status.splitlines() if line.startswith("SigCgt:")), 0)
+    return bool(caught & (1 << (signal.SIGTERM - 1)))
+
+
+def _busy_cores() -> list[subprocess.Popen]:
+    """One busy-looping process per core: the interrupts below land on a loaded machine."""
+    import sys
+
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+
+
+#: (progress lines to wait for, extra delay): 5 moments in the CLI's start-up and imports, then one after
+#: each of the first 15 of the 17 progress lines of a --replay all run (hashing, the checks, the replay's
+#: segments, the lazy import of torch among them) — never after the last segment, so each lands mid-run.
+MOMENTS = [(0, 0.08 * k) for k in range(5)] + [(n, 0.02 * (n % 3)) for n in range(1, 16)]
+
+
+@pytest.mark.slow
+def test_sigint_at_twenty_moments_of_a_full_replay_under_load(release, tmp_path):
+    out = tmp_path / "out"
+    before = _previous_report(release, out)
+    load = _busy_cores()
+    codes = []
+    try:
+        for lines, delay in MOMENTS:
+            with Audit(str(release), "--replay", "all", "--no-cache", "--out", str(out)) as audit:
+                audit.wait_until(lambda: _handler_installed(audit.proc.pid), "the signal handlers installed")
+                audit.wait_until(lambda: audit.stderr.count(": done") >= lines, f"{lines} progress line(s)")
+                time.sleep(delay)
+                audit.proc.send_signal(signal.SIGINT)
+                code, err = audit.finish()
+            codes.append(code)
+            assert code == 130, f"SIGINT after {lines} progress line(s) + {delay:g} s: exit {code}\n{err}"
+            assert "interrupted" in err and "Traceback" not in err and "internal error" not in err, err
+            assert _digest(out) == before, f"SIGINT after {lines} line(s) + {delay:g} s changed the previous report"
+            assert not [p for p in out.rglob("*.tmp")]
+    finally:
+        for p in load:
+            p.kill()
+            p.wait()
+    assert codes == [130] * 20

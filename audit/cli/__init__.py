@@ -8,9 +8,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from audit import __version__
+from audit import __version__, interrupts
 from audit.cli import audit_cmd, example_cmd, init_cmd, merge_cmd  # noqa: F401  (each registers its command)
-from audit.cli.app import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PASS, EXIT_USAGE, app, err
+from audit.cli.root import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PASS, EXIT_USAGE, app, err
 
 SUBCOMMANDS = {"audit", "init", "merge", "example"}
 
@@ -28,15 +28,9 @@ def _root(
     pass
 
 
-def _terminate(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``llm360-audit RELEASE ...`` means ``llm360-audit audit RELEASE ...``."""
-    import signal
-
-    signal.signal(signal.SIGTERM, _terminate)  # SIGTERM is handled like Ctrl-C: a clean message, no report
+    interrupts.install()  # SIGTERM is handled like Ctrl-C: a clean message, no report
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] not in SUBCOMMANDS and args[0] not in ("--help", "-h", "--version"):
         args.insert(0, "audit")
@@ -46,12 +40,14 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (EXIT_PASS if exc.code is None else EXIT_USAGE)
     except KeyboardInterrupt:
-        err.print("llm360-audit: interrupted")
         code = EXIT_INTERRUPTED
     except Exception as exc:  # the auditor itself failed: one line, exit 3
         err.print(f"llm360-audit: internal error: {type(exc).__name__}: {exc}")
         code = EXIT_INTERNAL
     if argv is None:
+        if code == EXIT_INTERRUPTED:  # typer turns an interrupt in its own code into a silent exit 130
+            interrupts.say("llm360-audit: interrupted")
+            interrupts.exit_interrupted(code)
         sys.exit(code)
     return code
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from audit.cli import common
-from audit.cli.app import app, usage
+from audit.cli.root import app, usage
 from audit.cli.choices import FailOn, Level, OutputFormat, value
 from audit.replay.options import DEFAULT_SAMPLE, ReplayOptions
 

@@ -12,7 +12,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from audit.cli.app import EXIT_FAIL, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PASS, err, usage
+from audit import interrupts
+from audit.cli.root import EXIT_FAIL, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PASS, err, usage
 from audit.cli.choices import OutputFormat
 
 Out = Annotated[Optional[Path], typer.Option(
@@ -107,14 +108,17 @@ def finish(make_report, out_dir: Path, output_format: OutputFormat, quiet: bool)
 
     try:
         report = make_report()
-        paths = write_artifacts(report, out_dir)
+        paths = write_artifacts(report, out_dir)  # refuses to start once an interrupt is pending
     except KeyboardInterrupt:
-        err.print(f"llm360-audit: interrupted; no report written (any previous report in {out_dir} is intact)")
+        interrupts.say(f"llm360-audit: interrupted; no report written (any previous report in {out_dir} is intact)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except OSError as exc:
         err.print(f"llm360-audit: error: cannot write the report into {out_dir}: {exc.strerror or exc} "
                   "(any previous report there is intact)")  # fmt: skip
         raise typer.Exit(EXIT_INTERNAL) from None
+    if interrupts.requested():  # arrived while the finished report was being renamed into place
+        interrupts.say(f"llm360-audit: interrupted; the report in {out_dir} is complete")
+        raise typer.Exit(EXIT_INTERRUPTED)
     if report.scope.hash_cache_problem:
         err.print(f"llm360-audit: note: hashed without the cache ({report.scope.hash_cache_problem})")
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")

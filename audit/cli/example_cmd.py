@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from audit.cli.app import err, example_app, usage
+from audit.cli.root import err, example_app, usage
 
 
 @example_app.command("build")

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from audit.cli.app import EXIT_FAIL, app, err, usage
+from audit.cli.root import EXIT_FAIL, app, err, usage
 
 
 @app.command("init")

@@ -6,7 +6,7 @@ import datetime as dt
 import traceback
 from pathlib import Path
 
-from audit import SPEC_VERSION, __version__
+from audit import SPEC_VERSION, __version__, interrupts
 from audit.checks import Check, Outcome, default_checks
 from audit.core.options import AuditOptions
 from audit.core.policy import gate_settings, mark_waived, policy_findings
@@ -66,6 +66,7 @@ class Auditor:
                 with self.progress.task("hashing", unit="B") as advance:
                     release.prefetch_hashes(advance)
             for check in checks:
+                interrupts.check()
                 with self.progress.task(check.title, unit="B") as advance:
                     release.on_bytes = advance
                     by_criterion[check.criterion].append(self._run(check, release))
@@ -98,6 +99,8 @@ class Auditor:
         try:
             check.run(release, out)
         except Exception as exc:  # a bug in one check must not cost the other checks
+            if interrupts.requested():  # the damage an interrupt did (a half-done import), not a bug
+                raise KeyboardInterrupt from exc
             where = traceback.extract_tb(exc.__traceback__)[-1]
             out.findings.append(Finding(
                 id=INTERNAL.id, severity=INTERNAL.severity, criterion=check.criterion,

@@ -12,6 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from audit import interrupts
 from audit.spec.manifest import Checkpoint
 from audit.frameworks.registry import read_log
 from audit.core.release import Release
@@ -121,6 +122,7 @@ def run_replay(release: Release, opts: ReplayOptions, indices: list[int], pairs,
     log = _released_log(release)
     segments, environment = [], {}
     for i in indices:
+        interrupts.check()
         start, end = pairs[i]
         with progress.task(f"replaying steps {start.step} → {end.step}"):
             segment, env = replay_segment(release, start, end, opts, log)

@@ -9,6 +9,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from audit import interrupts
+
 
 class UnsafePath(ValueError):
     """A path from release content points outside the release root."""
@@ -73,6 +75,7 @@ def write_all_atomic(files: dict[Path, str | bytes]) -> None:
     interruption leaves the previous complete set or the new complete set, never a mix."""
     staged: list[tuple[str, Path]] = []
     try:
+        interrupts.check()
         for path, data in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = _staged(path)
@@ -80,6 +83,7 @@ def write_all_atomic(files: dict[Path, str | bytes]) -> None:
             with os.fdopen(fd, "wb") as f:  # no fsync per file: the renames below are what readers see
                 f.write(data.encode() if isinstance(data, str) else data)
         with signals_deferred():
+            interrupts.check()  # one that arrived while staging: the previous set stays
             for tmp, path in staged:
                 os.replace(tmp, path)
             staged = []

@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from audit import interrupts
+
 BLOCK = 4 << 20
 SCHEMA = """CREATE TABLE IF NOT EXISTS hashes (
     path TEXT, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, ino INTEGER, dev INTEGER, sha256 TEXT,
@@ -109,6 +111,7 @@ def sha256_stream(path: Path, on_bytes: Callable[[int], None] = lambda n: None) 
     with open(path, "rb", buffering=0) as f:
         _sequential(f.fileno())
         while n := f.readinto(buf):
+            interrupts.check()  # hashing threads stop at their next block, not at the end of the file
             h.update(view[:n])
             on_bytes(n)
     return h.hexdigest()
