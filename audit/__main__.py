@@ -1,7 +1,6 @@
 """``python -m audit`` and the ``llm360-audit`` command: the signal handlers first, then the CLI (so an
 interrupt during the CLI's own imports is handled like any other)."""
 
-
 from audit import interrupts
 
 EXIT_INTERRUPTED = 130

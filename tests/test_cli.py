@@ -122,3 +122,25 @@ def test_structural_audit_never_imports_torch(tmp_path):
     r = run_cli(str(REPO / "examples" / "tiny-release"), "--replay", "none", "-q", "--out", str(tmp_path),
                 prelude=seen, timeout=120)  # fmt: skip
     assert [r.returncode, *r.stdout.split()[-2:]] == [0, "False", "True"]  # git: the code check opens the bundle
+
+
+def test_help_lists_choices_and_whole_defaults_without_stray_metavars():
+    r = run_cli("audit", "--help", env={"COLUMNS": "100"})
+    assert r.returncode == 0
+    text = r.stdout
+    assert "<bool>" not in text and "<str>" not in text and "<list" not in text and "{release}" not in text
+    assert "RELEASE" in text and "--fail-on <error|warning>" in text and "[default: 0.001" in text
+    assert "--require-level <closed|open-weights|open-training|fully-open|reproduced>" in text
+    assert "--shard I/N" in text and "--out DIR" in text
+
+
+def test_usage_errors_say_what_is_allowed(tmp_path):
+    r = run_cli(str(REPO / "examples" / "tiny-release"), "--shard", "4/3", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and r.stderr.strip() == "llm360-audit: error: --shard 4/3: I must be between 1 and 3 (N)"
+    r = run_cli("merge", str(REPO / "README.md"), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"llm360-audit: error: {REPO / 'README.md'}: not a report.json of llm360-audit (not JSON)"
+    (tmp_path / "other.json").write_text('{"verdict": "pass"}')
+    r = run_cli("merge", str(tmp_path / "other.json"), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "validation error" not in r.stderr
+    assert "not a report.json of llm360-audit (spec_version: field required)" in r.stderr

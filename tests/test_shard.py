@@ -125,7 +125,7 @@ def test_cli_shards_and_merge(release, tmp_path):
     assert r.returncode == 2 and "missing 2/2" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "m2").exists()
     r = run_cli(str(release), "--shard", "3/2", "--out", str(tmp_path / "x"))
-    assert r.returncode == 2 and "between 1 and N" in r.stderr
+    assert r.returncode == 2 and "between 1 and 2 (N)" in r.stderr
     (tmp_path / "junk.json").write_text("{")
     r = run_cli("merge", str(tmp_path / "junk.json"))
     assert r.returncode == 2 and "not a report.json" in r.stderr and "Traceback" not in r.stderr

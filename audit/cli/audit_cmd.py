@@ -25,27 +25,27 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
-@app.command("audit")
+@app.command("audit", short_help="Audit a release (the default command).")
 def audit_cmd(
-    release: Annotated[Path, typer.Argument(help="Release directory (holds llm360.yaml).")],
+    release: Annotated[Path, typer.Argument(metavar="RELEASE", help="Release directory (holds llm360.yaml).")],
     out: common.Out = None,
     replay: Annotated[str, typer.Option(
-        callback=_replay_mode, help="Segments to replay: all, none, or N (the first plus a seeded sample).")] = DEFAULT_SAMPLE,
+        callback=_replay_mode, metavar="all|none|N", help="Segments to replay: all, none, or N (the first plus a seeded sample).")] = DEFAULT_SAMPLE,
     replay_steps: Annotated[Optional[int], typer.Option(
-        min=1, help="Replay only the first K steps of each segment (compared with the training log).")] = None,
-    replay_seed: Annotated[int, typer.Option(help="Seed of the segment sample.")] = 0,
-    device: Annotated[str, typer.Option(help="Device for the replay: cpu or cuda.")] = "cpu",
+        min=1, metavar="K", help="Replay only the first K steps of each segment (compared with the training log).")] = None,
+    replay_seed: Annotated[int, typer.Option(metavar="S", help="Seed of the segment sample.")] = 0,
+    device: Annotated[str, typer.Option(metavar="cpu|cuda[:N]", help="Device for the replay.")] = "cpu",
     tolerance: Annotated[float, typer.Option(
-        min=0.0, help="Relative tolerance accepted when the replay environment differs.")] = ReplayOptions.tolerance,
+        min=0.0, metavar="T", help="Relative tolerance accepted when the replay environment differs.")] = ReplayOptions.tolerance,
     allow_exec: Annotated[bool, typer.Option(
         "--allow-exec", help="Allow running the release's own replay command (code.replay_command).")] = False,
     no_hash: Annotated[bool, typer.Option("--no-hash", help="Check structure only; do not hash files.")] = False,
     cache_dir: Annotated[Optional[Path], typer.Option(
-        help="Hash cache directory (default: $XDG_CACHE_HOME/llm360-audit).")] = None,
+        metavar="DIR", help="Hash cache directory (default: $XDG_CACHE_HOME/llm360-audit).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Hash every file; neither read nor write the cache.")] = False,
     data_sample: Annotated[float, typer.Option(
-        min=0.0, max=1.0, help="Recount tokens in this fraction of the data chunks (seeded); all are hashed.")] = 1.0,
-    data_sample_seed: Annotated[int, typer.Option(help="Seed of the chunk sample.")] = 0,
+        min=0.0, max=1.0, metavar="F", help="Recount tokens in this fraction of the data chunks (seeded); all are hashed.")] = 1.0,
+    data_sample_seed: Annotated[int, typer.Option(metavar="S", help="Seed of the chunk sample.")] = 0,
     fail_on: Annotated[Optional[FailOn], typer.Option(
         help="Fail on unwaived findings of this severity or worse (default: error).")] = None,
     require_level: Annotated[Optional[Level], typer.Option(help="Fail below this openness level.")] = None,
@@ -55,7 +55,7 @@ def audit_cmd(
     quiet: common.Quiet = False,
     resolve_local: common.ResolveLocal = None,
     shard: Annotated[Optional[str], typer.Option(
-        help="Do part I of N of the hashing, recounting and replay (e.g. 1/3); combine with `llm360-audit merge`.")] = None,
+        metavar="I/N", help="Do part I of N of the hashing, recounting and replay (e.g. 1/3); combine with `llm360-audit merge`.")] = None,
 ) -> None:
     """Audit RELEASE, write every report artifact to --out, exit 0 (pass) or 1 (fail)."""
     import datetime as dt

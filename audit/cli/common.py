@@ -17,10 +17,10 @@ from audit.cli.root import EXIT_FAIL, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PASS
 from audit.cli.choices import OutputFormat
 
 Out = Annotated[Optional[Path], typer.Option(
-    help="Directory for every report artifact (default: ./llm360-audit-report, or a directory in the cache "
+    metavar="DIR", help="Directory for every report artifact (default: ./llm360-audit-report, or a directory in the cache "
          "when the current directory is inside the release).", show_default=False)]  # fmt: skip
 PolicyFile = Annotated[Optional[Path], typer.Option(
-    help="Gate policy file (default: .llm360-audit.yaml next to the release directory).")]  # fmt: skip
+    metavar="FILE", help="Gate policy file (default: .llm360-audit.yaml next to the release directory).")]  # fmt: skip
 ResolveLocal = Annotated[Optional[list[str]], typer.Option(
     metavar="PATH|REF=PATH", help="A local clone of a remote component (code, checkpoints_source, data.source): PATH (its git remotes "
          "say which) or REF=PATH. Repeatable. Nothing is ever downloaded.")]  # fmt: skip

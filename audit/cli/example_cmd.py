@@ -10,9 +10,9 @@ import typer
 from audit.cli.root import err, example_app, usage
 
 
-@example_app.command("build")
+@example_app.command("build", short_help="Train the tiny model, write a release.")
 def example_build_cmd(
-    directory: Annotated[Path, typer.Argument(help="Where to write the example release (must be empty or absent).")],
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Where to write the example release (must be empty or absent).")],
     force: Annotated[bool, typer.Option("--force", help="Replace an existing directory.")] = False,
 ) -> None:
     """Train a tiny LLaMA for real and write a complete example release."""

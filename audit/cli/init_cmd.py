@@ -11,12 +11,12 @@ import typer
 from audit.cli.root import EXIT_FAIL, app, err, usage
 
 
-@app.command("init")
+@app.command("init", short_help="Write or refresh RELEASE/llm360.yaml.")
 def init_cmd(
-    release: Annotated[Path, typer.Argument(help="Release directory.")],
+    release: Annotated[Path, typer.Argument(metavar="RELEASE", help="Release directory.")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the manifest instead of writing it.")] = False,
     checkpoint_every: Annotated[Optional[int], typer.Option(
-        min=1, help="Steps between index-numbered checkpoints (ckpt_N is at step (N+1)×STEPS) when no data "
+        min=1, metavar="STEPS", help="Steps between index-numbered checkpoints (ckpt_N is at step (N+1)×STEPS) when no data "
                     "chunks pair with them.")] = None,
 ) -> None:
     """Write or refresh RELEASE/llm360.yaml from the files found (hashes, sizes, tokens, steps)."""

@@ -12,12 +12,12 @@ from audit.cli.root import app, usage
 from audit.cli.choices import OutputFormat
 
 
-@app.command("merge")
+@app.command("merge", short_help="Combine the reports of --shard 1/N … N/N.")
 def merge_cmd(
-    reports: Annotated[list[Path], typer.Argument(help="The shards' report.json files (or their --out directories).")],
+    reports: Annotated[list[Path], typer.Argument(metavar="REPORT...", help="The shards' report.json files (or their --out directories).")],
     out: common.Out = None,
     release: Annotated[Optional[Path], typer.Option(
-        help="The release directory (default: the path recorded in the shard reports).")] = None,
+        metavar="DIR", help="The release directory (default: the path recorded in the shard reports).")] = None,
     policy: common.PolicyFile = None,
     output_format: Annotated[OutputFormat, typer.Option(
         "--format", help="text or json (report.json on stdout).")] = OutputFormat.text,

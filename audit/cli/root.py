@@ -12,6 +12,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: no stray metavars (<bool> after flags), arguments in capitals
     help="Audit an LLM release against the LLM360 fully-open spec.\n\n"
     "Usage: llm360-audit RELEASE [--out DIR] [--replay all|none|N] (the `audit` command is the default).",
 )

@@ -29,14 +29,21 @@ def read_shard_reports(paths: list[Path]) -> list[Report]:
     for p in paths:
         f = p / "report.json" if p.is_dir() else p
         try:
-            report = Report.from_json(load_json(f))
+            data = load_json(f)
         except OSError as exc:
             raise ShardError(f"{f}: {exc.strerror}") from None
         except TooLarge as exc:
             raise ShardError(f"{f}: {exc}; not a shard report") from None
-        except (ValueError, RecursionError, pydantic.ValidationError) as exc:
-            first = str(exc).splitlines()[0]
-            raise ShardError(f"{f}: not a report.json of llm360-audit ({first})") from None
+        except (ValueError, RecursionError):
+            raise ShardError(f"{f}: not a report.json of llm360-audit (not JSON)") from None
+        try:
+            report = Report.from_json(data) if isinstance(data, dict) else None
+        except pydantic.ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            raise ShardError(f"{f}: not a report.json of llm360-audit ({where}: {err['msg'].lower()})") from None
+        if report is None:
+            raise ShardError(f"{f}: not a report.json of llm360-audit (not a JSON object)")
         if report.shard is None:
             raise ShardError(f"{f}: not the report of a shard (run the audit with --shard I/N)")
         reports.append(report)

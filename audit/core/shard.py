@@ -36,7 +36,7 @@ class Shard:
             raise ShardError(f"--shard {text}: use I/N, e.g. 1/3")
         index, count = int(m[1]), int(m[2])
         if not 1 <= index <= count:
-            raise ShardError(f"--shard {text}: I must be between 1 and N")
+            raise ShardError(f"--shard {text}: I must be between 1 and {count} (N)")
         return cls(index, count)
 
     def owns(self, position: int) -> bool:
