@@ -16,7 +16,10 @@ from audit.readers import yamlio
 from audit.readers.bounded import load_json
 from audit.storage.files import write_atomic
 from audit.init.checkpoints import CheckpointsPart
-from audit.init.common import KEY_ORDER, _walk
+from audit.core.progress import Progress
+from audit.init.common import KEY_ORDER, Digests, _walk
+from audit.init.inventory import inventory
+from audit.storage.hashing import HashCache, Hasher
 from audit.init.config import ConfigPart
 from audit.init.data import DataPart
 from audit.spec.manifest import MANIFEST_NAME
@@ -33,11 +36,20 @@ class InitResult:
     path: Path
     text: str
     changes: list[str] = field(default_factory=list)
+    found: list[str] = field(default_factory=list)  # what the manifest now describes, one phrase each
+    not_found: list[str] = field(default_factory=list)  # what it does not, and why it matters
+    written: bool = False
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to audit: no checkpoint and no data."""
+        return not any(f.startswith(("checkpoint", "data")) for f in self.found)
 
 
 class _Refresher(CheckpointsPart, ConfigPart, DataPart):
-    def __init__(self, root: Path, doc: dict, checkpoint_every: int | None = None):
+    def __init__(self, root: Path, doc: dict, checkpoint_every: int | None = None, digests: Digests | None = None):
         self.root, self.doc, self.changes = root, doc, []
+        self.digests = digests or Digests(Hasher())
         self.files = _walk(root)
         self.indexed: dict[str, int] = {}  # _key(checkpoint) → index, for ckpt_N directories and branches
         self.every = checkpoint_every  # steps between index-numbered checkpoints, when the user knows it
@@ -54,7 +66,12 @@ class _Refresher(CheckpointsPart, ConfigPart, DataPart):
         return data if isinstance(data, dict) else None
 
 
-def init_release(root: Path, *, write: bool = True, checkpoint_every: int | None = None) -> InitResult:
+def init_release(root: Path, *, write: bool = True, checkpoint_every: int | None = None, hash_files: bool = True,
+                 cache_dir: Path | None = None, progress: Progress | None = None) -> InitResult:
+    """Write (or with ``write=False`` only compute) RELEASE/llm360.yaml from the files found. Files are hashed
+    in parallel through the hash cache in ``cache_dir`` (the audit's), or not at all (``hash_files=False``).
+    Nothing is written when nothing auditable (no checkpoint, no data) was found."""
+    root = root.resolve()  # the paths the audit hashes, so its cache lookups hit
     path = root / MANIFEST_NAME
     doc: dict = {}
     if path.is_file():
@@ -67,7 +84,18 @@ def init_release(root: Path, *, write: bool = True, checkpoint_every: int | None
         doc = loaded or {}
     doc.setdefault("spec_version", SPEC_VERSION)
     doc.setdefault("name", root.name)
-    r = _Refresher(root, doc, checkpoint_every)
+    progress = progress or Progress()
+    cache = HashCache(cache_dir) if cache_dir is not None and hash_files else None
+    digests = Digests(Hasher(cache) if hash_files else None)
+    r = _Refresher(root, doc, checkpoint_every, digests)
+    try:
+        with progress.task("hashing", unit="B") as advance:
+            digests.prefetch(r.files, advance)
+    finally:
+        if cache is not None:
+            cache.close()
+    if cache is not None and cache.problem:
+        r.note(f"hashed without the cache ({cache.problem})")
     r.license()
     r.code()
     r.checkpoints()
@@ -82,6 +110,9 @@ def init_release(root: Path, *, write: bool = True, checkpoint_every: int | None
     problems = list(schemas.validator("manifest").iter_errors(ordered))
     for e in problems[:5]:
         r.note(f"still to complete by hand: {'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}")
-    if write:
+    result = InitResult(path=path, text=text, changes=list(dict.fromkeys(r.changes)))
+    result.found, result.not_found = inventory(ordered, root)
+    if write and not result.empty:
         write_atomic(path, text)
-    return InitResult(path=path, text=text, changes=list(dict.fromkeys(r.changes)))
+        result.written = True
+    return result

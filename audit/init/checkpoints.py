@@ -7,7 +7,7 @@ from pathlib import Path
 
 from audit.formats import discover
 from audit.frameworks.registry import FRAMEWORKS
-from audit.init.common import CHECKPOINT_KEYS, INDEX_DIR, STATE_COMPONENTS, _file_entry, _role, _span
+from audit.init.common import CHECKPOINT_KEYS, INDEX_DIR, STATE_COMPONENTS, _role, _span
 from audit.init.git import branch_checkpoints, is_git_checkpoint
 
 
@@ -50,13 +50,13 @@ class CheckpointsPart:
                 entry["revision"] = d.name  # Amber publishes each checkpoint as a git branch of that name
             if "tokens" not in entry and facts is not None and facts.tokens_seen is not None:
                 entry["tokens"] = facts.tokens_seen
-            new_files = [_file_entry(self.root, f, role=_role(f.name) or "other") for f in files]
+            new_files = [self.digests.entry(self.root, f, role=_role(f.name) or "other") for f in files]
             old = {f.get("path"): f for f in entry.get("files") or [] if isinstance(f, dict)}
             for f in new_files:
                 before = old.get(f["path"])
                 if before is None and old:
                     self.note(f"added {f['path']}")
-                elif before is not None and ( before.get("sha256"), before.get("size")) != (f["sha256"], f["size"]):
+                elif before is not None and (before.get("sha256"), before.get("size")) != (f.get("sha256"), f["size"]):
                     self.note(f"updated hash of {f['path']}")
                 if before and before.get("role"):
                     f["role"] = before["role"]

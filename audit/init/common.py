@@ -6,11 +6,12 @@ import json
 import os
 import re
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from audit.storage.hashing import sha256_stream as sha256_file
 from audit.frameworks.hf_trainer import TRAINER_STATE
 from audit.spec.manifest import MANIFEST_NAME
+from audit.storage.hashing import Hasher
 
 STATE_COMPONENTS = ("weights", "optimizer", "scheduler", "rng", "data_cursor")
 KEY_ORDER = ("spec_version", "name", "description", "license", "code", "config", "checkpoints", "checkpoints_source",
@@ -66,8 +67,32 @@ def _role(name: str) -> str | None:
     return None
 
 
-def _file_entry(root: Path, p: Path, **extra) -> dict:
-    return {"path": p.relative_to(root).as_posix(), "sha256": sha256_file(p), "size": p.stat().st_size, **extra}
+class Digests:
+    """The sha256 of the release's files for init: all hashed up front, in parallel and through the audit's
+    hash cache (so the audit right after init hashes nothing), or none at all (``--no-hash``)."""
+
+    def __init__(self, hasher: Hasher | None):
+        self.hasher = hasher
+        self._known: dict[Path, str] = {}
+
+    def prefetch(self, paths: list[Path], on_bytes: Callable[[int], None]) -> None:
+        if self.hasher is not None:
+            got = self.hasher.digest_many(paths, on_bytes)
+            self._known.update({p: d for p, d in got.items() if isinstance(d, str)})
+
+    def entry(self, root: Path, p: Path, **extra) -> dict:
+        """A manifest file entry: path, sha256 (unless --no-hash), size, and ``extra``."""
+        entry: dict[str, Any] = {"path": p.relative_to(root).as_posix()}
+        if self.hasher is not None:
+            entry["sha256"] = self._known.get(p) or self.hasher.digest(p)
+        return entry | {"size": p.stat().st_size, **extra}
+
+    def merge(self, old: dict, fresh: dict) -> dict:
+        """An existing entry refreshed; with --no-hash its old digest goes too (sizes only, as declared)."""
+        merged = {**old, **fresh}
+        if self.hasher is None:
+            merged.pop("sha256", None)
+        return merged
 
 
 def _span(paths: list[str]) -> str:

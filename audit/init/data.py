@@ -7,7 +7,7 @@ from pathlib import Path
 from audit.formats.registry import scan_chunk
 from audit.formats import discover
 from audit.frameworks.hf_trainer import TRAINER_STATE, is_trainer_state
-from audit.init.common import _file_entry, _first_record, _records
+from audit.init.common import _first_record, _records
 from audit.spec.manifest import DataFormat
 
 
@@ -36,8 +36,8 @@ class DataPart:
         for p in chunk_files:
             scan = scan_chunk(p, fmt, vocab if type(vocab) is int else None)
             entry = existing.pop(p.relative_to(self.root).as_posix(), None)
-            index = {"index": _file_entry(self.root, p.with_suffix(".idx"))} if kind == "megatron-indexed" else {}
-            fresh = _file_entry(self.root, p, **index, sequences=scan.sequences, tokens=scan.tokens,
+            index = {"index": self.digests.entry(self.root, p.with_suffix(".idx"))} if kind == "megatron-indexed" else {}
+            fresh = self.digests.entry(self.root, p, **index, sequences=scan.sequences, tokens=scan.tokens,
                                 sources=dict(sorted(scan.sources.items())))  # fmt: skip
             for problem in scan.errors:
                 self.note(f"{fresh['path']}: not a valid {kind} chunk: {problem.message}")
@@ -46,7 +46,7 @@ class DataPart:
                 entry = {}
             elif any(entry.get(k) != fresh.get(k) for k in ("sha256", "size", "index", "sequences", "tokens", "sources")):
                 self.note(f"updated chunk {fresh['path']}")
-            entry = {**entry, **fresh, **{k: entry[k] for k in ("first_step", "last_step") if k in entry}}
+            entry = self.digests.merge(entry, fresh) | {k: entry[k] for k in ("first_step", "last_step") if k in entry}
             if "first_step" not in entry and batch and scan.sequences >= batch and global_order is None:
                 entry["first_step"], entry["last_step"] = next_step, next_step + scan.sequences // batch - 1
             next_step = entry.get("last_step", next_step - 1) + 1
@@ -107,7 +107,7 @@ class DataPart:
         order = data.setdefault("order", {"within_chunk": "global-indices"})
         if order.get("within_chunk") == "unknown":
             order["within_chunk"] = "global-indices"
-        fresh = _file_entry(self.root, path)
+        fresh = self.digests.entry(self.root, path)
         if order.get("global_indices") != fresh:
             self.note(f"data.order.global_indices: {fresh['path']} (step s takes positions (s-1)×batch … s×batch-1)")
         order["global_indices"] = fresh
@@ -124,13 +124,13 @@ class DataPart:
             entry = metrics.get(key)
             if entry is not None and entry.get("path") != rel:
                 continue
-            fresh = _file_entry(self.root, p)
+            fresh = self.digests.entry(self.root, p)
             if entry is None:
                 self.note(f"metrics.{key}: {rel}")
                 entry = {}
-            elif (entry.get("sha256"), entry.get("size")) != (fresh["sha256"], fresh["size"]):
+            elif (entry.get("sha256"), entry.get("size")) != (fresh.get("sha256"), fresh["size"]):
                 self.note(f"updated hash of {rel}")
-            entry |= fresh
+            entry = self.digests.merge(entry, fresh)
             if key == "evaluations" and "tasks" not in entry:
                 entry["tasks"] = sorted({rec.get("task") for rec in _records(p) if isinstance(rec, dict)} - {None})
             metrics[key] = entry
@@ -147,9 +147,9 @@ class DataPart:
         path = self.root / cks[-1]["path"] / TRAINER_STATE if cks else None
         if path is None or not path.is_file() or (entry is None and not is_trainer_state(self._json(path) or {})):
             return  # once declared, the file is kept (and rehashed) even if it no longer parses: the audit says why
-        fresh = _file_entry(self.root, path, format="hf-trainer-state")
+        fresh = self.digests.entry(self.root, path, format="hf-trainer-state")
         if entry is None:
             self.note(f"metrics.training_log: {fresh['path']} (log_history of the last checkpoint)")
         elif entry.get("path") != fresh["path"]:
             self.note(f"metrics.training_log: {entry.get('path')} → {fresh['path']} (the last checkpoint's)")
-        metrics["training_log"] = (entry or {}) | fresh
+        metrics["training_log"] = self.digests.merge(entry or {}, fresh)
