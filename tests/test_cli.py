@@ -144,3 +144,32 @@ def test_usage_errors_say_what_is_allowed(tmp_path):
     r = run_cli("merge", str(tmp_path / "other.json"), "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "validation error" not in r.stderr
     assert "not a report.json of llm360-audit (spec_version: field required)" in r.stderr
+
+
+def test_rules_and_explain_come_from_the_registry():
+    from audit.spec.rules import catalog
+
+    r = run_cli("rules")
+    assert r.returncode == 0
+    listed = [line.split()[0] for line in r.stdout.splitlines()]
+    assert listed == [info.rule.id for info in catalog()] and "policy.waiver-expired" in listed
+    r = run_cli("--explain", "checkpoints.sha256-mismatch")
+    assert r.returncode == 0
+    assert r.stdout.startswith("checkpoints.sha256-mismatch (error, criterion model_checkpoints")
+    assert "fix: The file differs from the one described" in r.stdout and "why: " in r.stdout
+    r = run_cli("rules", "--explain", "no.such-rule")
+    assert r.returncode == 2 and "unknown rule 'no.such-rule'" in r.stderr
+
+
+def test_terminal_findings_read_like_ruff_with_the_fix_once(tmp_path):
+    release = tmp_path / "release"
+    shutil.copytree(REPO / "examples" / "tiny-release", release)
+    for name in ("train_004.jsonl", "train_005.jsonl"):
+        (release / "data" / name).unlink()
+    r = run_cli(str(release), "--replay", "none", "--no-cache", "--out", str(tmp_path / "out"))
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    first = lines.index("data/train_004.jsonl: error data.file-missing: data/train_004.jsonl does not exist")
+    assert lines[first + 1] == "  fix: Publish the file, or remove it from the manifest with `llm360-audit init`."
+    assert "data/train_005.jsonl: error data.file-missing: data/train_005.jsonl does not exist" in lines
+    assert sum(line.startswith("  fix: Publish the file") for line in lines) == 1

@@ -9,10 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from audit import __version__, interrupts
-from audit.cli import audit_cmd, example_cmd, init_cmd, merge_cmd  # noqa: F401  (each registers its command)
+from audit.cli import audit_cmd, example_cmd, init_cmd, merge_cmd, rules_cmd  # noqa: F401  (each registers its command)
 from audit.cli.root import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PASS, EXIT_USAGE, app, err
 
-SUBCOMMANDS = {"audit", "init", "merge", "example"}
+SUBCOMMANDS = {"audit", "init", "merge", "example", "rules"}
 
 
 def _version(show: bool) -> None:
@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: ``llm360-audit RELEASE ...`` means ``llm360-audit audit RELEASE ...``."""
     interrupts.install()  # SIGTERM is handled like Ctrl-C: a clean message, no report
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "--explain":  # `llm360-audit --explain RULE` = `llm360-audit rules --explain RULE`
+        args.insert(0, "rules")
     if args and args[0] not in SUBCOMMANDS and args[0] not in ("--help", "-h", "--version"):
         args.insert(0, "audit")
     try:  # standalone mode: usage errors exit 2, typer.Exit carries our codes, both as SystemExit

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
+from audit.spec.names import MANIFEST_NAME
 from audit.spec.report import Report
 
 STYLE = {"pass": "green", "fail": "red", "partial": "yellow", "skipped": "dim"}
@@ -28,9 +30,14 @@ def print_summary(report: Report, console: Console) -> None:
         console.print(f"replay {seg.start_step}→{seg.end_step}: [{SEGMENT_STYLE[seg.status]}]{seg.status}[/] {detail}",
                       highlight=False, soft_wrap=True)  # fmt: skip
     shown = [f for f in report.findings if f.severity != "info"][:MAX_FINDINGS]
-    for f in shown:
+    explained: set[str] = set()
+    for f in shown:  # as ruff and pytest print them: where, severity, rule, message; then what to do, once per rule
         colour = "red" if f.severity == "error" else "yellow"
-        console.print(f"[{colour}]{f.severity}[/] {f.id}: {f.message}", highlight=False, soft_wrap=True)
+        console.print(f"{escape(f.path or MANIFEST_NAME)}: [{colour}]{f.severity}[/] {f.id}: {escape(f.message)}",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+        if f.remediation and f.id not in explained:
+            explained.add(f.id)
+            console.print(f"  fix: {escape(f.remediation)}", highlight=False, soft_wrap=True)
     rest = sum(1 for f in report.findings if f.severity != "info") - len(shown)
     if rest > 0:
         console.print(f"… and {rest} more finding(s) in the report", highlight=False)
