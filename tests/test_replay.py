@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from audit.readers import yamlio
-from conftest import audit, manifest, refresh, run_cli, write_manifest
+from conftest import audit, manifest, read_jsonl, refresh, run_cli, write_jsonl, write_manifest
 
 
 def tree_digest(root) -> str:
@@ -245,3 +245,24 @@ def test_training_code_is_part_of_the_environment(release):
     seg = segments(audit(release, replay="1"))[(0, 4)]
     assert seg.environment_differences == ["trainer_code"]
     assert seg.status == "bit-exact"  # the values still agree bitwise, and the report says what differed
+
+
+def test_a_changed_log_value_is_named_with_both_values_and_its_line(release, tmp_path):
+    log = release / "logs" / "train_log.jsonl"
+    rows = read_jsonl(log)
+    replayed_loss = rows[5]["loss"]  # step 6, line 6
+    rows[5]["loss"] = replayed_loss + 1e-3
+    write_jsonl(log, rows)
+    refresh(release)
+    seg = segments(audit(release, replay="all"))[(4, 8)]
+    assert seg.status == "mismatch" and seg.first_divergent_step == 6
+    assert (seg.first_divergent_field, seg.replayed_value, seg.released_value) == ("loss", replayed_loss, rows[5]["loss"])
+    assert (seg.released_log_path, seg.released_log_line) == ("logs/train_log.jsonl", 6)
+    assert f"loss {replayed_loss!r} replayed, {rows[5]['loss']!r} released (logs/train_log.jsonl line 6)" in seg.reason
+    r = run_cli(str(release), "--replay", "all", "--no-cache", "--out", str(tmp_path / "out"))
+    assert r.returncode == 1
+    assert "logs/train_log.jsonl:6: error replay.mismatch: steps 4→8: mismatch, first divergent step 6" in r.stdout
+    sarif = json.loads((tmp_path / "out" / "report.sarif").read_text())
+    result = next(x for x in sarif["runs"][0]["results"] if x["ruleId"] == "replay.mismatch")
+    location = result["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "logs/train_log.jsonl" and location["region"]["startLine"] == 6

@@ -33,7 +33,7 @@ class Outcome:
     summary: str | None = None  # one line for the criteria table when the check passes
     addition: Addition | None = None
 
-    def add(self, rule: Rule, message: str, path: str | None = None) -> None:
+    def add(self, rule: Rule, message: str, path: str | None = None, line: int | None = None) -> None:
         self.findings.append(
             Finding(
                 id=rule.id,
@@ -41,6 +41,7 @@ class Outcome:
                 criterion=self.criterion,
                 message=message,
                 path=path,
+                line=line,
                 remediation=rule.remediation,
             )
         )

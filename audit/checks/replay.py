@@ -58,7 +58,8 @@ class ReplayCheck(Check):
             span = f"steps {s.start_step}→{s.end_step}"
             if s.status == "mismatch":
                 out.add(MISMATCH, f"{span}: mismatch, first divergent step {s.first_divergent_step}, "
-                                  f"max abs diff {s.max_abs_diff if s.max_abs_diff is not None else 'n/a'}: {s.reason}")  # fmt: skip
+                                  f"max abs diff {s.max_abs_diff if s.max_abs_diff is not None else 'n/a'}: {s.reason}",
+                        s.released_log_path, s.released_log_line)  # fmt: skip
             elif s.status == "error":
                 out.add(ERROR, f"{span}: {s.reason}")
             elif s.status == "within-tolerance":

@@ -40,7 +40,7 @@ def is_trainer_state(state: dict) -> bool:
 
 def read_log_history(path: Path) -> TrainingLog:
     """The per-step training log of a trainer_state.json: its ``log_history`` entries that carry a loss."""
-    log = TrainingLog()
+    log = TrainingLog(position_kind="log_history")
     try:
         state = read_trainer_state(path, path.name)
     except ValueError as exc:
@@ -53,7 +53,7 @@ def read_log_history(path: Path) -> TrainingLog:
     for i, entry in enumerate(history):
         if isinstance(entry, dict) and "loss" not in entry:
             continue  # evaluation results and the end-of-training summary are not step records
-        add_record(log, f"log_history[{i}]", entry)
+        add_record(log, f"log_history[{i}]", entry, i)
     return log
 
 

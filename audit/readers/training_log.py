@@ -23,14 +23,15 @@ class StepTable:
         self._cols = {name: array("d") for name in LOG_FIELDS}
         self._present = {name: bytearray() for name in LOG_FIELDS}
         self._index: dict[int, int] | None = None  # built only if steps arrive out of order
+        self._positions = array("q")  # where each row was read: a line number, an entry index (-1: unknown)
         self._columns = [(name, self._cols[name], self._present[name]) for name in LOG_FIELDS]
 
     def _after_last(self, step: int) -> bool:
         """The common case, steps logged in increasing order: no lookup needed."""
         return self._index is None and (not self._steps or step > self._steps[-1])
 
-    def add(self, step: int, row: dict[str, float]) -> bool:
-        """Add a row; False if the step is already there."""
+    def add(self, step: int, row: dict[str, float], position: int = -1) -> bool:
+        """Add a row (read at ``position`` of its file); False if the step is already there."""
         in_order = self._after_last(step)
         if not in_order and step in self:
             return False
@@ -39,6 +40,7 @@ class StepTable:
         if self._index is not None:
             self._index[step] = len(self._steps)
         self._steps.append(step)
+        self._positions.append(position)
         for name, col, present in self._columns:
             if name in row:
                 col.append(row[name])
@@ -65,6 +67,11 @@ class StepTable:
 
     def _row(self, i: int) -> dict[str, float]:
         return {name: self._cols[name][i] for name in LOG_FIELDS if self._present[name][i]}
+
+    def position(self, step: int) -> int | None:
+        """Where the row of ``step`` was read (see :attr:`TrainingLog.position_kind`), or None."""
+        i = self._find(step)
+        return None if i is None or self._positions[i] < 0 else self._positions[i]
 
     def get(self, step: int, default=None):
         i = self._find(step)
@@ -99,6 +106,14 @@ class TrainingLog:
     problems: list[str] = field(default_factory=list)  # malformed lines, duplicates
     non_finite: list[tuple[int, str]] = field(default_factory=list)  # (step, field)
     missing_fields: dict[str, int] = field(default_factory=dict)  # field → rows lacking it
+    position_kind: str = "line"  # what StepTable.position counts: "line" (1-based) or "log_history" (index)
+
+    def where(self, step: int) -> str | None:
+        """Where the row of ``step`` is in its file, e.g. ``line 5`` or ``log_history[4]``."""
+        pos = self.rows.position(step)
+        if pos is None:
+            return None
+        return f"line {pos}" if self.position_kind == "line" else f"{self.position_kind}[{pos}]"
 
 
 def _number(v) -> bool:
@@ -116,7 +131,7 @@ def _float(v: int | float) -> float:
 _INT64 = (-(2**63), 2**63)
 
 
-def add_record(log: TrainingLog, where: str | Callable[[], str], rec: object) -> None:
+def add_record(log: TrainingLog, where: str | Callable[[], str], rec: object, position: int = -1) -> None:
     """Add one logged record (a dict with an integer step); ``where`` (or a function giving it, so that
     the common case builds no string) locates it in problems."""
     step = rec.get("step") if type(rec) is dict else None
@@ -145,7 +160,7 @@ def add_record(log: TrainingLog, where: str | Callable[[], str], rec: object) ->
             row[name] = value
         else:
             log.missing_fields[name] = log.missing_fields.get(name, 0) + 1
-    rows.add(step, row)
+    rows.add(step, row, position)
 
 
 def read_training_log(path: Path) -> TrainingLog:
@@ -154,7 +169,7 @@ def read_training_log(path: Path) -> TrainingLog:
         if isinstance(rec, BadLine):
             log.problems.append(f"line {lineno}: {rec.reason}")
         else:
-            add_record(log, lambda: f"line {lineno}", rec)  # noqa: B023 (called at once, if at all)
+            add_record(log, lambda: f"line {lineno}", rec, lineno)  # noqa: B023 (called at once, if at all)
     return log
 
 

@@ -92,7 +92,7 @@ def _location(f: Finding) -> dict:
     loc = {
         "physicalLocation": {
             "artifactLocation": {"uri": artifact_uri(f.path or MANIFEST_NAME), "uriBaseId": BASE_ID},
-            "region": {"startLine": 1},
+            "region": {"startLine": f.line or 1},
         }
     }
     if not f.path:

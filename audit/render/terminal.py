@@ -33,7 +33,8 @@ def print_summary(report: Report, console: Console) -> None:
     explained: set[str] = set()
     for f in shown:  # as ruff and pytest print them: where, severity, rule, message; then what to do, once per rule
         colour = "red" if f.severity == "error" else "yellow"
-        console.print(f"{escape(f.path or MANIFEST_NAME)}: [{colour}]{f.severity}[/] {f.id}: {escape(f.message)}",
+        where = (f.path or MANIFEST_NAME) + (f":{f.line}" if f.line else "")
+        console.print(f"{escape(where)}: [{colour}]{f.severity}[/] {f.id}: {escape(f.message)}",
                       highlight=False, soft_wrap=True)  # fmt: skip
         if f.remediation and f.id not in explained:
             explained.add(f.id)

@@ -122,15 +122,26 @@ def _differs(a: float, b: float, rtol: float | None) -> bool:
     return not math.isclose(a, b, rel_tol=rtol, abs_tol=1e-12)
 
 
-def first_log_divergence(replayed: list[dict], released: dict[int, dict], rtol: float | None) -> int | None:
-    """First step whose loss, learning rate or gradient norm differs from the released log (exactly, or
-    beyond ``rtol``); steps the release did not log are not compared."""
+@dataclass(frozen=True)
+class LogDivergence:
+    """The first logged value the replay does not reproduce."""
+
+    step: int
+    field: str
+    replayed: float
+    released: float
+
+
+def first_log_divergence(replayed: list[dict], released, rtol: float | None) -> LogDivergence | None:
+    """First step (and field) whose loss, learning rate or gradient norm differs from the released log
+    (exactly, or beyond ``rtol``); steps the release did not log are not compared."""
     for row in replayed:
         ref = released.get(row["step"])
         if ref is None:
             continue
-        if any(k in ref and k in row and _differs(ref[k], row[k], rtol) for k in LOG_FIELDS):
-            return row["step"]
+        for k in LOG_FIELDS:
+            if k in ref and k in row and _differs(ref[k], row[k], rtol):
+                return LogDivergence(row["step"], k, float(row[k]), float(ref[k]))
     return None
 
 

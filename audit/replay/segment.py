@@ -15,6 +15,7 @@ from pathlib import Path
 from audit import interrupts
 from audit.spec.manifest import Checkpoint
 from audit.frameworks.registry import read_log
+from audit.readers.training_log import TrainingLog
 from audit.core.release import Release
 from audit.replay import compare
 from audit.replay.data import ReplayDataError, step_batches
@@ -25,12 +26,30 @@ from audit.replay.plan import why_not
 MAX_TENSORS_LISTED = 20
 
 
-def _released_log(release: Release) -> dict[int, dict]:
+def _released_log(release: Release) -> tuple[TrainingLog, str | None]:
+    """The released training log and its path (an empty log when none is released)."""
     m = release.manifest
     if m.metrics is None or m.metrics.training_log is None or not release.has_file(m.metrics.training_log.path):
-        return {}
+        return TrainingLog(), None
     entry = m.metrics.training_log
-    return read_log(release.path(entry.path), entry.format).rows
+    return read_log(release.path(entry.path), entry.format), entry.path
+
+
+def _divergence(div: compare.LogDivergence, log: TrainingLog, path: str | None) -> dict:
+    """The first differing logged value, both sides, and where the released one is."""
+    where = log.where(div.step)
+    out = dict(first_divergent_field=div.field, replayed_value=div.replayed, released_value=div.released,
+               released_log_path=path)  # fmt: skip
+    if where is not None and where.startswith("line "):
+        out["released_log_line"] = int(where.removeprefix("line "))
+    return out
+
+
+def _describe(div: compare.LogDivergence, log: TrainingLog, path: str | None) -> str:
+    where = log.where(div.step)
+    at = f" ({path} {where})" if path and where else ""
+    return (f"the step log differs from step {div.step}: {div.field} {div.replayed!r} replayed, "
+            f"{div.released!r} released{at}")
 
 
 def _released_env(release: Release, ck: Checkpoint) -> dict | None:
@@ -41,7 +60,7 @@ def _released_env(release: Release, ck: Checkpoint) -> dict | None:
     return env if isinstance(env, dict) else None
 
 
-def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: ReplayOptions, log: dict[int, dict]):
+def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: ReplayOptions, released):
     """(the segment's result, the fingerprint of the environment it ran in or None)."""
     from audit.spec.report import ReplaySegment
 
@@ -77,8 +96,11 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
     wall = time.perf_counter() - began
 
     env_diff = compare.environment_differences(_released_env(release, end if with_state else start), run.environment or {})
-    exact_step = compare.first_log_divergence(run.logs, log, None)
-    tol_step = compare.first_log_divergence(run.logs, log, opts.tolerance)
+    log, log_path = released
+    exact = compare.first_log_divergence(run.logs, log.rows, None)
+    tolerated = compare.first_log_divergence(run.logs, log.rows, opts.tolerance)
+    exact_step = exact.step if exact else None
+    tol_step = tolerated.step if tolerated else None
     if not run.logs:
         seg["compared"] = [c for c in seg["compared"] if c != "log"]
     details = dict(environment_differences=env_diff, wall_s=wall)
@@ -110,22 +132,26 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
     if state is not None and state.fields:
         why.append(f"training state differs in {', '.join(state.fields)}")
     if state is not None and state.diffs:
-        why.append(f"{len(state.diffs)} of {state.compared} tensors differ")
-    if exact_step is not None:
-        why.append(f"the step log differs from step {exact_step}")
+        top = state.diffs[0]  # largest difference first
+        why.append(f"{len(state.diffs)} of {state.compared} tensors differ (largest: {top.name}, max abs diff "
+                   f"{top.max_abs_diff:g}, {top.max_ulp} ULP)")
+    shown = (tolerated if env_diff else exact) or exact
+    if shown is not None:
+        why.append(_describe(shown, log, log_path))
+        details |= _divergence(shown, log, log_path)
     return ReplaySegment(**seg, **details, status="mismatch", first_divergent_step=first,
                          tolerance=opts.tolerance if env_diff else None, reason="; ".join(why)), run.environment  # fmt: skip
 
 
 def run_replay(release: Release, opts: ReplayOptions, indices: list[int], pairs, progress):
     """Replay the selected segments: (segments, fingerprint of the replay environment or {})."""
-    log = _released_log(release)
+    released = _released_log(release)
     segments, environment = [], {}
     for i in indices:
         interrupts.check()
         start, end = pairs[i]
         with progress.task(f"replaying steps {start.step} → {end.step}"):
-            segment, env = replay_segment(release, start, end, opts, log)
+            segment, env = replay_segment(release, start, end, opts, released)
         segments.append(segment)
         environment = environment or env or {}
     return segments, environment

@@ -37,6 +37,7 @@ class Finding(Strict):
     criterion: FindingScope
     message: str
     path: str | None = Field(None, description="Release-relative path the finding is about.")
+    line: int | None = Field(None, ge=1, description="1-based line in path, where the finding has one.")
     remediation: str | None = None
     waiver: Waiver | None = Field(None, description="Set when the gate policy waives this finding.")
 
@@ -79,6 +80,11 @@ class ReplaySegment(Strict):
     status: SegmentStatus
     max_abs_diff: float | None = None
     first_divergent_step: int | None = None
+    first_divergent_field: str | None = Field(None, description="The first logged value that differs: loss, learning_rate or grad_norm.")
+    replayed_value: float | None = Field(None, description="That value as the replay computed it.")
+    released_value: float | None = Field(None, description="That value as the released training log has it.")
+    released_log_path: str | None = None
+    released_log_line: int | None = Field(None, ge=1, description="Line of the released log holding that value.")
     reason: str | None = None
     engine: Literal["builtin", "command"] | None = None
     compared: list[Literal["log", "state"]] = Field(default_factory=list, description="What was compared.")
