@@ -238,3 +238,24 @@ def test_chromium_draws_the_page(passing, tmp_path):
     background = rows[0][:bpp]
     for band in (range(0, 400), range(1000, 1800), range(1800, 2400)):
         assert any(row != background * width for row in (rows[y] for y in band)), band
+
+
+def test_a_failing_release_opens_with_what_to_fix_and_no_banner_contradicts_it(release, passing):
+    from conftest import read_jsonl, refresh, write_jsonl
+
+    log = release / "logs" / "train_log.jsonl"
+    rows = read_jsonl(log)
+    rows[5]["loss"] += 1e-3  # the tensors still replay bitwise equal; the step log does not
+    write_jsonl(log, rows)
+    refresh(release)
+    report = audit(release, replay="all")
+    assert report.verdict == "fail" and all(s.max_abs_diff == 0 for s in report.replay.segments)
+    page = render_html(report)
+    assert_self_contained(page)
+    text = text_of(page)
+    assert text.index("What to fix first") < text.index("Criteria")
+    fix = page[page.index('id="fix-first"'):page.index("</section>", page.index('id="fix-first"'))]
+    assert "replay.mismatch" in fix and "logs/train_log.jsonl:6" in fix and "fix:" in fix
+    assert "every tensor bitwise equal." not in text
+    assert "Every compared tensor is bitwise equal, but 1 segment failed" in text
+    assert 'id="fix-first"' not in passing[1]

@@ -27,6 +27,28 @@ def _finding(f: Finding, anchor: str) -> str:
 <p class="msg">{prose(f.message)}</p>{todo}{_waiver(f)}</li>"""
 
 
+#: Blocking findings listed at the top of a failing report.
+FIX_FIRST = 5
+
+
+def fix_first(report: Report) -> str:
+    """For a failing release: the blocking findings to fix first, before anything else on the page ("" when it passes)."""
+    if report.verdict == "pass":
+        return ""
+    blocking = sorted(report.blocking(), key=lambda f: SEVERITY_ORDER.get(f.severity, 9))
+    items = []
+    for f in blocking[:FIX_FIRST]:
+        where = f'{code((f.path or "") + (f":{f.line}" if f.line else ""))} ' if f.path else ""
+        fix = f'<br><span class="muted">fix: {prose(f.remediation)}</span>' if f.remediation else ""
+        items.append(f'<li>{where}<code class="fid">{esc(f.id)}</code>: {prose(f.message)}{fix}</li>')
+    more = len(blocking) - FIX_FIRST
+    rest = f'<p class="muted">… and {plural(more, "more blocking finding")} below.</p>' if more > 0 else ""
+    if not items:  # failing only on the required level
+        items.append(f"<li>the release reaches level {code(report.level)}; the gate requires "
+                     f"{code(report.gate.require_level)}: the criteria of the rungs above are in the table below</li>")
+    return (f'<section id="fix-first" class="card"><h2>What to fix first</h2><ol>{"".join(items)}</ol>{rest}</section>')
+
+
 def findings(report: Report) -> str:
     if not report.findings:
         return ('<section id="findings"><h2>Findings</h2>'

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from audit.render.html.criteria import criteria
-from audit.render.html.findings import findings
+from audit.render.html.findings import findings, fix_first
 from audit.render.html.header import header
 from audit.render.html.markup import esc
 from audit.render.html.plots import plots
@@ -158,6 +158,7 @@ def _body(report: Report) -> str:
     toc = "".join(f'<a href="#{a}">{t}</a>' for a, t in CONTENTS)
     return "\n".join([
         header(report),
+        fix_first(report),
         f'<nav class="toc">{toc}</nav>',
         criteria(report),
         plots(report),

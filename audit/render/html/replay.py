@@ -56,6 +56,10 @@ def _difference_chart(segments: Sequence[ReplaySegment]) -> str:
     if not with_diff:
         return ""
     nonzero = [s for s in with_diff if s.max_abs_diff != 0]
+    failing = [s for s in segments if s.status in ("mismatch", "error")]
+    if not nonzero and failing:  # equal tensors, yet a segment fails (its step log, its state fields): no green here
+        return (f'<p class="note bad-text">Every compared tensor is bitwise equal, but {plural(len(failing), "segment")} '
+                "failed on something else (the step log or the training state): see the reasons above.</p>")
     if not nonzero:
         return (f'<p class="ok-note">{plural(len(with_diff), "compared segment")}, every one with a max '
                 "abs difference of 0: every tensor bitwise equal.</p>")
