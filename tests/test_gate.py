@@ -126,3 +126,26 @@ def test_format_json_and_step_summary(release, tmp_path):
 def test_quiet_prints_one_line(release, tmp_path):
     r = run_cli(str(release), "--replay", "none", "-q", "--out", str(tmp_path / "o"))
     assert r.stdout.strip() == "PASS · level fully-open" and r.stderr == ""
+
+
+def test_select_ignore_and_the_machine_formats_on_stdout(release, tmp_path, monkeypatch):
+    monkeypatch.chdir(release.parent)  # GitHub annotations name files relative to the working directory
+    import json as _json
+
+    (release / "data" / "train_004.jsonl").unlink()
+    out = str(tmp_path / "o")
+    r = run_cli(str(release), "--replay", "none", "--no-cache", "--out", out, "--format", "github")
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    assert "::error file=release/data/train_004.jsonl,title=data.file-missing::data/train_004.jsonl does not exist" in lines[0]
+    assert lines[-1] == "::notice title=llm360-audit::FAIL · level open-training · 1 error(s), 0 warning(s)"
+    r = run_cli(str(release), "--replay", "none", "--no-cache", "--out", out, "--format", "sarif")
+    assert r.returncode == 1 and _json.loads(r.stdout)["runs"][0]["results"][0]["ruleId"] == "data.file-missing"
+    r = run_cli(str(release), "--replay", "none", "--no-cache", "--out", out, "--ignore", "data", "-q")
+    assert r.returncode == 0 and r.stdout.strip() == "PASS · level fully-open · findings filtered (--select/--ignore)"
+    report = _json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["gate"]["ignore"] == ["data"] and "Findings filtered (--ignore data)" in (tmp_path / "o" / "report.md").read_text()
+    r = run_cli(str(release), "--replay", "none", "--no-cache", "--out", out, "--select", "metrics", "-q")
+    assert r.returncode == 0
+    r = run_cli(str(release), "--replay", "none", "--out", out, "--select", "no-such-rule")
+    assert r.returncode == 2 and "matches no rule" in r.stderr

@@ -51,7 +51,13 @@ def audit_cmd(
     require_level: Annotated[Optional[Level], typer.Option(help="Fail below this openness level.")] = None,
     policy: common.PolicyFile = None,
     output_format: Annotated[OutputFormat, typer.Option(
-        "--format", help="text: a summary on the terminal; json: report.json on stdout.")] = OutputFormat.text,
+        "--format", help="text: a summary on the terminal; json: report.json on stdout; sarif: report.sarif on "
+                         "stdout; github: GitHub Actions annotations on stdout.")] = OutputFormat.text,
+    select: Annotated[Optional[list[str]], typer.Option(
+        metavar="RULE", help="Report only findings of these rules (an id, a prefix such as `checkpoints`, or a glob); "
+                             "repeatable. For local runs: the gate's waivers belong in the policy file.")] = None,
+    ignore: Annotated[Optional[list[str]], typer.Option(
+        metavar="RULE", help="Drop findings of these rules (id, prefix or glob); repeatable; recorded in the report.")] = None,
     quiet: common.Quiet = False,
     resolve_local: common.ResolveLocal = None,
     shard: Annotated[Optional[str], typer.Option(
@@ -63,12 +69,19 @@ def audit_cmd(
     from audit.core.auditor import Auditor
     from audit.core.evidence import Evidence, ShardPart
     from audit.core.options import AuditOptions, GateOptions, ScopeOptions
+    from audit.core.policy import rule_matches
     from audit.core.shard import Shard, ShardError
     from audit.storage.hashing import default_cache_dir
 
     resolver = common.resolver(resolve_local)
     if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
         raise usage(f"--device {device}: use cpu or cuda")
+    from audit.spec.rules import catalog
+
+    known = [info.rule.id for info in catalog()]
+    for pattern in [*(select or ()), *(ignore or ())]:
+        if not any(rule_matches(rid, [pattern]) for rid in known):
+            raise usage(f"--select/--ignore {pattern}: matches no rule; `llm360-audit rules` lists them")
     if data_sample <= 0:
         raise usage("--data-sample must be a fraction in (0, 1]")
     try:
@@ -84,7 +97,8 @@ def audit_cmd(
         replay=ReplayOptions(mode=replay, steps=replay_steps, device=device, seed=replay_seed,
                              tolerance=tolerance, allow_exec=allow_exec),
         gate=GateOptions(policy=common.policy(root, policy), fail_on=value(fail_on),
-                         require_level=value(require_level), today=dt.date.today()),
+                         require_level=value(require_level), today=dt.date.today(),
+                         select=tuple(select or ()), ignore=tuple(ignore or ())),
         evidence=ShardPart(part) if part is not None else Evidence(),
         resolver=resolver,
     )  # fmt: skip

@@ -11,7 +11,7 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
     return Enum(name, {v.replace("-", "_"): v for v in values}, type=str)  # type: ignore[return-value]
 
 
-OutputFormat = _choices("OutputFormat", ("text", "json"))
+OutputFormat = _choices("OutputFormat", ("text", "json", "sarif", "github"))
 FailOn = _choices("FailOn", FAIL_ON)
 Level = _choices("Level", LEVEL_NAMES)
 

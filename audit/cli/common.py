@@ -94,7 +94,7 @@ def policy(root: Path, path: Path | None):
 def progress(quiet: bool, output_format: OutputFormat):
     from audit.core.progress import LogProgress, Progress, RichProgress
 
-    if quiet or output_format == OutputFormat.json:
+    if quiet or output_format != OutputFormat.text:
         return Progress() if quiet else LogProgress(sys.stderr)
     return RichProgress(err) if err.is_terminal else LogProgress(sys.stderr)
 
@@ -130,8 +130,17 @@ def finish(make_report, out_dir: Path, output_format: OutputFormat, quiet: bool)
     console = Console(highlight=False)
     if output_format == OutputFormat.json:
         sys.stdout.write(render_json(report))
+    elif output_format == OutputFormat.sarif:
+        from audit.render.sarif import render_sarif
+
+        sys.stdout.write(render_sarif(report))
+    elif output_format == OutputFormat.github:
+        from audit.render.github import render_github
+
+        sys.stdout.write(render_github(report, Path.cwd()))
     elif quiet:
         part = f" · shard {report.shard.index}/{report.shard.count}" if report.shard else ""
+        part += " · findings filtered (--select/--ignore)" if report.gate.select or report.gate.ignore else ""
         console.print(f"{report.verdict.upper()} · level {report.level}{part}")
     else:
         print_summary(report, console)

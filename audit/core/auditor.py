@@ -9,7 +9,7 @@ from pathlib import Path
 from audit import SPEC_VERSION, __version__, interrupts
 from audit.checks import Check, Outcome, default_checks
 from audit.core.options import AuditOptions
-from audit.core.policy import gate_settings, mark_waived, policy_findings
+from audit.core.policy import gate_settings, mark_waived, policy_findings, selected
 from audit.core.progress import Progress
 from audit.core.release import Release
 from audit.spec.manifest_loader import load_manifest
@@ -76,7 +76,8 @@ class Auditor:
                 cache.close()
         for outs in by_criterion.values():
             for o in outs:
-                o.findings = mark_waived(o.findings, options.gate.policy, today, used)
+                o.findings = mark_waived(selected(o.findings, options.gate.select, options.gate.ignore),
+                                         options.gate.policy, today, used)  # fmt: skip
         criteria = {c: _summarize(o) if o else CriterionResult(status="skipped", summary="no check ran")
                     for c, o in by_criterion.items()}  # fmt: skip
         findings = [f for outs in by_criterion.values() for o in outs for f in o.findings]
@@ -120,7 +121,8 @@ class Auditor:
             release=info,
             criteria=criteria,
             findings=findings,
-            gate=gate_settings(options.gate.policy, options.gate.fail_on, options.gate.require_level),
+            gate=gate_settings(options.gate.policy, options.gate.fail_on, options.gate.require_level,
+                               options.gate.select, options.gate.ignore),
             replay=Replay(mode=r.mode, seed=r.seed if r.mode not in ("all", "none") else None, steps=r.steps,
                           device=r.device),
         )  # fmt: skip

@@ -27,6 +27,8 @@ class GateOptions:
     fail_on: str | None = None  # overrides the policy's
     require_level: str | None = None  # overrides the policy's
     today: dt.date | None = None  # for waiver expiry; None = today
+    select: tuple[str, ...] = ()  # --select: keep only findings of these rule ids or prefixes (local runs)
+    ignore: tuple[str, ...] = ()  # --ignore: drop findings of these rule ids or prefixes (local runs)
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,18 @@ def policy_findings(policy: Policy, used: set[int], today: dt.date) -> list[Find
     return out
 
 
-def gate_settings(policy: Policy, fail_on: str | None, require_level: str | None) -> GateSettings:
+def gate_settings(policy: Policy, fail_on: str | None, require_level: str | None, select=(), ignore=()) -> GateSettings:
     """Command-line options override the policy file."""
     return GateSettings(fail_on=fail_on or policy.fail_on, require_level=require_level or policy.require_level,
-                        policy=policy.source)  # fmt: skip
+                        policy=policy.source, select=list(select), ignore=list(ignore))  # fmt: skip
+
+
+def rule_matches(rule_id: str, patterns) -> bool:
+    """Whether a rule id is one of ``patterns``: an id, a prefix (``checkpoints`` or ``checkpoints.``), or a glob."""
+    return any(rule_id == p or rule_id.startswith(p.rstrip(".") + ".") or fnmatch.fnmatchcase(rule_id, p)
+               for p in patterns)  # fmt: skip
+
+
+def selected(findings: list[Finding], select, ignore) -> list[Finding]:
+    """--select / --ignore for local runs: the findings kept (the gate's waivers stay in the policy file)."""
+    return [f for f in findings if (not select or rule_matches(f.id, select)) and not rule_matches(f.id, ignore)]

@@ -58,6 +58,8 @@ class GateSettings(Strict):
     fail_on: Literal["error", "warning"] = "error"
     require_level: Level | None = None
     policy: str | None = Field(None, description="Policy file applied, if any.")
+    select: list[str] = Field(default_factory=list, description="--select: only findings of these rules (ids or prefixes) were kept.")
+    ignore: list[str] = Field(default_factory=list, description="--ignore: findings of these rules (ids or prefixes) were dropped.")
 
 
 class CriterionResult(Strict):
@@ -152,12 +154,19 @@ class Report(Strict):
         return cls.model_validate({k: v for k, v in data.items() if k not in cls.model_computed_fields})
 
     def partial_note(self) -> str | None:
-        """For the report of one shard: a warning that it is not the verdict of the whole release."""
-        if self.shard is None:
-            return None
-        n = self.shard.count
-        return (f"Shard {self.shard.index}/{n} of a split audit: it hashed, recounted and replayed only its part. "
-                f"Run `llm360-audit merge` on the {n} shard reports for the release's report.")  # fmt: skip
+        """For a report that is not the whole release's verdict (one shard's, or findings filtered with
+        --select/--ignore): a warning that says so, else None."""
+        notes = []
+        if self.shard is not None:
+            n = self.shard.count
+            notes.append(f"Shard {self.shard.index}/{n} of a split audit: it hashed, recounted and replayed only its "
+                         f"part. Run `llm360-audit merge` on the {n} shard reports for the release's report.")  # fmt: skip
+        if self.gate.select or self.gate.ignore:
+            chosen = [f"--select {', '.join(self.gate.select)}"] * bool(self.gate.select)
+            chosen += [f"--ignore {', '.join(self.gate.ignore)}"] * bool(self.gate.ignore)
+            notes.append(f"Findings filtered ({'; '.join(chosen)}): the verdict and level are those of the findings "
+                         "kept, not the release's.")  # fmt: skip
+        return " ".join(notes) or None
 
     def blocking(self) -> list[Finding]:
         """Unwaived findings at or above the gate's fail_on severity."""
