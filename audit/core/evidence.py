@@ -1,7 +1,7 @@
 """Where the expensive evidence comes from — file digests, chunk recounts, replayed segments — so that
 no check knows whether it runs in a single audit, in one shard of a split one, or in ``merge``.
 
-* :class:`Computed`: everything is computed here (a plain audit).
+* :class:`Evidence` itself: everything is computed here (a plain audit).
 * :class:`ShardPart`: ``--shard I/N`` computes only its part (see :mod:`audit.core.shard`); the rest
   is reported as not computed (``None``), and the report carries what this part measured.
 * :class:`Recorded`: ``merge`` takes the shards' evidence instead of recomputing it.
@@ -61,8 +61,6 @@ class Evidence:
         """What the report of a split audit's part carries for ``merge`` (None: not a part)."""
         return None
 
-
-Computed = Evidence
 
 
 @dataclass
