@@ -173,3 +173,19 @@ def test_terminal_findings_read_like_ruff_with_the_fix_once(tmp_path):
     assert lines[first + 1] == "  fix: Publish the file, or remove it from the manifest with `llm360-audit init`."
     assert "data/train_005.jsonl: error data.file-missing: data/train_005.jsonl does not exist" in lines
     assert sum(line.startswith("  fix: Publish the file") for line in lines) == 1
+
+
+def test_manifest_findings_carry_their_line(release, tmp_path):
+    m = manifest(release)
+    m["checkpoints"][2]["step"] = "eight"
+    write_manifest(release, m)
+    line = (release / "llm360.yaml").read_text().splitlines().index("- step: eight") + 1
+    r = run_cli(str(release), "--replay", "none", "--out", str(tmp_path / "out"))
+    assert r.returncode == 1
+    assert f"llm360.yaml:{line}: error manifest.schema-violation: llm360.yaml: checkpoints[2].step:" in r.stdout
+    sarif = json.loads((tmp_path / "out" / "report.sarif").read_text())
+    assert sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] == line
+    (release / "llm360.yaml").write_text("name: x\nspec_version: '1.0'\ncheckpoints: [\n")
+    r = run_cli(str(release), "--replay", "none", "--out", str(tmp_path / "out"))
+    finding = json.loads((tmp_path / "out" / "report.json").read_text())["findings"][0]
+    assert finding["id"] == "manifest.yaml-invalid" and finding["line"] == 4

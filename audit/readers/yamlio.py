@@ -17,7 +17,9 @@ MAX_EXPANDED_NODES = 2_000_000
 
 
 class YamlError(ValueError):
-    """A YAML document could not be read; the message is one line and says where."""
+    """A YAML document could not be read; the message is one line and says where (``line``: 1-based, if known)."""
+
+    line: int | None = None
 
 
 # The C parser (libyaml) when PyYAML was built with it: about 4x faster on large manifests.
@@ -83,12 +85,40 @@ def loads(text: str | bytes) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise YamlError(f"invalid YAML{where}: {_one_line(problem)}") from None
+        err = YamlError(f"invalid YAML{where}: {_one_line(problem)}")
+        err.line = mark.line + 1 if mark else None
+        raise err from None
     except RecursionError:
         raise YamlError("document is nested too deeply") from None
     except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
         # PyYAML's constructors raise these for scalars they cannot convert (`2020-13-45`, `!!int x`).
         raise YamlError(f"invalid YAML: a value cannot be read ({type(exc).__name__}: {_one_line(str(exc))})") from None
+
+
+def line_of(text: str | bytes, path) -> int | None:
+    """The 1-based line of the value at ``path`` (mapping keys and sequence indices) in a YAML document that
+    :func:`loads` read, or None (for findings that point into the manifest; the tree is composed, never
+    constructed, and aliases are not followed)."""
+    if len(text) > MAX_MANIFEST_BYTES:
+        return None
+    try:
+        loader = _Loader(text)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except (yaml.YAMLError, RecursionError, ValueError):
+        return None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and type(part) is int and 0 <= part < len(node.value):
+            node = node.value[part]
+        else:
+            node = None
+        if node is None:
+            return None
+    return node.start_mark.line + 1 if node is not None else None
 
 
 def _one_line(text: str) -> str:

@@ -21,10 +21,10 @@ RULES = {"missing": rules.MISSING, "unreadable": rules.UNREADABLE, "yaml-invalid
          "not-a-mapping": rules.NOT_A_MAPPING, "schema-violation": rules.SCHEMA}  # fmt: skip
 
 
-def _manifest_finding(rule: str, message: str) -> Finding:
+def _manifest_finding(rule: str, message: str, line: int | None = None) -> Finding:
     r = RULES[rule]
     return Finding(id=r.id, severity=r.severity, criterion="manifest", message=message, path=MANIFEST_NAME,
-                   remediation=r.remediation)  # fmt: skip
+                   line=line, remediation=r.remediation)  # fmt: skip
 
 
 def _json_path(parts) -> str:
@@ -45,7 +45,7 @@ def load_manifest(root: Path) -> tuple[Manifest | None, str | None, list[Finding
     except OSError as exc:
         return None, None, [_manifest_finding("unreadable", f"{MANIFEST_NAME}: {exc.strerror}")]
     except (yamlio.YamlError, bounded.TooLarge) as exc:
-        return None, None, [_manifest_finding("yaml-invalid", f"{MANIFEST_NAME}: {exc}")]
+        return None, None, [_manifest_finding("yaml-invalid", f"{MANIFEST_NAME}: {exc}", getattr(exc, "line", None))]
     digest = hashlib.sha256(raw).hexdigest()
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
@@ -58,9 +58,11 @@ def load_manifest(root: Path) -> tuple[Manifest | None, str | None, list[Finding
     errors = sorted(schemas.validator("manifest").iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         findings = [
-            _manifest_finding("schema-violation", f"{MANIFEST_NAME}: {_json_path(e.absolute_path)}: {e.message}")
+            _manifest_finding("schema-violation", f"{MANIFEST_NAME}: {_json_path(e.absolute_path)}: {e.message}",
+                              yamlio.line_of(raw, e.absolute_path))
             for e in errors[:MAX_SCHEMA_ERRORS]
         ]
         return None, digest, findings
     loc, msg = _json_path(first_error["loc"]), first_error["msg"]  # the model is stricter than the schema here
-    return None, digest, [_manifest_finding("schema-violation", f"{MANIFEST_NAME}: {loc}: {msg}")]
+    return None, digest, [_manifest_finding("schema-violation", f"{MANIFEST_NAME}: {loc}: {msg}",
+                                            yamlio.line_of(raw, first_error["loc"]))]
