@@ -5,7 +5,6 @@ full disk as one clear line — each through the CLI, in a child process."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 
 from conftest import run_cli
