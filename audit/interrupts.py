@@ -23,15 +23,26 @@ _said = threading.Event()
 
 def _handler(signum, frame) -> None:
     _requested.set()
-    if frame is not None and frame.f_code.co_name == "__del__":
-        return  # raised in a finalizer it would only print "Exception ignored"; the next check() raises it
     raise KeyboardInterrupt
+
+
+def _unraisable(unraisable) -> None:
+    """An interrupt raised inside a finalizer or a weakref callback (``__del__``, importlib's module-lock
+    callback) cannot propagate: Python would print "Exception ignored … KeyboardInterrupt". Stay quiet —
+    the request is recorded, and the next :func:`check` raises it where it can propagate."""
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _requested.is_set():
+        return
+    _default_unraisable(unraisable)
+
+
+_default_unraisable = sys.unraisablehook
 
 
 def install() -> None:
     """Handle SIGINT and SIGTERM alike (call once, in the main thread)."""
     for s in SIGNALS:
         signal.signal(s, _handler)
+    sys.unraisablehook = _unraisable
 
 
 def requested() -> bool:
