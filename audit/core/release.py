@@ -3,7 +3,7 @@ chunk scans, the code repository) so that each file is read once whatever the nu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from audit.storage.remote import Resolver
 from audit.spec.manifest import Checkpoint, Chunk, Manifest
 from audit.readers.bounded import load_json
 from audit.readers.safetensors_header import HeaderError, SafetensorsHeader, read_header
-from audit.core.evidence import Evidence, Replayed
+from audit.core.evidence import Evidence, Replayed, RunReplay, Span
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Release:
         """Whether this run does the expensive work (hashing, recounting) for file ``rel``."""
         return self.evidence.computes(rel)
 
-    def replay(self, selected: list[int], spans, run) -> Replayed:
+    def replay(self, selected: list[int], spans: Sequence[Span], run: RunReplay) -> Replayed:
         """The selected segments (indices into ``spans``), replayed by ``run`` or taken from the evidence."""
         return self.evidence.replay(selected, spans, run)
 

@@ -47,9 +47,9 @@ class InitResult:
 
 
 class _Refresher(CheckpointsPart, ConfigPart, DataPart):
-    def __init__(self, root: Path, doc: dict, checkpoint_every: int | None = None, digests: Digests | None = None):
+    def __init__(self, root: Path, doc: dict, checkpoint_every: int | None, digests: Digests):
         self.root, self.doc, self.changes = root, doc, []
-        self.digests = digests or Digests(Hasher())
+        self.digests = digests
         self.files = _walk(root)
         self.indexed: dict[str, int] = {}  # _key(checkpoint) → index, for ckpt_N directories and branches
         self.every = checkpoint_every  # steps between index-numbered checkpoints, when the user knows it

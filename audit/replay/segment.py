@@ -35,21 +35,17 @@ def _released_log(release: Release) -> tuple[TrainingLog, str | None]:
     return read_log(release.path(entry.path), entry.format), entry.path
 
 
-def _divergence(div: compare.LogDivergence, log: TrainingLog, path: str | None) -> dict:
-    """The first differing logged value, both sides, and where the released one is."""
-    where = log.where(div.step)
-    out = dict(first_divergent_field=div.field, replayed_value=div.replayed, released_value=div.released,
-               released_log_path=path)  # fmt: skip
-    if where is not None and where.startswith("line "):
-        out["released_log_line"] = int(where.removeprefix("line "))
-    return out
-
-
-def _describe(div: compare.LogDivergence, log: TrainingLog, path: str | None) -> str:
+def _divergence(div: compare.LogDivergence, log: TrainingLog, path: str | None) -> tuple[str, dict]:
+    """The first differing logged value in words, and as segment fields (both values, where the released one is)."""
     where = log.where(div.step)
     at = f" ({path} {where})" if path and where else ""
-    return (f"the step log differs from step {div.step}: {div.field} {div.replayed!r} replayed, "
-            f"{div.released!r} released{at}")
+    text = (f"the step log differs from step {div.step}: {div.field} {div.replayed!r} replayed, "
+            f"{div.released!r} released{at}")  # fmt: skip
+    fields = dict(first_divergent_field=div.field, replayed_value=div.replayed, released_value=div.released,
+                  released_log_path=path)  # fmt: skip
+    if log.position_kind == "line":
+        fields["released_log_line"] = log.rows.position(div.step)
+    return text, fields
 
 
 def _released_env(release: Release, ck: Checkpoint) -> dict | None:
@@ -137,8 +133,9 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
                    f"{top.max_abs_diff:g}, {top.max_ulp} ULP)")
     shown = (tolerated if env_diff else exact) or exact
     if shown is not None:
-        why.append(_describe(shown, log, log_path))
-        details |= _divergence(shown, log, log_path)
+        text, fields = _divergence(shown, log, log_path)
+        why.append(text)
+        details |= fields
     return ReplaySegment(**seg, **details, status="mismatch", first_divergent_step=first,
                          tolerance=opts.tolerance if env_diff else None, reason="; ".join(why)), run.environment  # fmt: skip
 
