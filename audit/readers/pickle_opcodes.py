@@ -12,11 +12,16 @@ hyperparameters are plain values in the object's state.
 
 from __future__ import annotations
 
+import io
 import pickletools
 import zipfile
+import zlib
+from _compat_pickle import IMPORT_MAPPING, NAME_MAPPING
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Callable
+
+from audit import interrupts
 
 #: Larger pickles (and archive members) are refused unread: a TrainingArguments pickle is a few KB.
 MAX_PICKLE_BYTES = 16 * 1024 * 1024
@@ -35,6 +40,7 @@ class Opaque:
     args: tuple = ()
     state: Any = None
     items: list = field(default_factory=list)
+    imported: bool = False  # the imported object itself (GLOBAL), not what a call of it made
 
 
 _MARK = object()
@@ -57,23 +63,42 @@ def _until_mark(stack: list) -> list:
 
 def read_literals(data: bytes) -> Any:
     """The value a pickle describes, with :class:`Opaque` in place of every import or call."""
+    stack = run_pickle(io.BytesIO(data))
+    if len(stack) != 1:
+        raise PickleLiteralError("STOP with a stack that is not one value")
+    return stack[0]
+
+
+def run_pickle(stream: BinaryIO, seen: Callable[[str, str], None] | None = None) -> list:
+    """Run one pickle, from the stream's position through its STOP, on the literal stack machine.
+
+    Returns the stack at STOP (one value in a well-formed pickle) and leaves the stream just after
+    it, where a stacked pickle may begin. ``seen(opcode, name)`` hears of every import and call as
+    the opcodes make it, also when a later opcode fails: ``GLOBAL``, ``STACK_GLOBAL``, ``INST``,
+    ``EXT*`` (the dotted name, ``?.?`` for a ``STACK_GLOBAL`` whose operands are not two string
+    constants), ``REDUCE``, ``OBJ``, ``NEWOBJ``, ``NEWOBJ_EX`` (what is called) and ``BUILD`` (only
+    when it sets the attributes of an imported object itself, not of an instance)."""
     stack: list = []
     memo: dict[int, Any] = {}
+    proto = 0
+    heard = seen or (lambda op, name: None)
     try:
-        for n, (op, arg, _) in enumerate(pickletools.genops(data)):
+        for n, (op, arg, _) in enumerate(pickletools.genops(stream)):
             if n > MAX_OPS:
                 raise PickleLiteralError(f"more than {MAX_OPS} opcodes")
+            if not n & 0xFFFF:
+                interrupts.check()
             name = op.name
             if name in _VALUE_OPS:
                 stack.append(int(arg) if name == "INT" and isinstance(arg, bool) else arg)
             elif name in _CONSTANTS:
                 stack.append(_CONSTANTS[name])
-            elif name in ("PROTO", "FRAME"):
+            elif name == "PROTO":
+                proto = int(arg)  # below 3, the unpickler renames Python 2 modules (fix_imports)
+            elif name == "FRAME":
                 continue
             elif name == "STOP":
-                if len(stack) != 1:
-                    raise PickleLiteralError("STOP with a stack that is not one value")
-                return stack[0]
+                return stack
             elif name == "MARK":
                 stack.append(_MARK)
             elif name == "EMPTY_DICT":
@@ -123,33 +148,46 @@ def read_literals(data: bytes) -> Any:
                 if int(arg) not in memo:
                     raise PickleLiteralError(f"memo key {arg} is not set")
                 stack.append(memo[int(arg)])
-            elif name == "GLOBAL":
-                stack.append(Opaque(str(arg).replace(" ", ".")))
-            elif name == "STACK_GLOBAL":
-                attr, module = stack.pop(), stack.pop()
-                stack.append(Opaque(f"{module}.{attr}"))
-            elif name == "REDUCE":
+            elif name in ("GLOBAL", "STACK_GLOBAL"):
+                if name == "GLOBAL":
+                    module, _, attr = str(arg).partition(" ")
+                else:
+                    attr, module = stack.pop(), stack.pop()
+                stack.append(Opaque(_global(module, attr, proto), imported=True))
+                heard(name, stack[-1].name)
+            elif name in ("REDUCE", "NEWOBJ"):
                 args, func = stack.pop(), stack.pop()
                 stack.append(Opaque(_name(func), args if isinstance(args, tuple) else (args,)))
-            elif name == "NEWOBJ":
-                args, cls = stack.pop(), stack.pop()
-                stack.append(Opaque(_name(cls), args if isinstance(args, tuple) else (args,)))
+                heard(name, stack[-1].name)
             elif name == "NEWOBJ_EX":
                 kwargs, args, cls = stack.pop(), stack.pop(), stack.pop()
                 stack.append(Opaque(_name(cls), args if isinstance(args, tuple) else (args,), state=kwargs))
+                heard(name, stack[-1].name)
             elif name in ("OBJ", "INST"):
                 items = _until_mark(stack)
-                cls = Opaque(str(arg).replace(" ", ".")) if name == "INST" else (items.pop(0) if items else None)
+                if name == "INST":
+                    cls = Opaque(_global(*str(arg).partition(" ")[::2], proto), imported=True)
+                    heard(name, cls.name)
+                else:
+                    cls = items.pop(0) if items else None
                 stack.append(Opaque(_name(cls), tuple(items)))
+                heard(name, stack[-1].name)
             elif name == "BUILD":
                 state = stack.pop()
                 if isinstance(stack[-1], Opaque):
                     stack[-1].state = state
+                    if stack[-1].imported:
+                        heard(name, stack[-1].name)
             elif name in ("PERSID", "BINPERSID"):
                 pid = arg if name == "PERSID" else stack.pop()
                 stack.append(Opaque("persistent_load", (pid,)))
-            elif name in ("EXT1", "EXT2", "EXT4"):
-                stack.append(Opaque(f"extension {arg}"))
+            elif name in ("EXT1", "EXT2", "EXT4"):  # a global by its copyreg code: which one is not in the bytes
+                stack.append(Opaque(f"?.extension_code_{arg}", imported=True))
+                heard(name, stack[-1].name)
+            elif name == "NEXT_BUFFER":
+                stack.append(Opaque("out-of-band buffer"))
+            elif name == "READONLY_BUFFER":
+                continue
             elif name == "POP":
                 stack.pop()
             elif name == "POP_MARK":
@@ -169,12 +207,25 @@ def _name(obj: Any) -> str:
     return obj.name if isinstance(obj, Opaque) else type(obj).__name__
 
 
+def _global(module: Any, name: Any, proto: int) -> str:
+    """``module.name`` as the unpickler would import it; ``?.?`` unless both are strings."""
+    if not (isinstance(module, str) and isinstance(name, str)):
+        return "?.?"
+    if proto < 3:  # pickle's fix_imports: Python 2 names (__builtin__, copy_reg, ...) as Python 3 reads them
+        module, name = NAME_MAPPING.get((module, name), (IMPORT_MAPPING.get(module, module), name))
+    return f"{module}.{name}"
+
+
+_FLAT = (str, bytes, int, float, complex, bool, type(None), frozenset)
+
+
 def _hashable(x: Any) -> Any:
-    try:
-        hash(x)
-    except TypeError:
-        return repr(x)
-    return x
+    """``x`` as a set member or dict key: plain values and flat tuples of them as they are, anything else
+    by its type's name. Never hashed or printed in depth: ``t = (t, t)`` sixty times over is two to the
+    sixtieth elements' work to hash or print, for sixty opcodes."""
+    if isinstance(x, _FLAT) or (isinstance(x, tuple) and all(isinstance(i, _FLAT) for i in x)):
+        return x
+    return f"<{type(x).__name__}>"
 
 
 def _append(target: Any, items: list) -> None:
@@ -211,12 +262,25 @@ def pickle_bytes(path: Path) -> bytes:
             members = [i for i in archive.infolist() if i.filename.endswith("/data.pkl") or i.filename == "data.pkl"]
             if len(members) != 1:
                 raise PickleLiteralError("a zip archive without exactly one data.pkl (not a torch.save file)")
-            if members[0].file_size > MAX_PICKLE_BYTES:
-                raise PickleLiteralError(f"data.pkl is larger than {MAX_PICKLE_BYTES} bytes; not read")
-            with archive.open(members[0]) as f:
-                return f.read(MAX_PICKLE_BYTES + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+            return zip_member(archive, members[0])
+    except ZIP_ERRORS as exc:
         raise PickleLiteralError(f"not a readable zip archive ({str(exc)[:80]})") from None
+
+
+#: What reading a damaged or hostile zip archive raises (a bad CRC, a truncated or undecodable member).
+ZIP_ERRORS = (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError, zlib.error)
+
+
+def zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes; :class:`PickleLiteralError` over :data:`MAX_PICKLE_BYTES`, whatever its header says."""
+    too_large = PickleLiteralError(f"{info.filename} is larger than {MAX_PICKLE_BYTES} bytes; not read")
+    if info.file_size > MAX_PICKLE_BYTES:
+        raise too_large
+    with archive.open(info) as f:
+        data = f.read(MAX_PICKLE_BYTES + 1)
+    if len(data) > MAX_PICKLE_BYTES:
+        raise too_large
+    return data
 
 
 def object_state(path: Path, class_suffix: str, enum_module: str = "transformers.") -> dict[str, Any]:
