@@ -41,7 +41,9 @@ def test_clean_release_passes(release):
     assert report.level == "fully-open"
     ev = report.criteria
     assert ev["model_checkpoints"].evidence["checkpoints"] == 8
-    assert ev["model_checkpoints"].evidence["files_hashed"] == 32
+    # each file counts for the criterion of its role: weights and configs, optimizer and training state
+    assert ev["model_checkpoints"].evidence["files_hashed"] == 16
+    assert ev["optimizer_checkpoints"].evidence["files_hashed"] == 16
     assert ev["data_availability"].evidence["tokens_counted"] == 7 * 32 * 65
     assert ev["optimizer_checkpoints"].evidence["exactly_resumable"] == 8
     assert ev["metrics"].evidence["steps_logged"] == 28
@@ -50,8 +52,11 @@ def test_clean_release_passes(release):
 def test_deleted_checkpoint(release):
     shutil.rmtree(release / "checkpoints" / "step_000012")
     report = audit(release)
-    assert errors(report) == {("checkpoints.missing", "model_checkpoints")}
+    # the weights and the resume state are both gone: each criterion fails on its own evidence
+    assert errors(report) == {("checkpoints.missing", "model_checkpoints"), ("optimizer.file-missing", "optimizer_checkpoints")}
     assert "step 12" in next(f.message for f in report.findings if f.id == "checkpoints.missing")
+    gone = next(f.message for f in report.findings if f.id == "optimizer.file-missing")
+    assert "step 12" in gone and "2 resume file(s) (optimizer, training-state)" in gone
     assert report.verdict == "fail"
 
 
@@ -69,7 +74,7 @@ def test_truncated_chunk(release):
     report = audit(release)
     ids = errors(report)
     assert ("data.size-mismatch", "data_availability") in ids
-    assert ("data.sha256-mismatch", "data_availability") in ids
+    assert ("data.sha256-mismatch", "data_availability") not in ids  # the size says it: one finding per file
     assert ("data.sequence-count-mismatch", "data_availability") in ids
     assert failing(report) == {"data_availability"}
 
@@ -95,7 +100,8 @@ def test_hyperparameter_differs_from_config_at_commit(release):
     m["config"]["training"]["optimizer"]["betas"] = [0.9, 0.99]
     write_manifest(release, m)
     report = audit(release)
-    assert errors(report) == {("config.hyperparameter-mismatch", "config")}
+    # the manifest disagrees with the code at the commit and with what every checkpoint recorded
+    assert errors(report) == {("config.hyperparameter-mismatch", "config"), ("config.recorded-mismatch", "config")}
     msg = report.findings[0].message
     assert "optimizer.betas" in msg and "[0.9, 0.99]" in msg and "[0.9, 0.95]" in msg
 
@@ -245,8 +251,10 @@ def test_data_order_overlap_names_the_steps(release):
     m["data"]["chunks"][1]["first_step"] -= 2  # steps 3 and 4 now come from two chunks
     write_manifest(release, m)
     report = audit(release)
-    # ... and the widened chunk no longer holds enough sequences for its 6 steps
-    assert errors(report) == {("data_order.incomplete", "data_order"), ("data_order.chunk-too-short", "data_order")}
+    # ... and the widened chunk no longer holds enough sequences for its 6 steps, and the checkpoint at
+    # step 4 saved a data cursor where the map no longer starts step 5
+    assert errors(report) == {("data_order.incomplete", "data_order"), ("data_order.chunk-too-short", "data_order"),
+                              ("data_order.cursor-mismatch", "data_order")}
     assert "2 step(s) are fed by more than one chunk: 3, 4" in {f.message for f in report.findings}
 
 

@@ -103,6 +103,41 @@ def training_args_bin(r): (r / "checkpoints" / "step_000004" / "training_args.bi
 def dcp_metadata(r): (r / "checkpoints" / "step_000004" / ".metadata").write_bytes(pickle.dumps(Payload()))
 
 
+def planted_payload_bin(r): (r / "checkpoints" / "step_000012" / "pytorch_model.bin").write_bytes(pickle.dumps(Payload(), protocol=2))
+def planted_torch_zip(r):
+    """A real torch.save archive at the release root whose data.pkl was swapped for a payload."""
+    import io
+    import zipfile
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save({"w": torch.zeros(2)}, buf)
+    with zipfile.ZipFile(buf) as src, zipfile.ZipFile(r / "model.pt", "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            dst.writestr(item, pickle.dumps(Payload(), protocol=2) if item.filename.endswith("data.pkl") else data)
+def planted_data_pickle(r): (r / "data" / "extra.pkl").write_bytes(pickle.dumps(Payload(), protocol=0))
+def planted_log_pickle(r): (r / "logs" / "state.pt").write_bytes(pickle.dumps({"x": Payload()}, protocol=4))
+def planted_notes(r): (r / "checkpoints" / "step_000004" / "NOTES.txt").write_text("hello\n")
+def planted_link_out(r): (r / "checkpoints" / "step_000004" / "secrets").symlink_to("/etc/passwd")
+def cursor_edited(r):
+    p = r / "checkpoints" / "step_000012" / "training_state.json"
+    state = json.loads(p.read_text())
+    state["data_cursor"]["sequences_consumed"] = 88
+    p.write_text(json.dumps(state))
+def weights_shared(r):
+    def share(m):
+        ck8, ck12 = (next(c for c in m["checkpoints"] if c["step"] == s) for s in (8, 12))
+        ck12["files"][1] = dict(ck8["files"][1])
+    _m(r, share)
+def recorded_lr(r):
+    p = r / "checkpoints" / "step_000016" / "training_state.json"
+    state = json.loads(p.read_text())
+    state["scheduler"]["peak_lr"] = 0.03
+    p.write_text(json.dumps(state))
+
+
 def gigabyte_line(r):
     with open(r / "data" / "train_002.jsonl", "wb") as f:
         f.truncate(1 << 30)  # sparse: one 1 GiB line of NUL bytes, no newline
@@ -162,9 +197,18 @@ CASES = [
     (header_bad_dtype, "checkpoints.header-invalid"),
     (header_empty_file, "checkpoints.header-invalid"),
     (safetensors_is_pickle, "checkpoints.pickle-weights"),
-    (pickle_optimizer, "optimizer.pickle-refused"),  # opened weights-only: the payload is refused
-    (training_args_bin, "checkpoints.pickle"),
-    (dcp_metadata, "checkpoints.pickle"),
+    (pickle_optimizer, "optimizer.pickle-unsafe"),  # its opcodes import os.system: never handed to torch.load
+    (training_args_bin, "checkpoints.pickle-unsafe"),
+    (dcp_metadata, "checkpoints.pickle-unsafe"),
+    (planted_payload_bin, "checkpoints.pickle-unsafe"),  # undeclared, in a checkpoint directory
+    (planted_torch_zip, "checkpoints.pickle-unsafe"),  # undeclared, at the release root, inside a zip archive
+    (planted_data_pickle, "data.pickle-unsafe"),
+    (planted_log_pickle, "metrics.pickle-unsafe"),
+    (planted_notes, "checkpoints.undeclared-file"),
+    (planted_link_out, "checkpoints.undeclared-file"),
+    (cursor_edited, "data_order.cursor-mismatch"),
+    (weights_shared, "checkpoints.file-shared"),
+    (recorded_lr, "config.recorded-mismatch"),
     (gigabyte_line, "data.malformed-line"),
     (chunk_array_lines, "data.malformed-line"),
     (chunk_string_ids, "data.malformed-line"),
@@ -229,7 +273,8 @@ def test_hostile_release(release, breaker, finding):
 
 
 CLI_SAMPLE = [manifest_python_tag, symlink_passwd, header_2_62, header_overlap, pickle_optimizer, gigabyte_line,
-              manifest_binary, log_garbage, code_not_bundle, safetensors_is_pickle, state_huge]  # fmt: skip
+              manifest_binary, log_garbage, code_not_bundle, safetensors_is_pickle, state_huge, planted_torch_zip,
+              planted_payload_bin]  # fmt: skip
 
 
 @pytest.mark.parametrize("breaker", CLI_SAMPLE, ids=[fn.__name__ for fn in CLI_SAMPLE])

@@ -40,7 +40,7 @@ def test_init_no_hash_records_sizes_only(release, tmp_path):
     assert not [f for f in structural["findings"] if f["id"].endswith(".no-hash")]
     hashed = _audit_json(release, tmp_path, "--no-cache")
     assert {f["id"] for f in hashed["findings"] if f["id"].endswith(".no-hash")} == {
-        "checkpoints.no-hash", "data.no-hash", "metrics.no-hash"}
+        "checkpoints.no-hash", "optimizer.no-hash", "data.no-hash", "metrics.no-hash"}
 
 
 def test_init_with_nothing_to_audit_exits_1_and_writes_nothing(tmp_path):

@@ -9,13 +9,13 @@ import math
 from audit.spec.architectures import TORCH_DTYPE_TO_SAFETENSORS, UnsupportedArchitecture, expected_tensors
 from audit.checks.base import Check, Outcome
 from audit.checks.helpers.files import verify_file
-from audit.checks.helpers.pickled_state import is_pickled_state
+from audit.checks.helpers import content, recorded
+from audit.checks.helpers.content import PICKLE_SUFFIXES
 from audit.readers.torch_pickle import looks_pickled
 from audit.core.release import Release
 from audit.readers.safetensors_header import HeaderError
-from audit.spec.rules.model_checkpoints import FILE, NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED, TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, ARCH, INCONSISTENT, CHECK as MODEL_CHECKPOINTS_CHECK
-
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".metadata")  # .metadata: torch DCP
+from audit.spec.manifest import role_criterion
+from audit.spec.rules.model_checkpoints import FILE, NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED, TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, ARCH, INCONSISTENT, SHARED, RECORDED_STEP, RECORDED_TOKENS, NOT_COMPARED, CONTENT, CHECK as MODEL_CHECKPOINTS_CHECK
 
 
 class CheckpointsCheck(Check):
@@ -23,6 +23,7 @@ class CheckpointsCheck(Check):
 
     def run(self, release: Release, out: Outcome) -> None:
         m = release.manifest
+        content.report(release, "model_checkpoints", CONTENT, out)
         if not m.checkpoints:
             out.add(NONE, "the manifest lists no checkpoints")
             return
@@ -36,17 +37,20 @@ class CheckpointsCheck(Check):
             n = sum(1 for ck in m.checkpoints if ck.path is None and ck.revision is not None)
             out.add(REMOTE, f"{n} checkpoint revision(s) are published at {m.checkpoints_source.repo} and were not "
                             "fetched (--resolve-local PATH maps it to a local clone)")  # fmt: skip
+        owners: dict[str, int] = {}  # declared path → the first checkpoint (step) that declares it
         for ck in m.checkpoints:
             where = ck.path or ck.revision or f"step {ck.step}"
+            self._shared(ck, owners, out)
             if not self._available(release, ck, unfetched, local, out):
                 continue
             weights = [f for f in ck.files if f.role == "weights"]
             if "weights" not in ck.state or not weights:
                 out.add(NO_WEIGHTS, f"checkpoint at step {ck.step} has no weights file", where)
+            self._recorded(release, ck, out)
             for f in ck.files:
+                if role_criterion(f.role) != "model_checkpoints":
+                    continue  # optimizer, scheduler, RNG and training state: the optimizer check's evidence
                 verify_file(release, f, FILE, out, hash_it=release.hash_files)
-                if is_pickled_state(f):
-                    continue  # the optimizer check flags these, and opens them only with the weights-only loader
                 if f.path.endswith(PICKLE_SUFFIXES) or (f.path.endswith(".safetensors") and _is_pickle(release, f.path)):
                     rule = PICKLE_WEIGHTS if f.role == "weights" else PICKLE
                     out.add(rule, f"{f.path} is a pickle file (not loaded: unpickling can run code); "
@@ -68,6 +72,27 @@ class CheckpointsCheck(Check):
                        f"{out.evidence.get('files_hashed', 0)} files hashed, {out.evidence.get('tensors_checked', 0)} tensors checked")
         out.evidence |= {"checkpoints": len(m.checkpoints), "first_step": m.checkpoints[0].step,
                          "last_step": m.checkpoints[-1].step, "parameters": params}  # fmt: skip
+
+    @staticmethod
+    def _shared(ck, owners: dict[str, int], out: Outcome) -> None:
+        for f in ck.files:
+            first = owners.setdefault(f.path, ck.step)
+            if first != ck.step:
+                out.add(SHARED, f"checkpoint at step {ck.step} declares {f.path}, which the checkpoint at step "
+                                f"{first} declares too", f.path)  # fmt: skip
+
+    @staticmethod
+    def _recorded(release: Release, ck, out: Outcome) -> None:
+        """The step and tokens the checkpoint's own files record, against the manifest's."""
+        facts = recorded.facts(release, ck)
+        if facts is None:
+            return
+        source = f"{ck.path}/{facts.source}"
+        if facts.step != ck.step:
+            out.add(RECORDED_STEP, f"{source} records step {facts.step}; the manifest declares step {ck.step}", source)
+        if facts.tokens_seen is not None and ck.tokens is not None and facts.tokens_seen != ck.tokens:
+            out.add(RECORDED_TOKENS, f"{source} records {facts.tokens_seen} tokens seen; the manifest declares "
+                                     f"{ck.tokens} for step {ck.step}", source)  # fmt: skip
 
     @staticmethod
     def _available(release: Release, ck, unfetched: bool, local: dict[str, bool], out: Outcome) -> bool:
@@ -123,8 +148,11 @@ class CheckpointsCheck(Check):
     def _expectation(self, release: Release, out: Outcome):
         try:
             cfg = release.model_config()
-        except ValueError:
-            return None, None  # the config check reports why
+        except ValueError as exc:  # the config check reports the config itself
+            if release.manifest.config is not None:  # none declared: config.not-released is the finding
+                out.add(NOT_COMPARED, f"not compared: the tensors against the model config — {exc}",
+                        release.manifest.config.model)  # fmt: skip
+            return None, None
         try:
             dtype = cfg.get("torch_dtype") or cfg.get("dtype")  # transformers 5 writes "dtype"
             return expected_tensors(cfg), TORCH_DTYPE_TO_SAFETENSORS.get(dtype if isinstance(dtype, str) else None)
@@ -195,6 +223,12 @@ class CheckpointsCheck(Check):
 
 
 def _is_pickle(release: Release, rel: str) -> bool:
+    """A .safetensors file that is really a pickle (a header length of 640 starts like one: parse first)."""
+    try:
+        release.header(rel)
+        return False
+    except (HeaderError, ValueError):
+        pass
     try:
         return looks_pickled(release.path(rel))
     except ValueError:  # an unsafe path: reported by verify_file

@@ -4,10 +4,11 @@ config and data-processing files exist at that commit, and the working tree (if 
 from __future__ import annotations
 
 from audit.checks.base import Check, Outcome
+from audit.checks.helpers import content
 from audit.storage.coderepo import CodeRepoError
 from audit.storage.remote import is_remote
 from audit.core.release import Release
-from audit.spec.rules.code import NOT_RELEASED, REMOTE, UNREADABLE, UNPINNED, COMMIT, FILE, DIRTY, HEAD, NO_DATA_CODE, CHECK as CODE_CHECK
+from audit.spec.rules.code import NOT_RELEASED, REMOTE, UNREADABLE, UNPINNED, COMMIT, FILE, DIRTY, HEAD, NO_DATA_CODE, CONTENT, CHECK as CODE_CHECK
 
 
 class CodeCheck(Check):
@@ -15,6 +16,7 @@ class CodeCheck(Check):
 
     def run(self, release: Release, out: Outcome) -> None:
         code = release.manifest.code
+        content.report(release, "code", {"pickle": CONTENT["pickle"]}, out)
         if code is None:
             out.add(NOT_RELEASED, "the manifest declares no training code")
             return

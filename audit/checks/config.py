@@ -8,10 +8,11 @@ from typing import Any
 
 from audit.readers import yamlio
 from audit.checks.base import Check, Outcome
+from audit.checks.helpers import recorded
 from audit.storage.coderepo import CodeRepoError
 from audit.storage.remote import is_remote
 from audit.core.release import Release
-from audit.spec.rules.config import NOT_RELEASED, MODEL_INVALID, NO_FILE, UNREADABLE, MISMATCH, UNDOCUMENTED, MODEL_MISMATCH, CKPT_MISMATCH, ARGS_MISMATCH, ARGS_UNREADABLE, CHECK as CONFIG_CHECK
+from audit.spec.rules.config import NOT_RELEASED, MODEL_INVALID, NO_FILE, UNREADABLE, MISMATCH, UNDOCUMENTED, MODEL_MISMATCH, CKPT_MISMATCH, RECORDED_MISMATCH, RECORDED_UNREADABLE, NOT_COMPARED, CHECK as CONFIG_CHECK
 
 #: Keys that legitimately differ between copies of one model config.
 VOLATILE_KEYS = {"transformers_version", "_name_or_path"}
@@ -36,6 +37,13 @@ def differing_keys(a: dict, b: dict) -> list[str]:
 _ABSENT = object()
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal, an int and a float of the same value included (JSON and pickles disagree on 0 vs 0.0)."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool):
+        return float(a) == float(b)
+    return a == b
+
+
 def _parse(name: str, raw: bytes) -> Any:
     return json.loads(raw) if name.endswith(".json") else yamlio.loads(raw)
 
@@ -56,25 +64,30 @@ class ConfigCheck(Check):
         if model_cfg is not None:
             out.evidence["architecture"] = (model_cfg.get("architectures") or ["?"])[0]
             self._checkpoint_configs(release, model_cfg, out)
-        from_trainer = self._trainer_args(release, out)
+        from_trainer = self._recorded(release, out)
         if m.code is None or m.code.commit is None or (is_remote(m.code.repo) and release.locate.remote(m.code.repo) is None):
             if not from_trainer:
                 out.add(NO_FILE, "hyperparameters cannot be compared: no local code repository")
             return
+        named = [p for p in (m.code.model_config_path, m.code.training_config) if p]
         try:
             repo = release.code_repo()
-        except CodeRepoError:
-            return  # the code check reports it
+        except CodeRepoError as exc:
+            for p in named:  # the code check reports the repository itself
+                out.add(NOT_COMPARED, f"not compared: {p} at the commit — the code repository is unreadable ({exc})",
+                        m.code.repo)  # fmt: skip
+            return
+        missing_commit = repo.commit(m.code.commit) is None
         if m.code.model_config_path and model_cfg is not None:
-            raw = repo.read_at(m.code.commit, m.code.model_config_path)
+            raw = self._at_commit(repo, m.code, m.code.model_config_path, missing_commit, out)
             if raw is not None:
                 self._compare_model(m, model_cfg, raw, out)
         if not m.code.training_config:
             out.add(NO_FILE, "code.training_config is not declared; hyperparameters are unverified")
             return
-        raw = repo.read_at(m.code.commit, m.code.training_config)
+        raw = self._at_commit(repo, m.code, m.code.training_config, missing_commit, out)
         if raw is None:
-            return  # the code check reports the missing file
+            return
         where = f"{m.code.training_config} at {m.code.commit[:12]}"
         try:
             declared_in_code = _parse(m.code.training_config, raw)
@@ -96,37 +109,44 @@ class ConfigCheck(Check):
         out.summary = f"{len(manifest_hp)} hyperparameters equal to {where}"
 
     @staticmethod
-    def _trainer_args(release: Release, out: Outcome) -> int:
-        """Compare config.training with each checkpoint's training_args.bin (HF Trainer), read without
-        unpickling; returns how many files were compared."""
-        from audit.frameworks.hf_trainer import (TRAINER_STATE, TRAINING_ARGS, hyperparameters_from_args, read_trainer_state,
-                                      training_args)
+    def _at_commit(repo, code, path: str, missing_commit: bool, out: Outcome) -> bytes | None:
+        """The file at the pinned commit, or None with a finding saying the comparison did not run."""
+        raw = None if missing_commit else repo.read_at(code.commit, path)
+        if raw is None:
+            why = "commit missing" if missing_commit else "no such file at the commit"
+            out.add(NOT_COMPARED, f"not compared: {path} at {code.commit[:12]} — {why}", code.repo)
+        return raw
 
+    @staticmethod
+    def _recorded(release: Release, out: Outcome) -> int:
+        """Hold config.training against what every checkpoint's own files record of it (the Trainer's
+        training_args.bin read without unpickling, training_state.json's train config, scheduler and
+        optimizer); returns how many records were compared."""
         declared = flatten(release.manifest.config.training.model_dump(mode="json"))
         compared = 0
+        differing: dict[tuple[str, str], tuple[str, Any, list[str]]] = {}  # (key, value) → where, value, files
         for ck in release.manifest.checkpoints:
-            names = {f.path.rsplit("/", 1)[-1]: f.path for f in ck.files}
-            rel = names.get(TRAINING_ARGS)
-            if rel is None or not release.has_file(rel):
-                continue
-            try:
-                args = training_args(release.path(rel), rel)
-                state = read_trainer_state(release.path(names[TRAINER_STATE]), names[TRAINER_STATE]) \
-                    if TRAINER_STATE in names and release.has_file(names[TRAINER_STATE]) else {}
-            except ValueError as exc:
-                out.add(ARGS_UNREADABLE, str(exc), rel)
-                continue
-            compared += 1
-            expected = flatten(hyperparameters_from_args(args, state.get("train_batch_size"))[0])
-            for key, want in expected.items():
-                got = declared.get(key)
-                if want is None or got is None or (key == "batch_size" and type(got) is int and got % want == 0):
-                    continue  # unknown to one side; a global batch is per process × accumulation × processes
-                if got != want and not (isinstance(got, float) and isinstance(want, (int, float)) and got == float(want)):
-                    out.add(ARGS_MISMATCH, f"{rel} says {key} {want!r}; config.training.{key} is {got!r}", rel)
+            for rec in recorded.training(release, ck):
+                if rec.problem is not None:
+                    out.add(RECORDED_UNREADABLE, rec.problem, rec.source)
+                    continue
+                compared += 1
+                for key, want in flatten(rec.training).items():
+                    got = declared.get(key)
+                    if want is None or got is None or _same(got, want) or \
+                            (rec.per_process_batch and key == "batch_size" and type(got) is int and got % want == 0):
+                        continue  # unknown to one side; a global batch is per process × accumulation × processes
+                    where = rec.source + (f" ({rec.part})" if rec.part else "")
+                    entry = differing.setdefault((key, repr(want)), (where, want, []))
+                    if rec.source not in entry[2]:
+                        entry[2].append(rec.source)
+        for (key, _), (where, want, files) in differing.items():
+            more = f" (and {len(files) - 1} other checkpoint file(s))" if len(files) > 1 else ""
+            out.add(RECORDED_MISMATCH, f"{where}{more} says {key} {want!r}; config.training.{key} is "
+                                       f"{declared.get(key)!r}", files[0])  # fmt: skip
         if compared:
-            out.evidence["training_args_compared"] = compared
-            out.summary = f"config.training matches the training_args.bin of {compared} checkpoint(s)"
+            out.evidence["recorded_hyperparameters_compared"] = compared
+            out.summary = f"config.training matches what {compared} checkpoint record(s) say"
         return compared
 
     def _compare_model(self, m, model_cfg: dict, raw: bytes, out: Outcome) -> None:

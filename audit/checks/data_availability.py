@@ -6,12 +6,13 @@ from __future__ import annotations
 import random
 
 from audit.checks.base import Check, Outcome
+from audit.checks.helpers import content
 from audit.checks.helpers.data_formats import format_problems, index_present
 from audit.checks.helpers.files import verify_file
 from audit.core.release import Release
 from audit.formats.interface import ReaderMissing
 from audit.spec.rules.data_availability import CHECK as DATA_AVAILABILITY_CHECK
-from audit.spec.rules.data_availability import (FILE, LENGTH, MALFORMED, NOT_RELEASED, READER, REMOTE, SEQUENCES,
+from audit.spec.rules.data_availability import (CONTENT, FILE, LENGTH, MALFORMED, NOT_RELEASED, READER, REMOTE, SEQUENCES,
                                                 SOURCES, TOKENS, VOCAB)  # fmt: skip
 
 
@@ -29,6 +30,7 @@ class DataAvailabilityCheck(Check):
 
     def run(self, release: Release, out: Outcome) -> None:
         data = release.manifest.data
+        content.report(release, "data_availability", CONTENT, out)
         if data is None or not data.chunks:
             out.add(NOT_RELEASED, "the manifest lists no data chunks")
             return
@@ -60,7 +62,7 @@ class DataAvailabilityCheck(Check):
                 by_source[source] = by_source.get(source, 0) + n
             p = chunk.path
             if scan.malformed:
-                out.add(MALFORMED, f"{p}: {scan.malformed} malformed line(s), first: {scan.problems[0]}", p)
+                out.add(MALFORMED, f"{p}: {scan.malformed} malformed line(s), first: {scan.problems[0]}", p, scan.malformed_line)
             if chunk.sequences is not None and chunk.sequences != scan.sequences:
                 out.add(SEQUENCES, f"{p} holds {scan.sequences} sequences, manifest says {chunk.sequences}", p)
             if chunk.tokens is not None and chunk.tokens != scan.tokens:
@@ -72,7 +74,8 @@ class DataAvailabilityCheck(Check):
                     out.add(LENGTH, f"{p}: {sum(off.values())} sequence(s) not {want_len} tokens long "
                                     f"(e.g. {c} of length {n})", p)  # fmt: skip
             if scan.out_of_vocab:
-                out.add(VOCAB, f"{p}: {scan.out_of_vocab} token id(s) outside the vocabulary of {vocab}", p)
+                out.add(VOCAB, f"{p}: {scan.out_of_vocab} token id(s) outside the vocabulary of {vocab}", p,
+                        scan.vocab_line)  # fmt: skip
             if chunk.sources and dict(chunk.sources) != dict(scan.sources):
                 diff = sorted(set(chunk.sources) | set(scan.sources))
                 detail = ", ".join(f"{s}: declared {chunk.sources.get(s, 0)}, counted {scan.sources.get(s, 0)}"

@@ -3,11 +3,14 @@ inside chunks is published (or a global order maps every step)."""
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from audit.checks.base import Check, Outcome
+from audit.checks.helpers import recorded
 from audit.checks.helpers.data_formats import global_order
 from audit.core.release import Release
 from audit.spec.rules.data_order import CHECK as DATA_ORDER_CHECK
-from audit.spec.rules.data_order import GAP, NO_ORDER, SHORT, UNKNOWN_ORDER
+from audit.spec.rules.data_order import CURSOR, GAP, NO_ORDER, SHORT, UNKNOWN_ORDER
 
 Ranges = list[tuple[int, int]]
 
@@ -27,6 +30,10 @@ def _coverage(intervals: Ranges, last: int) -> tuple[Ranges, Ranges, int]:
     if reach < last:
         uncovered.append((reach + 1, last))
     return uncovered, twice, mapped
+
+
+def _stem(path: str) -> str:
+    return str(PurePosixPath(path).with_suffix(""))
 
 
 def _count(ranges: Ranges) -> int:
@@ -79,5 +86,40 @@ class DataOrderCheck(Check):
         if order.within_chunk == "unknown" or (order.within_chunk == "shuffled" and order.seed is None):
             out.add(UNKNOWN_ORDER, f"order of sequences within chunks is {order.within_chunk}"
                                    + (" and no seed is published" if order.within_chunk == "shuffled" else ""))
-        out.evidence |= {"steps_mapped": mapped, "last_step": last, "within_chunk": order.within_chunk}
+        cursors = self._cursors(release, sorted((c.first_step, c.last_step, c.path) for c in m.data.chunks), out)
+        out.evidence |= {"steps_mapped": mapped, "last_step": last, "within_chunk": order.within_chunk,
+                         "cursors_checked": cursors}  # fmt: skip
         out.summary = f"steps 1–{last} each map to one chunk, {order.within_chunk} within chunks"
+
+    @staticmethod
+    def _cursors(release: Release, ranges: list[tuple[int, int, str]], out: Outcome) -> int:
+        """Each checkpoint's recorded data cursor against where the step → chunk map says the next step
+        starts (the end of the last chunk after the final step); returns how many were compared."""
+        if release.manifest.config is None:
+            return 0
+        batch = release.manifest.config.training.batch_size
+        compared = 0
+        for ck in release.manifest.checkpoints:
+            facts = recorded.facts(release, ck)
+            if facts is None or facts.cursor is None:
+                continue
+            nxt = ck.step + 1
+            feeding = [r for r in ranges if r[0] <= nxt <= r[1]]
+            if feeding:
+                first, _, chunk = feeding[0]
+                sequence = (nxt - first) * batch
+            else:  # after the final step: the position just past the last step's data
+                ending = [r for r in ranges if r[1] == ck.step]
+                if not ending:
+                    continue
+                first, _, chunk = ending[0]
+                sequence = (ck.step - first + 1) * batch
+            compared += 1
+            cur, consumed = facts.cursor, ck.step * batch
+            # a chunk re-published in another format (train_003.jsonl → train_003.npy) keeps its place
+            if (_stem(cur.chunk), cur.sequence, cur.consumed) != (_stem(chunk), sequence, consumed):
+                source = f"{ck.path}/{facts.source}"
+                out.add(CURSOR, f"{source}: data cursor at {cur.chunk} sequence {cur.sequence} ({cur.consumed} "
+                                f"consumed); the step → chunk map puts step {nxt} at {chunk} sequence {sequence} "
+                                f"({consumed} consumed: {ck.step} × {batch})", source)  # fmt: skip
+        return compared

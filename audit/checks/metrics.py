@@ -6,13 +6,14 @@ from __future__ import annotations
 import math
 
 from audit.checks.base import Check, Outcome
+from audit.checks.helpers import content
 from audit.checks.helpers.files import verify_file
 from audit.frameworks.hf_trainer import logging_steps
 from audit.frameworks.registry import read_log
 from audit.readers.training_log import read_evaluations
 from audit.core.release import Release
 from audit.spec.schedule import lr_at
-from audit.spec.rules.metrics import FILE, NO_LOG, MALFORMED, STEPS, FIELDS, NON_FINITE, LR, LR_CONVENTION, NO_EVALS, EVAL_MISSING, EVAL_NON_FINITE, CHECK as METRICS_CHECK
+from audit.spec.rules.metrics import FILE, NO_LOG, MALFORMED, STEPS, FIELDS, NON_FINITE, LR, LR_CONVENTION, NO_EVALS, EVAL_MISSING, EVAL_NON_FINITE, CONTENT, CHECK as METRICS_CHECK
 
 #: Curves in the report keep at most this many points per series (every k-th step, and the last).
 MAX_SERIES_POINTS = 2000
@@ -26,6 +27,7 @@ class MetricsCheck(Check):
     def run(self, release: Release, out: Outcome) -> None:
         m = release.manifest
         metrics = m.metrics
+        content.report(release, "metrics", CONTENT, out)
         if metrics is None or metrics.training_log is None:
             out.add(NO_LOG, "the manifest declares no training log")
         else:
@@ -45,7 +47,7 @@ class MetricsCheck(Check):
         p = entry.path
         if log.problems:
             what = "problem(s) in log_history" if entry.format == "hf-trainer-state" else "bad line(s)"
-            out.add(MALFORMED, f"{p}: {len(log.problems)} {what}, first: {log.problems[0]}", p)
+            out.add(MALFORMED, f"{p}: {len(log.problems)} {what}, first: {log.problems[0]}", p, log.first_problem_line)
         last = m.checkpoints[-1].step if m.checkpoints else max(log.rows, default=0)
         absent = sorted(set(range(1, last + 1)).difference(log.rows))
         if absent:
@@ -56,7 +58,7 @@ class MetricsCheck(Check):
         for name, n in log.missing_fields.items():
             out.add(FIELDS, f"{p}: {n} row(s) without a numeric {name}", p)
         for step, name in log.non_finite[:5]:
-            out.add(NON_FINITE, f"{p}: {name} at step {step} is not finite", p)
+            out.add(NON_FINITE, f"{p}: {name} at step {step} is not finite", p, log.line(step))
         if len(log.non_finite) > 5:
             out.add(NON_FINITE, f"{p}: {len(log.non_finite) - 5} more non-finite value(s)", p)
         s = m.config.training.lr_schedule if m.config is not None else None
@@ -75,7 +77,7 @@ class MetricsCheck(Check):
             if bad:
                 step, got, want = bad[0]
                 out.add(LR, f"{p}: learning rate at step {step} is {got:.6g}, the {s.name} schedule gives "
-                            f"{want:.6g} ({len(bad)} step(s) off)", p)  # fmt: skip
+                            f"{want:.6g} ({len(bad)} step(s) off)", p, log.line(step))  # fmt: skip
         out.summary = f"{len(log.rows)} steps logged"
         steps = list(log.rows)
         stride = max(1, math.ceil(len(steps) / MAX_SERIES_POINTS))
@@ -93,7 +95,7 @@ class MetricsCheck(Check):
         ev = read_evaluations(path)
         p = entry.path
         if ev.problems:
-            out.add(MALFORMED, f"{p}: {len(ev.problems)} bad line(s), first: {ev.problems[0]}", p)
+            out.add(MALFORMED, f"{p}: {len(ev.problems)} bad line(s), first: {ev.problems[0]}", p, ev.first_problem_line)
         tasks = set(entry.tasks)
         lacking = []
         for ck in m.checkpoints:

@@ -3,12 +3,14 @@ plus what an exact resume needs besides them: scheduler position, every RNG, the
 
 from __future__ import annotations
 
-from audit.checks.helpers import pickled_state
+from audit.checks.helpers import content, pickled_state
 from audit.checks.base import Check, Outcome
+from audit.checks.helpers.files import verify_file
+from audit.spec.manifest import role_criterion
 from audit.frameworks.hf_trainer import TRAINER_STATE
 from audit.core.release import Release
 from audit.readers.safetensors_header import HeaderError
-from audit.spec.rules.optimizer_checkpoints import NOT_RELEASED, MOMENTS, SHAPE, HEADER, STATE_INVALID, STEP, NOT_RESUMABLE, UNDECLARED, FINAL, CHECK as OPTIMIZER_CHECKPOINTS_CHECK
+from audit.spec.rules.optimizer_checkpoints import NOT_RELEASED, MOMENTS, SHAPE, HEADER, STATE_INVALID, STEP, NOT_RESUMABLE, UNDECLARED, FINAL, FILE, CONTENT, CHECK as OPTIMIZER_CHECKPOINTS_CHECK
 
 RESUME_PARTS = {"scheduler": "the LR scheduler position", "rng": "the RNG states", "data_cursor": "the data cursor"}
 RNG_KINDS = ("python", "numpy", "torch_cpu")
@@ -24,14 +26,18 @@ class OptimizerCheck(Check):
 
     def run(self, release: Release, out: Outcome) -> None:
         cks = release.manifest.checkpoints
+        content.report(release, "optimizer_checkpoints", {"pickle": CONTENT["pickle"]}, out)
         if not cks:
             out.skip("no checkpoints declared")
             return
         not_released: list[int] = []
         not_resumable: dict[str, list[int]] = {}
         complete = with_optimizer = 0
+        unfetched = release.manifest.checkpoints_source is not None and release.locate.checkpoint_root() is None
         for i, ck in enumerate(cks):
             final = i == len(cks) - 1
+            if not (unfetched and ck.path is None):  # a remote not fetched: the checkpoints check says so once
+                self._verify(release, ck, out)
             pickled_state.flag(release, ck, out)
             opt_files = [f for f in ck.files if f.role == "optimizer"]
             if "optimizer" not in ck.state or not opt_files:
@@ -60,6 +66,26 @@ class OptimizerCheck(Check):
                                    f"(step(s) {_steps(steps)})")  # fmt: skip
         out.evidence |= {"checkpoints_with_optimizer": with_optimizer, "exactly_resumable": complete}
         out.summary = f"{complete} of {len(cks)} checkpoints exactly resumable (moments, scheduler, RNG, data cursor)"
+
+    @staticmethod
+    def _verify(release: Release, ck, out: Outcome) -> None:
+        """Every declared file of this criterion's roles present and as declared (a missing optimizer file
+        counts here, not against the weights)."""
+        files = [f for f in ck.files if role_criterion(f.role) == "optimizer_checkpoints"]
+        if not files:
+            return
+        if ck.path is not None:
+            try:
+                absent = not release.path(ck.path).is_dir()
+            except ValueError:
+                absent = False  # verify_file reports the unsafe path
+            if absent:
+                out.add(FILE["missing"], f"checkpoint at step {ck.step}: directory {ck.path} does not exist, so its "
+                                         f"{len(files)} resume file(s) ({', '.join(sorted({f.role for f in files}))}) "
+                                         "are absent", ck.path)  # fmt: skip
+                return
+        for f in files:
+            verify_file(release, f, FILE, out, hash_it=release.hash_files)
 
     def _moments(self, release, ck, opt_files, out) -> bool:
         params: dict[str, tuple[int, ...]] = {}
@@ -112,9 +138,7 @@ class OptimizerCheck(Check):
             return held
         if f.path.rsplit("/", 1)[-1] == TRAINER_STATE:
             # The HF Trainer resumes the data order from global_step (it skips that many batches).
-            step = state.get("global_step")
-            if type(step) is int and step != ck.step:
-                out.add(STEP, f"{f.path}: global_step is {step}, checkpoint step is {ck.step}", f.path)
+            step = state.get("global_step")  # a global_step other than the checkpoint's: model_checkpoints says so
             return held | ({"data_cursor"} if step == ck.step else set())
         held |= {p for p in ("scheduler", "data_cursor") if isinstance(state.get(p), dict) and state[p]}
         rng = state.get("rng")

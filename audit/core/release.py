@@ -38,6 +38,7 @@ class Release:
     _code: CodeRepo | CodeRepoError | None = None
     _model_config: dict | str | None = None
     _states: dict[int, dict | ValueError] = field(default_factory=dict)
+    _memo: dict[Any, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -45,6 +46,12 @@ class Release:
         self.evidence.bind(self.manifest)
         self._sha.update(self.evidence.hashes())
         self._scans.update(self.evidence.scans())
+
+    def memo(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, once per key for the life of this release (facts several checks read)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def mine(self, rel: str) -> bool:
         """Whether this run does the expensive work (hashing, recounting) for file ``rel``."""

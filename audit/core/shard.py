@@ -64,6 +64,7 @@ def scan_to_json(scan: ChunkScan) -> dict[str, Any]:
     return {"sequences": scan.sequences, "tokens": scan.tokens, "sources": dict(scan.sources),
             "lengths": {str(n): c for n, c in scan.lengths.items()}, "max_token_id": scan.max_token_id,
             "out_of_vocab": scan.out_of_vocab, "malformed": scan.malformed, "problems": list(scan.problems),
+            "malformed_line": scan.malformed_line, "vocab_line": scan.vocab_line,
             "errors": [[e.message, e.index] for e in scan.errors], "read": scan.read}  # fmt: skip
 
 
@@ -72,4 +73,5 @@ def scan_from_json(data: dict[str, Any]) -> ChunkScan:
                      lengths=Counter({int(n): c for n, c in data["lengths"].items()}),
                      max_token_id=data["max_token_id"], out_of_vocab=data["out_of_vocab"],
                      malformed=data["malformed"], problems=list(data["problems"]),
+                     malformed_line=data.get("malformed_line"), vocab_line=data.get("vocab_line"),
                      errors=[FormatProblem(m, i) for m, i in data["errors"]], read=data["read"])  # fmt: skip

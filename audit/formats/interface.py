@@ -24,6 +24,8 @@ class ChunkScan:
     out_of_vocab: int = 0
     malformed: int = 0
     problems: list[str] = field(default_factory=list)  # first few malformed/out-of-vocab lines
+    malformed_line: int | None = None  # 1-based line of the first malformed record, in a line-based format
+    vocab_line: int | None = None  # 1-based line of the first record with an id outside the vocabulary
     #: Why the file is not a valid chunk of its format (one line each), and whether it was read at all:
     #: when ``read`` is False the counts mean nothing.
     errors: list[FormatProblem] = field(default_factory=list)

@@ -16,11 +16,13 @@ def scan(path: Path, fmt: DataFormat, vocab_size: int | None, scan: ChunkScan) -
     for lineno, rec in iter_jsonl(path):
         if isinstance(rec, BadLine):
             scan.malformed += 1
+            scan.malformed_line = scan.malformed_line or lineno
             scan._problem(f"line {lineno}: {rec.reason}")
             continue
         ids = rec.get(fmt.tokens_field) if isinstance(rec, dict) else None
         if not isinstance(ids, list) or (ids and set(map(type, ids)) != _INT_ONLY):  # C loops, no generator
             scan.malformed += 1
+            scan.malformed_line = scan.malformed_line or lineno
             scan._problem(f"line {lineno}: no list of integer {fmt.tokens_field!r}")
             continue
         scan.sequences += 1
@@ -34,6 +36,7 @@ def scan(path: Path, fmt: DataFormat, vocab_size: int | None, scan: ChunkScan) -
             if lo < 0 or (vocab_size is not None and hi >= vocab_size):
                 bad = sum(1 for t in ids if t < 0 or (vocab_size is not None and t >= vocab_size))
                 scan.out_of_vocab += bad
+                scan.vocab_line = scan.vocab_line or lineno
                 scan._problem(f"line {lineno}: {bad} token id(s) outside [0, {vocab_size})")
     return scan
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from audit.readers.bounded import load_json
-from audit.frameworks.interface import CheckpointFacts, Framework, Hyperparameters, ReadJson
+from audit.frameworks.interface import CheckpointFacts, Framework, Hyperparameters, ReadJson, RecordedTraining
 from audit.readers.training_log import TrainingLog, add_record
 
 TRAINER_STATE = "trainer_state.json"
@@ -44,11 +44,11 @@ def read_log_history(path: Path) -> TrainingLog:
     try:
         state = read_trainer_state(path, path.name)
     except ValueError as exc:
-        log.problems.append(str(exc).removeprefix(f"{path.name}: "))
+        log.problem(str(exc).removeprefix(f"{path.name}: "))
         return log
     history = state.get("log_history")
     if not isinstance(history, list):
-        log.problems.append("no log_history list")
+        log.problem("no log_history list")
         return log
     for i, entry in enumerate(history):
         if isinstance(entry, dict) and "loss" not in entry:
@@ -184,6 +184,19 @@ class HFTrainer(Framework):
         tokens = state.get("num_input_tokens_seen")
         return CheckpointFacts(step=state["global_step"], source=TRAINER_STATE, holds=frozenset({"data_cursor"}),
                                tokens_seen=tokens if type(tokens) is int and tokens > 0 else None)  # fmt: skip
+
+    def recorded_training(self, directory: Path, root: Path, read_json: ReadJson) -> list[RecordedTraining]:
+        """training_args.bin (read without unpickling it), with the per-process batch of trainer_state.json."""
+        if not (directory / TRAINING_ARGS).is_file():
+            return []
+        rel = (directory / TRAINING_ARGS).relative_to(root).as_posix()
+        try:
+            args = training_args(directory / TRAINING_ARGS, rel)
+        except ValueError as exc:
+            return [RecordedTraining(rel, None, {}, problem=str(exc))]
+        state = read_json(directory / TRAINER_STATE) or {}
+        training, _ = hyperparameters_from_args(args, state.get("train_batch_size"))
+        return [RecordedTraining(rel, None, training, per_process_batch=True)]
 
     def hyperparameters(self, directory: Path, root: Path, read_json: ReadJson) -> Hyperparameters | None:
         """From training_args.bin, read without unpickling it, and the batch size of trainer_state.json."""

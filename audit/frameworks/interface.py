@@ -43,6 +43,15 @@ class EngineRun:
 
 
 @dataclass(frozen=True)
+class DataCursor:
+    """Where a checkpoint's saved data position says the next step starts."""
+
+    chunk: str  # release-relative path of the chunk
+    sequence: int  # index of the next sequence within that chunk
+    consumed: int  # sequences consumed since the start of training
+
+
+@dataclass(frozen=True)
 class CheckpointFacts:
     """What a framework's files in a checkpoint directory say about it."""
 
@@ -51,6 +60,18 @@ class CheckpointFacts:
     tokens_seen: int | None = None
     #: Resume state the files record besides the file roles: "scheduler", "rng", "data_cursor".
     holds: frozenset[str] = frozenset()
+    cursor: DataCursor | None = None
+
+
+@dataclass(frozen=True)
+class RecordedTraining:
+    """What one file of a checkpoint records of ``config.training`` (only the keys it records)."""
+
+    source: str  # release-relative path of the file
+    part: str | None  # which record inside it, e.g. "scheduler", when the file holds several
+    training: dict[str, Any]  # a partial config.training; None values: not recorded
+    per_process_batch: bool = False  # batch_size is per process × accumulation: the declared one is a multiple
+    problem: str | None = None  # why the file could not be read (then ``training`` is empty)
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,11 @@ class Framework(ABC):
     def hyperparameters(self, directory: Path, root: Path, read_json: ReadJson) -> Hyperparameters | None:
         """``config.training`` from a checkpoint directory of this framework; None when its files are absent."""
         return None
+
+    def recorded_training(self, directory: Path, root: Path, read_json: ReadJson) -> list[RecordedTraining]:
+        """What the checkpoint's files record of ``config.training``, for the audit to hold against the
+        manifest (partial records welcome; none when this framework's files are absent)."""
+        return []
 
     def replay_blocker(self, release: Release, start: Checkpoint) -> str | None:
         """Why the built-in engine cannot replay from ``start`` with this framework, or None."""

@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from audit.frameworks.interface import CheckpointFacts, EngineError, EngineRun, Framework, Hyperparameters, ReadJson
+from audit.frameworks.interface import (CheckpointFacts, DataCursor, EngineError, EngineRun, Framework, Hyperparameters,
+                                       ReadJson, RecordedTraining)  # fmt: skip
 from audit.readers.training_log import read_training_log
 
 if TYPE_CHECKING:
@@ -33,9 +34,37 @@ class ReferenceTrainer(Framework):
         if type(state.get("step")) is not int:
             return None
         tokens = state.get("tokens_seen")
+        cur = state.get("data_cursor")
+        ints = isinstance(cur, dict) and all(type(cur.get(k)) is int for k in ("sequence", "sequences_consumed"))
+        cursor = DataCursor(cur["chunk"], cur["sequence"], cur["sequences_consumed"]) \
+            if ints and isinstance(cur.get("chunk"), str) else None
         return CheckpointFacts(step=state["step"], source=state.get("source", STATE_FILE),
-                               tokens_seen=tokens if type(tokens) is int else None,
+                               tokens_seen=tokens if type(tokens) is int else None, cursor=cursor,
                                holds=frozenset(c for c in ("scheduler", "rng", "data_cursor") if state.get(c)))  # fmt: skip
+
+    def recorded_training(self, directory: Path, root: Path, read_json: ReadJson) -> list[RecordedTraining]:
+        """training_state.json records the hyperparameters three times: the train config the run was
+        started with, the scheduler's and the optimizer's own settings."""
+        state = read_json(directory / STATE_FILE)
+        if state is None:
+            return []
+        rel = (directory / STATE_FILE).relative_to(root).as_posix()
+        out = []
+        train, sched, opt = (state.get(k) if isinstance(state.get(k), dict) else {} for k in
+                             ("train_config", "scheduler", "optimizer"))  # fmt: skip
+        if train:
+            out.append(RecordedTraining(rel, "train_config", hyperparameters_from_trainer(train)))
+        if sched:
+            out.append(RecordedTraining(rel, "scheduler", {"lr_schedule": {
+                "name": sched.get("schedule"), "peak_lr": sched.get("peak_lr"), "final_lr": sched.get("final_lr"),
+                "warmup_steps": sched.get("warmup_steps"), "total_steps": sched.get("total_steps")}}))  # fmt: skip
+        if opt:
+            betas = opt.get("betas")
+            out.append(RecordedTraining(rel, "optimizer", {"optimizer": {
+                "name": opt.get("name"), "betas": list(betas) if isinstance(betas, list) else None,
+                "eps": opt.get("eps"), "weight_decay": opt.get("weight_decay"),
+                "implementation": opt.get("implementation")}}))  # fmt: skip
+        return out
 
     def hyperparameters(self, directory: Path, root: Path, read_json: ReadJson) -> Hyperparameters | None:
         train = (read_json(directory / STATE_FILE) or {}).get("train_config")
@@ -88,17 +117,15 @@ class ReferenceTrainer(Framework):
 
 
 def hyperparameters_from_trainer(train: dict) -> dict:
-    """Map the reference trainer's train_config to config.training of the manifest."""
+    """Map the reference trainer's train_config to config.training of the manifest (None: not recorded)."""
+    betas = train.get("betas")
     return {
-        "optimizer": {"name": "adamw", "betas": list(train["betas"]), "eps": train["eps"],
-                      "weight_decay": train["weight_decay"], "implementation": "for-loop"},
-        "lr_schedule": {"name": train["schedule"], "peak_lr": train["peak_lr"], "final_lr": train["final_lr"],
-                        "warmup_steps": train["warmup_steps"], "total_steps": train["total_steps"]},
-        "batch_size": train["batch_size"],
-        "sequence_length": train["sequence_length"],
-        "precision": train["precision"],
-        "grad_clip": train["grad_clip"],
-        "seed": train["seed"],
+        "optimizer": {"name": "adamw", "betas": list(betas) if isinstance(betas, list) else None,
+                      "eps": train.get("eps"), "weight_decay": train.get("weight_decay"), "implementation": "for-loop"},
+        "lr_schedule": {"name": train.get("schedule"), "peak_lr": train.get("peak_lr"),
+                        "final_lr": train.get("final_lr"), "warmup_steps": train.get("warmup_steps"),
+                        "total_steps": train.get("total_steps")},
+        **{k: train.get(k) for k in ("batch_size", "sequence_length", "precision", "grad_clip", "seed")},
     }  # fmt: skip
 
 

@@ -107,6 +107,16 @@ class TrainingLog:
     non_finite: list[tuple[int, str]] = field(default_factory=list)  # (step, field)
     missing_fields: dict[str, int] = field(default_factory=dict)  # field → rows lacking it
     position_kind: str = "line"  # what StepTable.position counts: "line" (1-based) or "log_history" (index)
+    first_problem_line: int | None = None  # the line of problems[0], in a line-based log
+
+    def problem(self, message: str, line: int | None = None) -> None:
+        if not self.problems and line is not None and line > 0 and self.position_kind == "line":
+            self.first_problem_line = line
+        self.problems.append(message)
+
+    def line(self, step: int) -> int | None:
+        """The 1-based line of ``step``'s row, in a line-based log."""
+        return self.rows.position(step) if self.position_kind == "line" else None
 
     def where(self, step: int) -> str | None:
         """Where the row of ``step`` is in its file, e.g. ``line 5`` or ``log_history[4]``."""
@@ -136,14 +146,14 @@ def add_record(log: TrainingLog, where: str | Callable[[], str], rec: object, po
     the common case builds no string) locates it in problems."""
     step = rec.get("step") if type(rec) is dict else None
     if type(step) is not int:
-        log.problems.append(f"{where if isinstance(where, str) else where()}: no integer 'step'")
+        log.problem(f"{where if isinstance(where, str) else where()}: no integer 'step'", position)
         return
     if not _INT64[0] <= step < _INT64[1]:
-        log.problems.append(f"{where if isinstance(where, str) else where()}: step {str(step)[:20]}… out of range")
+        log.problem(f"{where if isinstance(where, str) else where()}: step {str(step)[:20]}… out of range", position)
         return
     rows = log.rows
     if not rows._after_last(step) and step in rows:
-        log.problems.append(f"{where if isinstance(where, str) else where()}: step {step} logged twice")
+        log.problem(f"{where if isinstance(where, str) else where()}: step {step} logged twice", position)
         return
     row: dict[str, float] = {}
     for name in LOG_FIELDS:
@@ -167,7 +177,7 @@ def read_training_log(path: Path) -> TrainingLog:
     log = TrainingLog()
     for lineno, rec in iter_jsonl(path):
         if isinstance(rec, BadLine):
-            log.problems.append(f"line {lineno}: {rec.reason}")
+            log.problem(f"line {lineno}: {rec.reason}", lineno)
         else:
             add_record(log, lambda: f"line {lineno}", rec, lineno)  # noqa: B023 (called at once, if at all)
     return log
@@ -177,6 +187,12 @@ def read_training_log(path: Path) -> TrainingLog:
 class Evaluations:
     results: dict[int, dict[str, float]] = field(default_factory=dict)  # step → "task/metric" → value
     problems: list[str] = field(default_factory=list)
+    first_problem_line: int | None = None
+
+    def problem(self, message: str, line: int) -> None:
+        if not self.problems:
+            self.first_problem_line = line
+        self.problems.append(message)
 
 
 def read_evaluations(path: Path) -> Evaluations:
@@ -184,11 +200,11 @@ def read_evaluations(path: Path) -> Evaluations:
     ev = Evaluations()
     for lineno, rec in iter_jsonl(path):
         if isinstance(rec, BadLine):
-            ev.problems.append(f"line {lineno}: {rec.reason}")
+            ev.problem(f"line {lineno}: {rec.reason}", lineno)
             continue
         if not (isinstance(rec, dict) and type(rec.get("step")) is int and isinstance(rec.get("task"), str)
                 and _number(rec.get("value"))):  # fmt: skip
-            ev.problems.append(f"line {lineno}: needs integer step, string task and numeric value")
+            ev.problem(f"line {lineno}: needs integer step, string task and numeric value", lineno)
             continue
         key = f"{rec['task']}/{rec.get('metric', 'value')}"
         ev.results.setdefault(rec["step"], {})[key] = _float(rec["value"])

@@ -34,6 +34,14 @@ PosInt = Annotated[int, Field(ge=1), BeforeValidator(_json_integer)]
 
 StateComponent = Literal["weights", "optimizer", "scheduler", "rng", "data_cursor"]
 FileRole = Literal["weights", "weights-index", "optimizer", "scheduler", "rng", "training-state", "config", "other"]
+#: The roles whose files are the optimizer_checkpoints criterion's evidence (what an exact resume needs
+#: besides the weights); every other role is model_checkpoints' evidence.
+RESUME_ROLES = ("optimizer", "scheduler", "rng", "training-state")
+
+
+def role_criterion(role: str) -> str:
+    """The criterion a checkpoint file of this role is evidence for (a missing file counts against it)."""
+    return "optimizer_checkpoints" if role in RESUME_ROLES else "model_checkpoints"
 
 
 class Strict(BaseModel):

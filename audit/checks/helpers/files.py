@@ -34,8 +34,9 @@ def verify_file(release, entry: FileEntry, rules: dict[str, Rule], out: Outcome,
         return None
     size = path.stat().st_size
     out.evidence["files_checked"] = out.evidence.get("files_checked", 0) + 1
-    if entry.size is not None and size != entry.size:
+    if entry.size is not None and size != entry.size:  # then the digest differs too: one finding says it
         out.add(rules["size"], f"{entry.path} is {size} bytes, manifest says {entry.size}", entry.path)
+        return path
     if entry.sha256 is None:
         if hash_it:  # an audit that hashes nothing (--no-hash) has no digest to miss
             out.add(rules["nohash"], f"{entry.path} has no declared sha256", entry.path)

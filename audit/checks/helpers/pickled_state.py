@@ -7,20 +7,22 @@ from __future__ import annotations
 from collections import Counter
 
 from audit.checks.base import Outcome
+from audit.checks.helpers import content
 from audit.spec.rules import Rule
 from audit.frameworks.hf_trainer import moment_shapes, optimizer_problem, optimizer_steps, rng_missing, scheduler_step
 from audit.readers.torch_pickle import PickleProblem, load_weights_only
 from audit.core.release import Release
+from audit.spec.manifest import RESUME_ROLES
 from audit.spec.rules.optimizer_checkpoints import PICKLE, REFUSED, UNREADABLE, UNVERIFIABLE, STATE_FILE
 
-#: File roles the optimizer check opens (pickled ones only through the weights-only loader).
-STATE_ROLES = ("optimizer", "scheduler", "rng")
+#: File roles the optimizer check owns (pickled ones opened only through the weights-only loader).
+STATE_ROLES = RESUME_ROLES
 
 PROBLEM_RULES = {"refused": REFUSED, "unreadable": UNREADABLE, "unverifiable": UNVERIFIABLE}
 
 
 def is_pickled_state(f) -> bool:
-    return f.role in STATE_ROLES and not f.path.endswith(".safetensors")
+    return f.role in STATE_ROLES and not f.path.endswith((".safetensors", ".json"))
 
 
 def flag(release: Release, ck, out: Outcome) -> None:
@@ -32,7 +34,10 @@ def flag(release: Release, ck, out: Outcome) -> None:
 
 
 def load(release: Release, f, out: Outcome, *, numpy_arrays: bool = False):
-    """The file through the weights-only loader, or None (with the finding saying why)."""
+    """The file through the weights-only loader, or None (with the finding saying why). A pickle whose
+    opcodes import anything outside the allow-list is never handed to torch.load (content reports it)."""
+    if content.unsafe_pickle(release, f.path) is not None:
+        return None
     try:
         obj = load_weights_only(release.path(f.path), f.path, numpy_arrays=numpy_arrays)
     except PickleProblem as exc:

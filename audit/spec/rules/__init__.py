@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from audit.spec.rules import (code, config, data_availability, data_mix, data_order, internal, manifest, metrics,
                               model_checkpoints, optimizer_checkpoints, policy, replay)  # fmt: skip
-from audit.spec.rules.registry import CheckInfo, Rule, RuleInfo, file_rules
+from audit.spec.rules.registry import CheckInfo, Rule, RuleInfo, content_rules, file_rules
 
 #: The checks of the criteria, in report order (criterion id = check id).
 CHECKS: tuple[CheckInfo, ...] = tuple(m.CHECK for m in (
@@ -25,4 +25,4 @@ def find(rule_id: str) -> RuleInfo | None:
     return next((info for info in catalog() if info.rule.id == rule_id), None)
 
 
-__all__ = ["CHECKS", "INTERNAL_ERROR", "OWNERS", "CheckInfo", "Rule", "RuleInfo", "catalog", "file_rules", "find"]
+__all__ = ["CHECKS", "INTERNAL_ERROR", "OWNERS", "CheckInfo", "Rule", "RuleInfo", "catalog", "content_rules", "file_rules", "find"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audit.spec.rules.registry import CheckInfo, Rule
+from audit.spec.rules.registry import CheckInfo, Rule, content_rules
 
 NOT_RELEASED = Rule("code.not-released", "error", "Publish the training code as a git repository pinned at a commit.")
 REMOTE = Rule("code.remote-unverified", "warning",
@@ -20,9 +20,11 @@ HEAD = Rule("code.head-differs", "warning", "Check out the pinned commit so the 
 NO_DATA_CODE = Rule("code.no-data-processing", "warning",
                     "Name the data-processing code (code.data_processing) so the data can be rebuilt.")
 
+CONTENT = content_rules("code")
+
 CHECK = CheckInfo(
     criterion="code",
     title="Training code at a pinned commit",
     rationale="Weights without the code that produced them cannot be reproduced or studied.",
-    rules=(NOT_RELEASED, UNPINNED, REMOTE, UNREADABLE, COMMIT, FILE, DIRTY, HEAD, NO_DATA_CODE),
+    rules=(NOT_RELEASED, UNPINNED, REMOTE, UNREADABLE, COMMIT, FILE, DIRTY, HEAD, NO_DATA_CODE, CONTENT["pickle"]),
 )

@@ -18,16 +18,21 @@ MODEL_MISMATCH = Rule("config.model-config-mismatch", "error",
                       "The model config in the release must equal code.model_config at the pinned commit.")
 CKPT_MISMATCH = Rule("config.checkpoint-config-mismatch", "error",
                      "Every checkpoint's config.json must equal the release's model config.")
-ARGS_MISMATCH = Rule("config.training-args-mismatch", "error",
-                     "config.training must say what the Trainer ran with (training_args.bin): fix the manifest, "
-                     "or find out why the checkpoints were trained with other hyperparameters.")
-ARGS_UNREADABLE = Rule("config.training-args-unreadable", "warning",
-                       "training_args.bin should be the TrainingArguments that transformers' Trainer saves.")
+RECORDED_MISMATCH = Rule("config.recorded-mismatch", "error",
+                         "config.training must say what the checkpoints were trained with, as their own files record "
+                         "it (the Trainer's training_args.bin, the reference trainer's training_state.json): fix the "
+                         "manifest, or find out why the checkpoints were trained with other hyperparameters.")
+RECORDED_UNREADABLE = Rule("config.recorded-unreadable", "warning",
+                           "A checkpoint file that records the hyperparameters (training_args.bin: the "
+                           "TrainingArguments transformers' Trainer saves) should be readable.")
+NOT_COMPARED = Rule("config.not-compared", "warning",
+                    "A comparison could not run, so the hyperparameters rest on less evidence than they should: make "
+                    "the missing input available (the message says which).")
 
 CHECK = CheckInfo(
     criterion="config",
     title="Configuration and hyperparameters",
     rationale="Hyperparameters are only evidence if they are the ones in the code that trained the model.",
     rules=(NOT_RELEASED, MODEL_INVALID, NO_FILE, UNREADABLE, MISMATCH, UNDOCUMENTED, MODEL_MISMATCH, CKPT_MISMATCH,
-             ARGS_MISMATCH, ARGS_UNREADABLE),
+             RECORDED_MISMATCH, RECORDED_UNREADABLE, NOT_COMPARED),
 )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from audit.spec.rules.registry import CheckInfo, Rule, file_rules
+from audit.spec.rules.registry import CheckInfo, Rule, content_rules, file_rules
 
 FILE = file_rules("data")
+CONTENT = content_rules("data")
 NOT_RELEASED = Rule("data.not-released", "error", "Publish the training data (or rebuild scripts) and list its chunks.")
 REMOTE = Rule("data.remote-not-fetched", "warning",
               "The data is published in another repository: audit with `--resolve-local PATH` pointing at a clone "
@@ -29,6 +30,6 @@ CHECK = CheckInfo(
     criterion="data_availability",
     title="The training data itself",
     rationale="Data claims are checkable only against the data: every chunk is opened and recounted.",
-    rules=(NOT_RELEASED, REMOTE, MALFORMED, SEQUENCES, TOKENS, LENGTH, VOCAB, SOURCES, *FILE.values(),
+    rules=(NOT_RELEASED, REMOTE, MALFORMED, SEQUENCES, TOKENS, LENGTH, VOCAB, SOURCES, *FILE.values(), *CONTENT.values(),
              MALFORMED_FILE, INDEX, READER),
 )

@@ -18,9 +18,13 @@ GLOBAL_INVALID = Rule("data_order.global-indices-invalid", "error",
                       "data.order.global_indices must be a 1-D integer .npy array of indices below the chunks' "
                       "total sequence count (every chunk declaring its sequences).")  # fmt: skip
 
+CURSOR = Rule("data_order.cursor-mismatch", "error",
+              "A checkpoint's recorded data cursor must point where the step → chunk map says the next step "
+              "starts: fix the chunks' step ranges, or find out which data the checkpoint really saw.")
+
 CHECK = CheckInfo(
     criterion="data_order",
     title="Data order",
     rationale="Only a complete step → data mapping lets anyone replay a step or trace a behaviour to its data.",
-    rules=(NO_ORDER, GAP, SHORT, UNKNOWN_ORDER, GLOBAL_INVALID, *ORDER_FILE.values()),
+    rules=(NO_ORDER, GAP, SHORT, UNKNOWN_ORDER, GLOBAL_INVALID, CURSOR, *ORDER_FILE.values()),
 )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from audit.spec.rules.registry import CheckInfo, Rule, file_rules
+from audit.spec.rules.registry import CheckInfo, Rule, content_rules, file_rules
 
 FILE = file_rules("metrics")
+CONTENT = content_rules("metrics")
 NO_LOG = Rule("metrics.no-training-log", "error", "Publish the per-step training log (metrics.training_log).")
 MALFORMED = Rule("metrics.malformed", "error", "Each log line must be a JSON object with an integer step.")
 STEPS = Rule("metrics.steps-missing", "error", "Log every optimizer step up to the last checkpoint.")
@@ -24,5 +25,6 @@ CHECK = CheckInfo(
     criterion="metrics",
     title="Training logs and evaluations",
     rationale="Per-step logs and per-checkpoint evaluations let others see how the model got where it is.",
-    rules=(NO_LOG, MALFORMED, STEPS, FIELDS, NON_FINITE, LR, LR_CONVENTION, NO_EVALS, EVAL_MISSING, EVAL_NON_FINITE, *FILE.values()),
+    rules=(NO_LOG, MALFORMED, STEPS, FIELDS, NON_FINITE, LR, LR_CONVENTION, NO_EVALS, EVAL_MISSING, EVAL_NON_FINITE, *FILE.values(),
+           *CONTENT.values()),
 )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from audit.spec.rules.registry import CheckInfo, Rule, file_rules
+from audit.spec.rules.registry import CheckInfo, Rule, content_rules, file_rules
 
 FILE = file_rules("checkpoints")
+CONTENT = content_rules("checkpoints")
 NONE = Rule("checkpoints.none", "error", "Publish intermediate checkpoints and list them under `checkpoints:`.")
 MISSING = Rule("checkpoints.missing", "error",
                "Every declared checkpoint must be published; restore it or remove it from the manifest.")
@@ -36,6 +37,17 @@ PICKLE_WEIGHTS = Rule("checkpoints.pickle-weights", "error",
                       "Weights only in pickle form cannot be verified (they are never unpickled); publish safetensors.")
 ARCH = Rule("checkpoints.architecture-unknown", "info",
             "Tensor names and shapes were compared across checkpoints only, not against the config.")
+SHARED = Rule("checkpoints.file-shared", "error",
+               "Each checkpoint declares its own files: a file listed under two checkpoints is the state of at "
+               "most one of them (restore the missing file, or fix the manifest with `llm360-audit init`).")
+RECORDED_STEP = Rule("checkpoints.recorded-step-mismatch", "error",
+                     "The step a checkpoint's own files record must be the step the manifest declares: fix the "
+                     "manifest, or find out which checkpoint this really is.")
+RECORDED_TOKENS = Rule("checkpoints.recorded-tokens-mismatch", "error",
+                       "The tokens seen a checkpoint's own files record must equal its declared tokens.")
+NOT_COMPARED = Rule("checkpoints.not-compared", "warning",
+                    "A comparison could not run, so the criterion rests on less evidence than it should: make the "
+                    "missing input available (the message says which).")
 INCONSISTENT = Rule("checkpoints.inconsistent", "error", "All checkpoints of a run must hold the same tensors.")
 
 CHECK = CheckInfo(
@@ -43,5 +55,6 @@ CHECK = CheckInfo(
     title="Intermediate model checkpoints",
     rationale="LLM360 releases every intermediate checkpoint, so anyone can study or resume training.",
     rules=(NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED,
-             TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, ARCH, INCONSISTENT, *FILE.values()),
+             TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, ARCH, INCONSISTENT,
+           SHARED, RECORDED_STEP, RECORDED_TOKENS, NOT_COMPARED, *FILE.values(), *CONTENT.values()),
 )

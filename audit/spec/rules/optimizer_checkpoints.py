@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from audit.spec.rules.registry import CheckInfo, Rule
+from audit.spec.rules.registry import CheckInfo, Rule, content_rules, file_rules
+
+FILE = file_rules("optimizer")
+CONTENT = content_rules("optimizer")
 
 NOT_RELEASED = Rule("optimizer.not-released", "error",
                     "Publish the optimizer state (AdamW moments and step) with every intermediate checkpoint.")
@@ -44,5 +47,5 @@ CHECK = CheckInfo(
     title="Intermediate optimizer states",
     rationale="Without optimizer, scheduler, RNG and data-cursor state, training cannot be resumed or replayed.",
     rules=(NOT_RELEASED, MOMENTS, SHAPE, HEADER, STATE_INVALID, STEP, NOT_RESUMABLE, UNDECLARED, FINAL,
-             *RULES),
+             *RULES, *FILE.values(), CONTENT["pickle"]),
 )

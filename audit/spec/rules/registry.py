@@ -58,3 +58,15 @@ def file_rules(prefix: str) -> dict[str, Rule]:
                         "The manifest and the git-LFS pointer published in the repository describe different "
                         "contents: re-run `llm360-audit init` on the clone, or publish the intended file."),
     }  # fmt: skip
+
+
+def content_rules(prefix: str) -> dict[str, Rule]:
+    """The rules about what lies under a criterion's directories besides the declared files."""
+    return {
+        "undeclared": Rule(f"{prefix}.undeclared-file", "warning",
+                           "Declare the file in llm360.yaml (`llm360-audit init` does) or remove it from the release: "
+                           "an undeclared file is unverified, and a downstream user may load it."),
+        "pickle": Rule(f"{prefix}.pickle-unsafe", "error",
+                       "The pickle imports a callable that can run code when it is loaded (its opcodes were read, "
+                       "nothing was imported or called): remove the file, or publish the data as safetensors."),
+    }  # fmt: skip
