@@ -12,6 +12,7 @@ from audit.core.options import AuditOptions, ScopeOptions
 from audit.core.merge import merge_reports, read_shard_reports
 from audit.core.artifacts import write_artifacts
 from audit.replay import ReplayOptions
+from audit.spec.report import ReplayCoverage
 from audit.core.shard import Shard, ShardError
 from conftest import manifest, run_cli, write_manifest
 
@@ -48,6 +49,9 @@ def test_merged_shards_equal_single_run(built_release, n):
     merged = merge_reports(shards, built_release, AuditOptions())
     assert comparable(merged) == comparable(single)
     assert merged.shard is None and merged.scope.bytes_hashed == single.scope.bytes_hashed > 0
+    assert merged.replay.coverage == single.replay.coverage == ReplayCoverage(segments_total=7, segments_replayed=3)
+    assert sum(s.replay.coverage.segments_replayed for s in shards) == 3  # each shard counts its own part
+    assert merged.level == "reproduced (sampled 3/7)"
 
 
 def test_shards_split_the_expensive_work(built_release):

@@ -6,23 +6,31 @@ from dataclasses import dataclass
 from typing import Any
 
 from audit.checks.base import Addition, Check, Outcome
-from audit.spec.report import ReplaySegment, Report
+from audit.spec.report import ReplayCoverage, ReplaySegment, Report
 from audit.core.progress import Progress
 from audit.core.release import Release
 from audit.replay.options import ReplayOptions
 from audit.spec.rules.replay import MISMATCH, ERROR, TOLERANCE, SKIPPED, CHECK as REPLAY_CHECK
 
 
+#: Segment statuses that mean the segment was run to a comparison (they count as replayed).
+COMPARED = ("bit-exact", "within-tolerance", "mismatch")
+
+
 @dataclass
 class ReplayAddition(Addition):
-    """The replayed segments and the fingerprint of the environment they ran in."""
+    """The replayed segments, the fingerprint of the environment they ran in, and how many of the
+    release's ``total`` segments they cover."""
 
     segments: list[ReplaySegment]
     environment: dict[str, Any]
+    total: int
 
     def apply(self, report: Report) -> None:
         report.replay.segments = list(self.segments)
         report.replay.environment = dict(self.environment)
+        replayed = sum(1 for s in self.segments if s.status in COMPARED)
+        report.replay.coverage = ReplayCoverage(segments_total=self.total, segments_replayed=replayed)
 
 
 class ReplayCheck(Check):
@@ -43,6 +51,7 @@ class ReplayCheck(Check):
         pairs = plan.segments(release.manifest)
         indices = plan.select(len(pairs), self.options.mode, self.options.seed)
         out.evidence |= {"segments_available": len(pairs), "segments_selected": len(indices)}
+        out.addition = ReplayAddition([], {}, len(pairs))  # none replayed, until some are
         if not indices:
             out.skip("no segment replayed" + (" (--replay none)" if self.options.mode == "none" else
                                               " (fewer than two checkpoints)"))  # fmt: skip
@@ -52,7 +61,7 @@ class ReplayCheck(Check):
         if replayed.skipped:
             out.skip(replayed.skipped)
             return
-        out.addition = ReplayAddition(replayed.segments, replayed.environment)
+        out.addition = ReplayAddition(replayed.segments, replayed.environment, len(pairs))
         segments = replayed.segments
         for s in segments:
             span = f"steps {s.start_step}→{s.end_step}"

@@ -3,7 +3,8 @@ Markdown snippet for the model card.
 
 ``render_badges(report)`` returns ``{relative path: file text}`` for the output directory:
 
-- ``badges/llm360.svg`` — the openness level (``LLM360 | fully-open``), ``badges/verdict.svg`` — pass/fail;
+- ``badges/llm360.svg`` — the openness level (``LLM360 | fully-open``, ``LLM360 | reproduced (sampled 2/7)``),
+  coloured by its rung; ``badges/verdict.svg`` — pass/fail;
 - ``badges/<criterion>.svg`` — one per criterion, its status;
 - ``badges/<name>.json`` — the same badge as a shields.io endpoint (``schemaVersion`` 1);
 - ``badges/README.md`` — the snippet that embeds them, and how to serve them through shields.io.
@@ -159,7 +160,7 @@ def endpoint_json(label: str, message: str, color: str) -> str:
 def _badges(report: Report) -> list[tuple[str, str, str, str]]:
     """(name, label, message, colour) of every badge: overall first, then verdict, then criteria."""
     out = [
-        ("llm360", "LLM360", report.level, LEVEL_COLOR.get(report.level, FALLBACK_COLOR)),
+        ("llm360", "LLM360", report.level, LEVEL_COLOR.get(report.rung, FALLBACK_COLOR)),
         ("verdict", "LLM360 audit", report.verdict, VERDICT_COLOR.get(report.verdict, FALLBACK_COLOR)),
     ]
     for cid, res in report.criteria.items():
@@ -180,8 +181,9 @@ def _readme(report: Report, badges: list[tuple[str, str, str, str]]) -> str:
         "",
         f"*Audited with [llm360-audit](https://github.com/llm360-audit/llm360-audit) {report.tool.version} against "
         f"the [LLM360](https://www.llm360.ai/) fully-open spec {report.spec_version}: the release reaches openness "
-        f"level **{report.level}** ({ladder}) with verdict **{report.verdict}**; the smaller badges show each "
-        "criterion's status.*",
+        f"level **{report.level}** ({ladder}) with verdict **{report.verdict}**"
+        + (f"; {report.sample_note()}" if report.sample_note() else "")
+        + "; the smaller badges show each criterion's status.*",
         "<!-- llm360-audit badges: end -->",
         "",
         "## Hosting the badges with shields.io",

@@ -25,6 +25,7 @@ def render_markdown(report: Report) -> str:
         f"**Verdict: {report.verdict.upper()}** · level **{report.level}** · "
         f"{c['error']} error(s), {c['warning']} warning(s), {c['info']} note(s)",
         "",
+        *([f"*Sampled:* {report.sample_note()}.", ""] if report.sample_note() else []),
         f"llm360-audit {report.tool.version}, spec {report.spec_version}",
         "",
         *([f"> **{report.partial_note()}**", ""] if report.partial_note() else []),
@@ -44,6 +45,9 @@ def render_markdown(report: Report) -> str:
         if f.remediation:
             lines.append(f"  - *What to do:* {f.remediation}")
     lines += ["", "## Replay", ""]
+    cov = report.replay.coverage
+    if cov is not None and cov.segments_total:
+        lines += [f"{cov.segments_replayed} of {cov.segments_total} segments replayed (mode: {report.replay.mode}).", ""]
     if not report.replay.segments:
         lines.append(f"No segment replayed (mode: {report.replay.mode}); {report.criteria['replay'].summary}.")
     for s in report.replay.segments:

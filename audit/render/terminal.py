@@ -51,3 +51,6 @@ def print_summary(report: Report, console: Console) -> None:
         f"{c['error']} error(s), {c['warning']} warning(s)",
         highlight=False,
     )
+    if report.sample_note():
+        console.print(f"sampled: {escape(report.sample_note())} (--replay all replays every segment)",
+                      highlight=False, soft_wrap=True)  # fmt: skip

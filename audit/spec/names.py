@@ -42,8 +42,14 @@ LEVELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fully-open", ("optimizer_checkpoints", "data_mix", "data_order", "data_availability")),
     ("reproduced", ("replay",)),
 )
-#: Every level name, lowest first (``closed``: not even the first rung).
+#: Every level name, lowest first (``closed``: not even the first rung). These are the *rungs*: what
+#: ``--require-level`` names and compares.
 LEVEL_NAMES: tuple[str, ...] = ("closed",) + tuple(name for name, _ in LEVELS)
+#: The rung the replay decides. Reached on a sample of the release's segments, the level says so:
+#: ``reproduced (sampled 2/7)``; plain ``reproduced`` only when every segment was replayed.
+SAMPLED_RUNG = "reproduced"
+#: Every level string a report can carry: a rung, or the sampled rung with its ``(sampled N/M)``.
+LEVEL_PATTERN = rf"^({'|'.join(LEVEL_NAMES)})( \(sampled [0-9]+/[0-9]+\))?$"
 
 #: The Model Openness Framework's classes as a second view (III open model → II open tooling →
 #: I open science), mapped onto the criteria the auditor checks.
@@ -67,6 +73,18 @@ def ladder(statuses: dict[str, str], licensed: bool, rungs=LEVELS, bottom: str =
     return reached
 
 
+def level_name(rung: str, replayed: int, total: int) -> str:
+    """The level a report states: ``rung``, with `` (sampled N/M)`` when it is the replay's rung and only
+    ``replayed`` (N) of the release's ``total`` (M) segments were replayed."""
+    return f"{rung} (sampled {replayed}/{total})" if rung == SAMPLED_RUNG and replayed < total else rung
+
+
+def rung_of(level: str) -> str:
+    """The rung of a level string (``reproduced (sampled 2/7)`` → ``reproduced``)."""
+    return level.split(" (", 1)[0]
+
+
 def below(level: str, required: str) -> bool:
-    """Whether ``level`` is lower on the ladder than ``required``."""
-    return LEVEL_NAMES.index(level) < LEVEL_NAMES.index(required)
+    """Whether ``level`` is lower on the ladder than ``required``. Rungs are compared: a sampled
+    reproduction (``reproduced (sampled 2/7)``) is not below ``reproduced``."""
+    return LEVEL_NAMES.index(rung_of(level)) < LEVEL_NAMES.index(rung_of(required))

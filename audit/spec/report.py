@@ -6,19 +6,21 @@ findings (computed fields), never stored separately from the evidence.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field, model_validator
 
 from audit import SPEC_VERSION
-from audit.spec.names import (CRITERIA, LEVEL_NAMES, LEVELS, MOF_CLASSES, MOF_NAMES, SCOPES, Severity, below,  # noqa: F401
-                              ladder)  # fmt: skip
+from audit.spec.names import (CRITERIA, LEVEL_NAMES, LEVEL_PATTERN, LEVELS, MOF_CLASSES, MOF_NAMES,  # noqa: F401
+                              SAMPLED_RUNG, SCOPES, Severity, below, ladder, level_name)  # fmt: skip
 
 CriterionId = Literal[CRITERIA]  # type: ignore[valid-type]
 FindingScope = Literal[SCOPES]  # type: ignore[valid-type]
 Status = Literal["pass", "fail", "partial", "skipped"]
 SegmentStatus = Literal["bit-exact", "within-tolerance", "mismatch", "skipped", "error"]
 Level = Literal[LEVEL_NAMES]  # type: ignore[valid-type]
+#: A rung, or the replay's rung reached on a sample: ``reproduced (sampled 2/7)``.
+LevelText = Annotated[str, StringConstraints(pattern=LEVEL_PATTERN)]
 MofClass = Literal[MOF_NAMES]  # type: ignore[valid-type]
 
 
@@ -103,6 +105,48 @@ class ReplaySegment(Strict):
     wall_s: float | None = None
 
 
+def percent(p: float) -> str:
+    """A probability as a whole percentage that never rounds a non-zero chance to 0% or a non-certain one to 100%."""
+    if 0 < p < 0.01:
+        return "<1%"
+    if 0.99 < p < 1:
+        return ">99%"
+    return f"{round(p * 100)}%"
+
+
+class ReplayCoverage(Strict):
+    """How many of the release's segments the replay covered, and what a sample leaves unchecked."""
+
+    segments_total: int = Field(ge=0, description="Segments the release has (M): consecutive checkpoints c → c+1.")
+    segments_replayed: int = Field(ge=0, description=(
+        "Segments this run selected and replayed to a comparison (N): bit-exact, within-tolerance or mismatch; "
+        "a segment skipped or in error is not counted. A shard's report counts its own part."))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_not_read(cls, data: Any) -> Any:
+        """A report.json read back carries escape_probability: derived, so recomputed, never trusted."""
+        return {k: v for k, v in data.items() if k not in cls.model_computed_fields} if isinstance(data, dict) else data
+
+    @model_validator(mode="after")
+    def _at_most_total(self) -> "ReplayCoverage":
+        if self.segments_replayed > self.segments_total:
+            raise ValueError("segments_replayed exceeds segments_total")
+        return self
+
+    @property
+    def sampled(self) -> bool:
+        return self.segments_replayed < self.segments_total
+
+    @computed_field(description=(  # type: ignore[prop-decorator]
+        "1 - N/M: the chance that one tampered segment, anywhere in the release, is not among those replayed "
+        "(--replay N takes the first segment and N - 1 of the others at random: the same 1 - N/M as a uniform "
+        "sample of N). 0 with every segment replayed, 1 with none; null when the release has no segment."))
+    @property
+    def escape_probability(self) -> float | None:
+        return 1 - self.segments_replayed / self.segments_total if self.segments_total else None
+
+
 class Replay(Strict):
     mode: str = Field(description="What --replay asked for: all, none or a sample size.")
     seed: int | None = Field(None, description="Seed of the segment sample.")
@@ -110,6 +154,7 @@ class Replay(Strict):
     device: str | None = None
     environment: dict[str, Any] = Field(default_factory=dict, description="Fingerprint of the replay environment.")
     segments: list[ReplaySegment] = Field(default_factory=list)
+    coverage: ReplayCoverage | None = Field(None, description="Segments replayed of the release's; None when the replay check did not run.")
 
 
 class Tool(Strict):
@@ -173,17 +218,34 @@ class Report(Strict):
         severities = ("error",) if self.gate.fail_on == "error" else ("error", "warning")
         return [f for f in self.findings if f.severity in severities and f.waiver is None]
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def verdict(self) -> Literal["pass", "fail"]:
-        """``fail`` on any unwaived finding at the gate's severity, or below the required level."""
-        low = self.gate.require_level is not None and below(self.level, self.gate.require_level)
-        return "fail" if self.blocking() or low else "pass"
+    def sample_note(self) -> str | None:
+        """For a reproduction resting on a sample of the segments: the chance a tampered segment escaped it, else None."""
+        cov = self.replay.coverage
+        if self.rung != SAMPLED_RUNG or cov is None or not cov.sampled or cov.escape_probability is None:
+            return None
+        n, m = cov.segments_replayed, cov.segments_total
+        return f"a single tampered segment escapes a {n}-of-{m} sample with probability {percent(cov.escape_probability)}"
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def level(self) -> Level:
-        """Highest rung of the openness ladder whose criteria (and those below) all pass."""
+    def verdict(self) -> Literal["pass", "fail"]:
+        """``fail`` on any unwaived finding at the gate's severity, or below the required rung."""
+        low = self.gate.require_level is not None and below(self.rung, self.gate.require_level)
+        return "fail" if self.blocking() or low else "pass"
+
+    @computed_field(description=(  # type: ignore[prop-decorator]
+        "The rung, stated with its sample: `reproduced (sampled N/M)` when the replay that reached `reproduced` "
+        "covered N of the release's M segments; plain `reproduced` only when every segment was replayed."))
+    @property
+    def level(self) -> LevelText:
+        cov = self.replay.coverage
+        return level_name(self.rung, cov.segments_replayed, cov.segments_total) if cov else self.rung
+
+    @computed_field(description=(  # type: ignore[prop-decorator]
+        "Highest rung of the openness ladder whose criteria (and those below) all pass. --require-level compares "
+        "rungs: a sampled reproduction meets `reproduced`; `level` and `replay.coverage` say it was a sample."))
+    @property
+    def rung(self) -> Level:
         return ladder(self._statuses(), bool(self.release.license), LEVELS, "closed")
 
     @computed_field  # type: ignore[prop-decorator]

@@ -96,6 +96,12 @@ def _notes(report: Report) -> str:
     return out
 
 
+def _sample(report: Report) -> str:
+    """Under a sampled reproduction's level: the chance a tampered segment escaped the sample."""
+    note = report.sample_note()
+    return f'<p class="note sample">Sampled: {esc(note)}.</p>' if note else ""
+
+
 def header(report: Report) -> str:
     name = report.release.name or report.release.path
     verdict = report.verdict
@@ -112,8 +118,8 @@ def header(report: Report) -> str:
 </div>
 </div>
 <div class="ladders">
-<div><h2 class="small">Openness level: <b>{esc(report.level)}</b></h2>
-{_ladder(LEVELS, "closed", report.level, report, LEVEL_TEXT, "openness level")}</div>
+<div><h2 class="small">Openness level: <b>{esc(report.level)}</b></h2>{_sample(report)}
+{_ladder(LEVELS, "closed", report.rung, report, LEVEL_TEXT, "openness level")}</div>
 <div><h2 class="small">Model Openness Framework class: <b>{esc(report.mof_class)}</b></h2>
 {_ladder(MOF_CLASSES, "none", report.mof_class, report, MOF_TEXT, "MOF class")}</div>
 </div>

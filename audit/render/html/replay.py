@@ -22,6 +22,9 @@ def _settings(rp: Replay) -> str:
         head.append(meta_item("seed", esc(rp.seed)))
     head.append(meta_item("steps per segment", esc(rp.steps) if rp.steps is not None else "all"))
     head.append(meta_item("device", esc(rp.device or "—")))
+    cov = rp.coverage
+    if cov is not None and cov.segments_total:
+        head.append(meta_item("segments replayed", f"{cov.segments_replayed} of {cov.segments_total}"))
     return f'<dl class="meta inline">{"".join(head)}</dl>'
 
 
