@@ -215,3 +215,23 @@ def test_a_relabelled_checkpoint_is_caught_by_its_recorded_step(release, tmp_pat
     msg = next(f["message"] for f in report["findings"] if f["id"] == "checkpoints.recorded-step-mismatch")
     assert msg == f"{CK12}/training_state.json records step 12; the manifest declares step 13"
     assert code == 1 and report["level"] == "closed"
+
+
+def test_what_follows_from_a_deleted_checkpoint_is_grouped_under_it(release, tmp_path):
+    shutil.rmtree(release / CK12)
+    out = tmp_path / "o"
+    r = run_cli(str(release), "--replay", "all", "--replay-steps", "1", "--out", str(out))
+    assert r.returncode == 1, r.stdout + r.stderr
+    report = json.loads((out / "report.json").read_text())
+    causes = {(f["id"], (f["cause"] or {}).get("id")) for f in report["findings"]}
+    assert ("checkpoints.missing", None) in causes  # the root cause
+    assert {("optimizer.file-missing", "checkpoints.missing"), ("replay.segment-skipped", "checkpoints.missing")} <= causes
+    skipped = [f for f in report["findings"] if f["id"] == "replay.segment-skipped"]
+    assert [f["message"].split(":")[0] for f in skipped] == ["steps 8→12", "steps 12→16"]
+    lines = r.stdout.splitlines()
+    root = next(i for i, line in enumerate(lines) if "error checkpoints.missing:" in line)
+    also = [line for line in lines[root + 1:root + 6] if line.startswith("  also: ")]
+    assert [a.split(":")[1].strip() for a in also] == ["optimizer.file-missing", "replay.segment-skipped",
+                                                       "replay.segment-skipped"]
+    assert sum("checkpoints.missing" in line for line in lines) == 1 and not any(
+        line.startswith(f"{CK12}: error optimizer.file-missing") for line in lines)  # not listed twice

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from audit import SPEC_VERSION, __version__, interrupts
 from audit.checks import Check, Outcome, default_checks
+from audit.core import consequences
 from audit.core.options import AuditOptions
 from audit.core.policy import gate_settings, mark_waived, policy_findings, selected
 from audit.core.progress import Progress
@@ -82,6 +83,7 @@ class Auditor:
                     for c, o in by_criterion.items()}  # fmt: skip
         findings = [f for outs in by_criterion.values() for o in outs for f in o.findings]
         findings += policy_findings(options.gate.policy, used, today)
+        consequences.link(findings)
         scope = Scope(hashing="full" if options.scope.hash_files else "off", bytes_hashed=release.hasher.hashed_bytes,
                       hashes_from_cache=release.hasher.from_cache, data_sample=options.scope.data_sample,
                       hash_cache_problem=cache.problem if cache is not None else None,

@@ -41,7 +41,8 @@ def render_markdown(report: Report) -> str:
         lines.append("None.")
     for f in report.findings:
         where = f" (`{f.path}`)" if f.path else ""
-        lines.append(f"- **{f.severity}** `{f.id}` [{f.criterion}]{where}: {f.message}")
+        lines.append(f"- **{f.severity}** `{f.id}` [{f.criterion}]{where}: {f.message}"
+                     + (f" *(follows from `{f.cause.id}` at `{f.cause.path}`)*" if f.cause else ""))
         if f.remediation:
             lines.append(f"  - *What to do:* {f.remediation}")
     lines += ["", "## Replay", ""]

@@ -7,12 +7,22 @@ from rich.markup import escape
 from rich.table import Table
 
 from audit.spec.names import MANIFEST_NAME
-from audit.spec.report import Report
+from audit.spec.report import Finding, Report
 
 STYLE = {"pass": "green", "fail": "red", "partial": "yellow", "skipped": "dim"}
 SEGMENT_STYLE = {"bit-exact": "green", "within-tolerance": "yellow", "mismatch": "red", "skipped": "dim",
                  "error": "red"}  # fmt: skip
 MAX_FINDINGS = 12
+MAX_ALSO = 3  # consequences shown under their root cause
+
+
+def _consequences(findings: list[Finding]) -> dict[tuple[str, str | None], list[Finding]]:
+    """Root cause (id, path) → the findings that follow from it."""
+    out: dict[tuple[str, str | None], list[Finding]] = {}
+    for f in findings:
+        if f.cause is not None:
+            out.setdefault((f.cause.id, f.cause.path), []).append(f)
+    return out
 
 
 def print_summary(report: Report, console: Console) -> None:
@@ -29,7 +39,9 @@ def print_summary(report: Report, console: Console) -> None:
             detail = f"first divergent step {seg.first_divergent_step}, max abs diff {seg.max_abs_diff:g}; {detail}"
         console.print(f"replay {seg.start_step}→{seg.end_step}: [{SEGMENT_STYLE[seg.status]}]{seg.status}[/] {detail}",
                       highlight=False, soft_wrap=True)  # fmt: skip
-    shown = [f for f in report.findings if f.severity != "info"][:MAX_FINDINGS]
+    listed = [f for f in report.findings if f.severity != "info"]
+    shown = [f for f in listed if f.cause is None][:MAX_FINDINGS]
+    following = _consequences(report.findings)  # notes too: "replay 8→12 skipped" follows from a missing file
     explained: set[str] = set()
     for f in shown:  # as ruff and pytest print them: where, severity, rule, message; then what to do, once per rule
         colour = "red" if f.severity == "error" else "yellow"
@@ -39,7 +51,13 @@ def print_summary(report: Report, console: Console) -> None:
         if f.remediation and f.id not in explained:
             explained.add(f.id)
             console.print(f"  fix: {escape(f.remediation)}", highlight=False, soft_wrap=True)
-    rest = sum(1 for f in report.findings if f.severity != "info") - len(shown)
+        also = following.get((f.id, f.path), [])
+        for c in also[:MAX_ALSO]:
+            console.print(f"  also: {c.id}: {escape(c.message)}", highlight=False, soft_wrap=True)
+        if len(also) > MAX_ALSO:
+            console.print(f"  also: … and {len(also) - MAX_ALSO} more following from it", highlight=False)
+    told = {id(c) for f in shown for c in following.get((f.id, f.path), [])}
+    rest = len(listed) - len(shown) - sum(1 for f in listed if id(f) in told)
     if rest > 0:
         console.print(f"… and {rest} more finding(s) in the report", highlight=False)
     if report.partial_note():

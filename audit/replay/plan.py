@@ -40,6 +40,10 @@ def why_not(release: Release, start: Checkpoint, end: Checkpoint, engine: str, a
         return f"weights for step {end.step} not released"
     if start.path is None or end.path is None:
         return "checkpoint directories are not in the release"
+    absent = next((f.path for ck in (start, end) for f in ck.files
+                   if f.role != "other" and not release.has_file(f.path)), None)  # fmt: skip
+    if absent is not None:
+        return f"{absent} is missing"
     if m.data is None:
         return "training data not released"
     order = m.data.order

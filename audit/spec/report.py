@@ -33,6 +33,11 @@ class Waiver(Strict):
     expires: str = Field(description="ISO date after which the waiver no longer applies.")
 
 
+class Cause(Strict):
+    id: str = Field(description="Rule id of the root-cause finding.")
+    path: str = Field(description="The path that finding is about.")
+
+
 class Finding(Strict):
     id: str = Field(description="Stable rule id, e.g. checkpoints.sha256-mismatch.")
     severity: Severity
@@ -42,6 +47,8 @@ class Finding(Strict):
     line: int | None = Field(None, ge=1, description="1-based line in path, where the finding has one.")
     remediation: str | None = None
     waiver: Waiver | None = Field(None, description="Set when the gate policy waives this finding.")
+    cause: Cause | None = Field(None, description="Set when this finding follows from another one (a missing file "
+                                                 "explains what could not be checked in it).")
 
 
 class Scope(Strict):

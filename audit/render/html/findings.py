@@ -24,7 +24,13 @@ def _finding(f: Finding, anchor: str) -> str:
     return f"""<li class="finding {tone}"{anchor}>
 <div class="fhead">{pill(f.severity)} <code class="fid">{esc(f.id)}</code>
 <span class="tag">{esc(TITLES.get(f.criterion, f.criterion))}</span>{path}</div>
-<p class="msg">{prose(f.message)}</p>{todo}{_waiver(f)}</li>"""
+<p class="msg">{prose(f.message)}</p>{_cause(f)}{todo}{_waiver(f)}</li>"""
+
+
+def _cause(f: Finding) -> str:
+    if f.cause is None:
+        return ""
+    return f'<p class="muted">follows from {code(f.cause.id)} at {code(f.cause.path)}</p>'
 
 
 #: Blocking findings listed at the top of a failing report.
@@ -35,7 +41,11 @@ def fix_first(report: Report) -> str:
     """For a failing release: the blocking findings to fix first, before anything else on the page ("" when it passes)."""
     if report.verdict == "pass":
         return ""
-    blocking = sorted(report.blocking(), key=lambda f: SEVERITY_ORDER.get(f.severity, 9))
+    # root causes only: what follows from a missing file goes away with it
+    every = report.blocking()
+    roots = {(f.id, f.path) for f in every}
+    blocking = sorted((f for f in every if f.cause is None or (f.cause.id, f.cause.path) not in roots),
+                      key=lambda f: SEVERITY_ORDER.get(f.severity, 9))  # fmt: skip
     items = []
     for f in blocking[:FIX_FIRST]:
         where = f'{code((f.path or "") + (f":{f.line}" if f.line else ""))} ' if f.path else ""
