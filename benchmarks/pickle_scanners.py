@@ -60,7 +60,8 @@ def main() -> int:
     print("|---|---|---|" + "---|" * len(columns))
     for i, case in enumerate(cases):
         cells = [_cell(*col[i], expected[i]) for col in columns.values()]
-        print(f"| `{case.path.name}` | {case.description} | {'unsafe' if case.unsafe else 'safe'} | " + " | ".join(cells) + " |")
+        label = "unsafe" if case.unsafe else "safe"
+        print(f"| `{case.path.name}` | {case.description} | {label} | " + " | ".join(cells) + " |")
     print("\n| tool | TP | FP | FN | agrees with the label |")
     print("|---|---|---|---|---|")
     for column, verdicts in columns.items():

@@ -97,3 +97,10 @@ def test_deep_nesting_needs_no_recursion():
     while value:
         value, depth = value[0], depth + 1
     assert depth == 2999 and value == []
+
+
+def test_a_key_that_doubles_at_each_level_is_not_hashed_in_depth():
+    """``t = (t, t)`` 64 times over (DUP, TUPLE2): 130 opcodes, 2**64 leaves to hash or print. Found
+    writing the pickle scanner: the key was hashed whole, which never ends."""
+    raw = b"\x80\x02}" + b"\x8c\x01a" + b"2\x86" * 64 + b"Ns."
+    assert read_literals(raw) == {"<tuple>": None}

@@ -58,7 +58,8 @@ def test_benign_files_are_read_whole(corpus):
         if not case.unsafe:
             assert scan.problem is None and scan.members >= 1, case.path.name
             assert set(scan.globals) <= ALLOWED | INSTANCES_ONLY
-    legacy = [_scan(c) for c in cases if c.path.name in ("pytorch_model.bin", "dtypes_legacy.pt", "torch_legacy_payload.bin")]
+    legacy_files = ("pytorch_model.bin", "dtypes_legacy.pt", "torch_legacy_payload.bin")
+    legacy = [_scan(c) for c in cases if c.path.name in legacy_files]
     assert [s.members for s in legacy] == [5, 5, 5]  # magic, protocol, sys info, object, storage keys; then raw bytes
 
 
@@ -90,7 +91,7 @@ def test_dangerous_callables_are_unsafe_by_not_being_allowed(protocol):
         module, _, name = dotted.rpartition(".")
         scan = scan_pickle_bytes(pc.dumps(pc.Call(pc.Ref(module, name), "x"), protocol), "x")
         assert scan.globals == scan.unsafe and len(scan.unsafe) == 1 and scan.problem is None, (dotted, scan)
-        if protocol >= 3:  # below, a name goes through pickle's Python 2 renaming and back (_pickle → cPickle → pickle)
+        if protocol >= 3:  # below, names go through pickle's Python 2 renaming and back (_pickle → cPickle → pickle)
             assert scan.unsafe == (dotted,)
         assert dotted not in ALLOWED | INSTANCES_ONLY
 
@@ -156,10 +157,14 @@ def test_reads_are_bounded(tmp_path, monkeypatch):
     assert scan.members == 5 and scan.problem is None and scan.unsafe == ()
     big = tmp_path / "big.pkl"
     big.write_bytes(pickle.dumps([b"x" * 8000, pc.OsSystem("x")], protocol=4))
-    assert scan_pickle_file(big, "big.pkl").problem == "big.pkl: larger than 4096 bytes; only the first 4096 were scanned (a pickle runs past them)"  # fmt: skip
+    assert scan_pickle_file(big, "big.pkl").problem == (
+        "big.pkl: larger than 4096 bytes; only the first 4096 were scanned (a pickle runs past them)")
     archive = tmp_path / "big.pt"
     torch.save({"blob": b"x" * 8000}, archive)
     assert "data.pkl is larger than 4096 bytes; not read" in scan_pickle_file(archive, "big.pt").problem
+    monkeypatch.setattr(pickle_scan, "MAX_STACKED", 3)
+    scan = scan_pickle_bytes(pickle.dumps(1) * 3 + pickle.dumps(pc.OsSystem("x")), "many.pkl")
+    assert scan.members == 3 and scan.problem == "many.pkl: more than 3 pickles stacked; the rest was not scanned"
 
 
 def test_an_unreadable_file_raises_one_line(tmp_path):
@@ -201,6 +206,7 @@ def test_truncated_and_damaged_corpus_files_never_raise(corpus, data):
     assert scan.problem is None or "\n" not in scan.problem
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pickletools, as fickling calls it, on '\J' in a path
 @pytest.mark.parametrize("column", list(pc.VERDICTS))
 def test_peers_on_the_same_corpus(corpus, column, record_property):
     """Each peer's verdicts, computed for real and recorded; ours must match every label."""

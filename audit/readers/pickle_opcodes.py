@@ -165,9 +165,8 @@ def run_pickle(stream: BinaryIO, seen: Callable[[str, str], None] | None = None)
                 heard(name, stack[-1].name)
             elif name in ("OBJ", "INST"):
                 items = _until_mark(stack)
-                if name == "INST":
+                if name == "INST":  # import and call in one
                     cls = Opaque(_global(*str(arg).partition(" ")[::2], proto), imported=True)
-                    heard(name, cls.name)
                 else:
                     cls = items.pop(0) if items else None
                 stack.append(Opaque(_name(cls), tuple(items)))

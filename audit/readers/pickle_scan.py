@@ -96,6 +96,8 @@ _CALLS = ("REDUCE", "OBJ", "INST")
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 #: A legacy torch file holds five pickles (magic, protocol, sys info, the object, storage keys), then raw bytes.
 TORCH_LEGACY_PICKLES = 5
+#: More pickles stacked in one stream than any file format writes: the rest is refused, not scanned.
+MAX_STACKED = 10_000
 _ZIP_MAGIC = b"PK\x03\x04"
 _MAX_NAME = 200
 
@@ -213,6 +215,9 @@ def _scan_stream(data: bytes, cut: bool, where: str, seen: _Seen, problems: list
         legacy = legacy or (done == 1 and stack == [TORCH_LEGACY_MAGIC])
         if legacy and done == TORCH_LEGACY_PICKLES:
             return done  # the storages' raw bytes follow: not pickles
+        if done == MAX_STACKED and stream.tell() < len(data):
+            problems.append(f"{where}: more than {MAX_STACKED} pickles stacked; the rest was not scanned")
+            return done
     if cut:
         problems.append(f"{where}: larger than {MAX_PICKLE_BYTES} bytes; only the first {MAX_PICKLE_BYTES} were scanned")
     return done
