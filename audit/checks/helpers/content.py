@@ -124,7 +124,10 @@ def _inventory(release) -> Inventory:
             if not inside:
                 inv.leaving.add(rel)
         if inside and path.is_file() and (rel.endswith(PLAIN_PICKLE_SUFFIXES) or looks_pickled(path)):
-            scan = scan_pickle_file(path, rel)
+            try:
+                scan = scan_pickle_file(path, rel)
+            except ValueError:
+                continue  # unreadable: the check of a declared file says so; an undeclared one is listed
             inv.pickles_scanned += 1
             if scan.unsafe:
                 inv.unsafe.setdefault(owner, []).append((rel, scan))

@@ -14,7 +14,7 @@ NON_FINITE = Rule("metrics.non-finite", "error",
                   "A NaN or infinite loss, learning rate or gradient norm means the run diverged or the log is corrupt.")
 LR = Rule("metrics.lr-schedule-mismatch", "error",
           "The logged learning rate must follow config.training.lr_schedule; fix the schedule or the log.")
-LR_CONVENTION = Rule("metrics.lr-schedule-not-compared", "info",
+LR_CONVENTION = Rule("metrics.lr-schedule-not-compared", "warning",
                      "The Hugging Face Trainer logs at step s the rate of lr_lambda(s - 1); declare the matching "
                      "hf-* schedule (hf-linear, hf-cosine, hf-constant-with-warmup) so the log can be compared.")
 NO_EVALS = Rule("metrics.no-evaluations", "error", "Publish evaluation results for every checkpoint.")
