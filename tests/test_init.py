@@ -24,7 +24,8 @@ def test_init_from_scratch_finds_everything(release):
     assert m["code"]["repo"] == "code/training-code.bundle" and len(m["code"]["commit"]) == 40
     assert m["license"] == {"id": "Apache-2.0", "file": "LICENSE"}
     assert m["config"]["training"]["batch_size"] == 8
-    assert any("within_chunk set to unknown" in c for c in result.changes)
+    assert any("within_chunk set to unknown" in n for n in result.notes)
+    assert [str(c) for c in result.changes] == ["added manifest llm360.yaml"]
     report = audit(release)
     # Only what a human must still say is missing: the in-chunk order and which files at the commit
     # hold the training config and the data processing, which init cannot know.
@@ -45,7 +46,7 @@ def test_refresh_updates_hashes_and_keeps_human_text(release):
     assert "metrics.sha256-mismatch" in finding_ids(audit(release))
 
     result = init_release(release)
-    assert result.changes == ["updated hash of logs/train_log.jsonl"]
+    assert [(c.where, c.field) for c in result.changes] == [("logs/train_log.jsonl", "sha256")]  # same size
     after = manifest(release)
     assert after["description"] == "Written by a human."
     assert after["data"]["mixture"] == {"prose": 1, "code": 2, "science": 3}
@@ -70,8 +71,8 @@ def test_refresh_notices_new_and_removed_checkpoints(release):
     state_path.write_text(json.dumps(state))
     shutil.rmtree(release / "checkpoints" / "step_000004")
     result = init_release(release)
-    assert "added checkpoint checkpoints/step_000032 (step 32)" in result.changes
-    assert "removed checkpoint checkpoints/step_000004 (directory no longer exists)" in result.changes
+    assert [str(c) for c in result.changes] == ["checkpoints: added checkpoint checkpoints/step_000032 (step 32)",
+                                                "checkpoints: removed checkpoint checkpoints/step_000004 (no longer exists)"]
     assert [c["step"] for c in manifest(release)["checkpoints"]] == [0, 8, 12, 16, 20, 24, 28, 32]
 
 
