@@ -153,11 +153,17 @@ class CheckpointsPart:
         c.update(ordered)
 
     def fill_tokens(self) -> None:
+        disagree: dict[str, str] = {}
         for c in self.doc.get("checkpoints") or []:
             if isinstance(c, dict):
-                self._recount(c)
+                self._recount(c, disagree)
+        if disagree:
+            name, what = next(iter(disagree.items()))
+            self.note(f"tokens recorded by the framework differ from step × batch_size × sequence_length at "
+                      f"{len(disagree)} checkpoint(s), e.g. {name}: {what}; the recorded count is written "
+                      "(the audit reports the difference)")  # fmt: skip
 
-    def _recount(self, c: dict) -> None:
+    def _recount(self, c: dict, disagree: dict[str, str] | None = None) -> None:
         """A checkpoint's tokens: as its framework's files record them, else step × batch_size ×
         sequence_length. Where neither is known they are kept while the step stands, and removed
         (saying why) when the step changed: a count is never left stale."""
@@ -170,9 +176,8 @@ class CheckpointsPart:
         recorded, file = self.recorded.get(name, (None, ""))
         if recorded is not None:
             value, why = recorded, f"recorded in {file}"
-            if derived is not None and recorded != derived:
-                self.note(f"{name}: {file} records {recorded} tokens at step {step}, but {step} × {batch} × "
-                          f"{length} = {derived} (the audit reports it)")  # fmt: skip
+            if derived is not None and recorded != derived and disagree is not None:
+                disagree[name] = f"{file} records {recorded} at step {step}, {step} × {batch} × {length} = {derived}"
         elif derived is not None:
             value, why = derived, f"{step} × {batch} × {length}"
         else:

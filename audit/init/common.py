@@ -73,7 +73,7 @@ def _left_out(root: Path, p: Path) -> str | None:
             return "not a regular file"
         os.close(os.open(p, os.O_RDONLY))
     except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
+        return f"cannot be read: {exc.strerror or exc}"
     return None
 
 
