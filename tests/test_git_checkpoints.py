@@ -253,3 +253,17 @@ def test_a_damaged_repository_is_reported_not_a_crash(amber_clone):
     report = audit(amber_clone)
     assert "ckpt_001:config.json" in {f.path for f in report.findings if f.id == "checkpoints.file-missing"}
     assert "audit.internal-error" not in finding_ids(report)
+
+
+def test_branches_added_and_removed_are_said(amber_clone):
+    init_release(amber_clone, checkpoint_every=4)
+    m = manifest(amber_clone)
+    m["checkpoints"].append({**m["checkpoints"][-1], "step": 16, "revision": "ckpt_009"})  # no such branch
+    write_manifest(amber_clone, m)
+    repo = git.Repo(amber_clone)
+    repo.git.branch("ckpt_003", "origin/ckpt_002")
+    result = init_release(amber_clone, checkpoint_every=4)
+    assert [str(c) for c in result.changes] == [
+        "checkpoints: added checkpoint @ckpt_003 (a branch, 4 files, checkpoint index 3)",
+        "checkpoints: removed checkpoint @ckpt_009 (no longer a branch of the repository)"]  # fmt: skip
+    assert [(c["revision"], c["step"]) for c in manifest(amber_clone)["checkpoints"]][-1] == ("ckpt_003", 16)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from audit.init import init_release
+from audit.init import Change, Dropped, init_release
 from conftest import audit, finding_ids, manifest, read_jsonl, write_jsonl, write_manifest
 
 
@@ -81,3 +81,18 @@ def test_dry_run_writes_nothing(release):
     result = init_release(release, write=False)
     assert not (release / "llm360.yaml").exists()
     assert result.text.startswith("spec_version: '1.0'\n")
+
+
+def test_changes_are_data(release):
+    state_path = release / "checkpoints" / "step_000012" / "training_state.json"
+    state = json.loads(state_path.read_text())
+    state_path.write_text(json.dumps(state | {"step": 13, "tokens_seen": 13 * 8 * 64}))
+    result = init_release(release, write=False)
+    assert result.changes[:2] == [Change("checkpoints[step 12]", "step", 12, 13, "training_state.json"),
+                                  Change("checkpoints[step 12]", "tokens", 12 * 8 * 64, 13 * 8 * 64,
+                                         "recorded in training_state.json")]  # fmt: skip
+    assert [c.field for c in result.changes[2:]] == ["sha256", "size"] and result.dropped == [] and not result.written
+    (release / "checkpoints" / "step_000012" / "extra").mkdir()
+    (release / "checkpoints" / "step_000012" / "extra" / "model.safetensors").write_bytes(b"")
+    assert Dropped("checkpoints/step_000012/extra", "no step in training_state.json or the directory name") in (
+        init_release(release, write=False).dropped)

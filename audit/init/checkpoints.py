@@ -12,7 +12,8 @@ from audit.init.git import branch_checkpoints, is_git_checkpoint
 
 
 class CheckpointsPart:
-    """Methods of init's refresher (audit.init._Refresher): self.root, self.doc, self.files, self.note."""
+    """Methods of init's refresher (audit.init._Refresher): self.root, self.doc, self.before, self.files,
+    self.note, self.drop, self.because."""
 
     def checkpoint_dirs(self) -> dict[Path, list[Path]]:
         """Directories holding weights; the release root only where the manifest declares ``path: .``."""
@@ -113,7 +114,7 @@ class CheckpointsPart:
             for c in entries:
                 if type(c.get("step")) is not int:
                     c["step"] = (self.indexed[self._key(c)] + 1) * self.every
-                    self.because(self._key(c), "step", f"(N + 1) × {self.every}, --checkpoint-every")
+                    self.because(self._key(c), "step", f"--checkpoint-every {self.every}: (N + 1) × {self.every}")
                     self._reorder(c)
             self.note(f"steps of index-numbered checkpoints: (N + 1) × {self.every} (--checkpoint-every)")
             return

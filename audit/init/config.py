@@ -13,7 +13,8 @@ from audit.init.common import ENTRYPOINTS
 
 
 class ConfigPart:
-    """Methods of init's refresher (audit.init._Refresher): self.root, self.doc, self.files, self.note."""
+    """Methods of init's refresher (audit.init._Refresher): self.root, self.doc, self.files, self.note,
+    self.drop, self.because."""
 
     def config(self) -> None:
         cks = self.doc.get("checkpoints") or []

@@ -12,7 +12,8 @@ from audit.spec.manifest import DataFormat
 
 
 class DataPart:
-    """Methods of init's refresher (audit.init._Refresher): self.root, self.doc, self.files, self.note."""
+    """Methods of init's refresher (audit.init._Refresher): self.root, self.doc, self.files, self.note,
+    self.drop, self.because."""
 
     def data(self) -> None:
         data = self.doc.get("data") or {}

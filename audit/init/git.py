@@ -38,6 +38,7 @@ def branch_checkpoints(root: Path, existing: dict[str, dict], role: Callable[[st
         for name in sorted(found, key=lambda n: (found[n].get("phase", 0), found[n].get("step", found[n].get("index", 0)))):
             m = found[name]
             entry = existing.pop(name, None) or {}
+            new = not entry
             if "step" in m and entry.get("step") != m["step"]:
                 because(f"@{name}", "step", "the branch name")
                 entry["step"] = m["step"]
@@ -57,7 +58,7 @@ def branch_checkpoints(root: Path, existing: dict[str, dict], role: Callable[[st
                     sha, size = sha256_stream(gf.local), gf.local.stat().st_size
                 files.append({"path": f"{name}:{path}", "sha256": sha, "size": size,
                               "role": role(path.rsplit("/", 1)[-1]) or "other"})  # fmt: skip
-            if not entry:
+            if new:
                 because(f"@{name}", "checkpoint", f"a branch, {len(files)} files, "
                         + (f"step {m['step']}" if "step" in m else f"checkpoint index {m['index']}"))  # fmt: skip
             entry["revision"] = name
