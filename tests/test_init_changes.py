@@ -202,19 +202,22 @@ def test_what_init_cannot_describe_is_dropped_with_the_reason(release):
     final = release / "checkpoints" / "final"
     final.mkdir()
     shutil.copy(release / "checkpoints" / "step_000028" / "model.safetensors", final / "model.safetensors")
-    unreadable = ("import os\n_open = os.open\n"
-                  "def refuse(p, *a, **k):\n"
-                  "    if os.fspath(p).endswith('train_002.jsonl'):\n"
+    # As root every file can be read: the refusal a user without permission meets, planted in the process.
+    unreadable = ("import os\n_open, _scandir = os.open, os.scandir\n"
+                  "def refuse(p, end):\n"
+                  "    if os.fspath(p).endswith(end):\n"
                   "        raise PermissionError(13, 'Permission denied', os.fspath(p))\n"
-                  "    return _open(p, *a, **k)\n"
-                  "os.open = refuse")  # fmt: skip
+                  "os.open = lambda p, *a, **k: refuse(p, 'train_002.jsonl') or _open(p, *a, **k)\n"
+                  "os.scandir = lambda p='.': refuse(p, 'step_000008') or _scandir(p)")  # fmt: skip
     assert init(release, prelude=unreadable) == [
+        "  checkpoints: removed checkpoint checkpoints/step_000008 (cannot be read: Permission denied)",
         "  data.chunks: removed chunk data/train_002.jsonl (cannot be read: Permission denied)",
         "  dropped all-checkpoints: a symlink to a directory, not followed",
         "  dropped checkpoints/broken.safetensors: a broken symlink (to nowhere.safetensors)",
+        "  dropped checkpoints/step_000008: cannot be read: Permission denied",
         "  dropped data/train_002.jsonl: cannot be read: Permission denied",
         "  dropped checkpoints/final: no step in training_state.json or the directory name",
-        f"wrote {release}/llm360.yaml (1 change(s))"]  # fmt: skip
+        f"wrote {release}/llm360.yaml (2 change(s))"]  # fmt: skip
 
 
 def test_a_rerun_on_an_unchanged_release_changes_nothing(release):

@@ -41,8 +41,14 @@ def _first_record(path: Path) -> Any:
 def _walk(root: Path) -> tuple[list[Path], list[Dropped]]:
     """The release's files — regular files under root, and symlinks to files inside it (the audit reads
     those too) — skipping hidden directories; and what was left out, with the reason."""
-    found, dropped = [], []
-    for dirpath, dirnames, filenames in os.walk(root):
+    found: list[Path] = []
+    dropped: list[Dropped] = []
+
+    def unlisted(exc: OSError) -> None:
+        where = Path(exc.filename or root)
+        dropped.append(Dropped(where.relative_to(root).as_posix(), f"cannot be read: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted):
         here = Path(dirpath)
         links = {d for d in dirnames if not d.startswith(".") and (here / d).is_symlink()}
         dropped += [Dropped((here / d).relative_to(root).as_posix(), _left_out(root, here / d)) for d in sorted(links)]
