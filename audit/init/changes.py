@@ -66,7 +66,7 @@ def show(value: Any) -> str:
     if isinstance(value, dict) and isinstance(value.get("path"), str):
         return value["path"]  # a file entry, by its path
     if isinstance(value, str):
-        text = value[:8] + "…" if _DIGEST.fullmatch(value) else value
+        text = value[:8] + "…" if _DIGEST.fullmatch(value) else value.replace("\n", "\\n")  # one line
     else:
         text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
     return text if len(text) <= _WIDTH else text[: _WIDTH - 1] + "…"
