@@ -208,7 +208,7 @@ def run_init(root: Path, layouts) -> tuple[float, float, list[str]]:
     try:
         t = time.perf_counter()
         result = init_release(root)
-        return time.perf_counter() - t, digest_s, result.changes
+        return time.perf_counter() - t, digest_s, result.notes
     finally:
         init_mod.sha256_file = real
 

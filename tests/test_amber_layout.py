@@ -107,7 +107,7 @@ def test_init_derives_amber_steps_from_the_chunks(amber):
     result = init_release(amber)
     m = manifest(amber)
     assert list(schemas.validator("manifest").iter_errors(m)) == []
-    assert not [c for c in result.changes if c.startswith("still to complete by hand")]
+    assert not [n for n in result.notes if n.startswith("still to complete by hand")]
     cks = m["checkpoints"]
     assert [c["path"] for c in cks] == [f"ckpt_{n:03d}" for n in range(4)]
     assert [c["step"] for c in cks] == [3, 6, 9, 12]
@@ -126,7 +126,7 @@ def test_init_derives_amber_steps_from_the_chunks(amber):
     assert m["data"]["format"]["tokens_per_sequence"] == SEQ_LEN + 1
     assert m["data"]["order"] == {"within_chunk": "unknown"}  # the human's, kept
     assert m["config"] == SKELETON["config"]
-    assert any("step of checkpoint N = last step of data chunk N (steps 3 … 12)" in c for c in result.changes)
+    assert any("step of checkpoint N = last step of data chunk N (steps 3 … 12)" in n for n in result.notes)
 
     report = audit(amber)
     ids = finding_ids(report)
@@ -158,7 +158,8 @@ def test_steps_taken_from_directory_numbers_are_corrected(amber):
     result = init_release(amber)
     after = manifest(amber)
     assert [(c["step"], c["tokens"]) for c in after["checkpoints"]] == [(s, s * BATCH * SEQ_LEN) for s in (3, 6, 9, 12)]
-    assert "ckpt_001: step 1 → 6 (checkpoint index 1, not a step)" in result.changes
+    assert "checkpoints[step 1] step: 1 → 6 (last step of data chunk data/train/train_001.jsonl; 1 was checkpoint index 1, not a step)" in [str(c) for c in result.changes]
+    assert f"checkpoints[step 1] tokens: {BATCH * SEQ_LEN} → {6 * BATCH * SEQ_LEN} (6 × {BATCH} × {SEQ_LEN})" in [str(c) for c in result.changes]
 
 
 def test_human_steps_are_kept_and_disagreement_is_said(amber):
@@ -168,7 +169,8 @@ def test_human_steps_are_kept_and_disagreement_is_said(amber):
     (amber / "llm360.yaml").write_text(yamlio.dumps(m))
     result = init_release(amber)
     assert [c["step"] for c in manifest(amber)["checkpoints"]] == [2, 6, 9, 12]
-    assert result.changes == ["ckpt_000: step 2 kept as written; chunk data/train/train_000.jsonl ends at step 3"]
+    assert result.changes == []
+    assert result.notes == ["ckpt_000: step 2 kept as written; chunk data/train/train_000.jsonl ends at step 3"]
 
 
 def test_more_checkpoints_than_chunks_leaves_steps_to_the_human(tmp_path):
@@ -178,7 +180,7 @@ def test_more_checkpoints_than_chunks_leaves_steps_to_the_human(tmp_path):
     assert [c["path"] for c in m["checkpoints"]] == [f"ckpt_{n:03d}" for n in range(5)]
     assert all("step" not in c and "tokens" not in c for c in m["checkpoints"])  # nothing invented
     assert all(c["revision"] == c["path"] and c["state"] == ["weights"] for c in m["checkpoints"])
-    notes = [c for c in result.changes if c.startswith("still to complete by hand: checkpoints[].step")]
+    notes = [n for n in result.notes if n.startswith("still to complete by hand: checkpoints[].step")]
     assert notes == ["still to complete by hand: checkpoints[].step of ckpt_000 … ckpt_004 (5) (or pass "
                      "--checkpoint-every STEPS): the names number checkpoints, not steps, and 5 checkpoint directories cannot be paired with 4 "
                      "data chunks (chunk N feeds checkpoint N needs one chunk per checkpoint)"]  # fmt: skip
@@ -190,7 +192,7 @@ def test_more_checkpoints_than_chunks_leaves_steps_to_the_human(tmp_path):
     result = init_release(root)
     after = manifest(root)
     assert [(c["step"], c["tokens"]) for c in after["checkpoints"]] == [(s, s * BATCH * SEQ_LEN) for s in (0, 3, 6, 9, 12)]
-    assert not [c for c in result.changes if c.startswith("still to complete by hand")]
+    assert not [n for n in result.notes if n.startswith("still to complete by hand")]
     assert list(schemas.validator("manifest").iter_errors(after)) == []
 
 
@@ -201,7 +203,7 @@ def test_no_batch_size_leaves_steps_to_the_human(tmp_path):
     m = manifest(root)
     assert all("step" not in c for c in m["checkpoints"])
     assert any(c.startswith("still to complete by hand: checkpoints[].step of ckpt_000 … ckpt_003 (4)")
-               and "(config.training.batch_size is not declared)" in c for c in result.changes)  # fmt: skip
+               and "(config.training.batch_size is not declared)" in c for c in result.notes)  # fmt: skip
 
 
 def test_step_directories_still_name_steps(tmp_path):
@@ -215,4 +217,4 @@ def test_step_directories_still_name_steps(tmp_path):
     assert [(c["path"], c["step"], c["tokens"]) for c in m["checkpoints"]] == [
         ("checkpoint-500", 500, 500 * BATCH * SEQ_LEN), ("step_001000", 1000, 1000 * BATCH * SEQ_LEN)]
     assert all("revision" not in c for c in m["checkpoints"])
-    assert "added checkpoint checkpoint-500 (step 500)" in result.changes
+    assert "checkpoints: added checkpoint checkpoint-500 (step 500)" in [str(c) for c in result.changes]

@@ -111,7 +111,7 @@ def test_init_maps_every_checkpoint_with_no_hand_editing(trained, tmp_path):
         "hf-linear", 1e-3, 2, STEPS)
     assert (t.batch_size, t.precision, t.seed, t.grad_clip, t.sequence_length) == (4, "fp32", 0, 1.0, None)
     assert (t.optimizer.betas, t.optimizer.eps, t.optimizer.weight_decay) == ([0.9, 0.999], 1e-8, 0.0)
-    assert any("hyperparameters from checkpoint-12/training_args.bin" in c for c in result.changes)
+    assert any("hyperparameters from checkpoint-12/training_args.bin" in c for c in result.notes)
     # A second run changes nothing.
     assert init_release(root).text == result.text
 

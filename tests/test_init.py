@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from audit.init import init_release
+from audit.init import Change, Dropped, init_release
 from conftest import audit, finding_ids, manifest, read_jsonl, write_jsonl, write_manifest
 
 
@@ -24,7 +24,8 @@ def test_init_from_scratch_finds_everything(release):
     assert m["code"]["repo"] == "code/training-code.bundle" and len(m["code"]["commit"]) == 40
     assert m["license"] == {"id": "Apache-2.0", "file": "LICENSE"}
     assert m["config"]["training"]["batch_size"] == 8
-    assert any("within_chunk set to unknown" in c for c in result.changes)
+    assert any("within_chunk set to unknown" in n for n in result.notes)
+    assert [str(c) for c in result.changes] == ["added manifest llm360.yaml"]
     report = audit(release)
     # Only what a human must still say is missing: the in-chunk order and which files at the commit
     # hold the training config and the data processing, which init cannot know.
@@ -45,7 +46,7 @@ def test_refresh_updates_hashes_and_keeps_human_text(release):
     assert "metrics.sha256-mismatch" in finding_ids(audit(release))
 
     result = init_release(release)
-    assert result.changes == ["updated hash of logs/train_log.jsonl"]
+    assert [(c.where, c.field) for c in result.changes] == [("logs/train_log.jsonl", "sha256")]  # same size
     after = manifest(release)
     assert after["description"] == "Written by a human."
     assert after["data"]["mixture"] == {"prose": 1, "code": 2, "science": 3}
@@ -70,8 +71,8 @@ def test_refresh_notices_new_and_removed_checkpoints(release):
     state_path.write_text(json.dumps(state))
     shutil.rmtree(release / "checkpoints" / "step_000004")
     result = init_release(release)
-    assert "added checkpoint checkpoints/step_000032 (step 32)" in result.changes
-    assert "removed checkpoint checkpoints/step_000004 (directory no longer exists)" in result.changes
+    assert [str(c) for c in result.changes] == ["checkpoints: added checkpoint checkpoints/step_000032 (step 32)",
+                                                "checkpoints: removed checkpoint checkpoints/step_000004 (no longer exists)"]
     assert [c["step"] for c in manifest(release)["checkpoints"]] == [0, 8, 12, 16, 20, 24, 28, 32]
 
 
@@ -80,3 +81,18 @@ def test_dry_run_writes_nothing(release):
     result = init_release(release, write=False)
     assert not (release / "llm360.yaml").exists()
     assert result.text.startswith("spec_version: '1.0'\n")
+
+
+def test_changes_are_data(release):
+    state_path = release / "checkpoints" / "step_000012" / "training_state.json"
+    state = json.loads(state_path.read_text())
+    state_path.write_text(json.dumps(state | {"step": 13, "tokens_seen": 13 * 8 * 64}))
+    result = init_release(release, write=False)
+    assert result.changes[:2] == [Change("checkpoints[step 12]", "step", 12, 13, "training_state.json"),
+                                  Change("checkpoints[step 12]", "tokens", 12 * 8 * 64, 13 * 8 * 64,
+                                         "recorded in training_state.json")]  # fmt: skip
+    assert [c.field for c in result.changes[2:]] == ["sha256", "size"] and result.dropped == [] and not result.written
+    (release / "checkpoints" / "step_000012" / "extra").mkdir()
+    (release / "checkpoints" / "step_000012" / "extra" / "model.safetensors").write_bytes(b"")
+    assert Dropped("checkpoints/step_000012/extra", "no step in training_state.json or the directory name") in (
+        init_release(release, write=False).dropped)

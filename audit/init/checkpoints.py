@@ -7,21 +7,24 @@ from pathlib import Path
 
 from audit.formats import discover
 from audit.frameworks.registry import FRAMEWORKS
-from audit.init.common import CHECKPOINT_KEYS, INDEX_DIR, STATE_COMPONENTS, _role, _span
+from audit.init.common import CHECKPOINT_KEYS, INDEX_DIR, STATE_COMPONENTS, _role, _span, keep_roles
 from audit.init.git import branch_checkpoints, is_git_checkpoint
 
 
 class CheckpointsPart:
-    """Methods of init's refresher (audit.init._Refresher): self.root, self.doc, self.files, self.note."""
+    """Methods of init's refresher (audit.init._Refresher): self.root, self.doc, self.before, self.files,
+    self.note, self.drop, self.because."""
 
     def checkpoint_dirs(self) -> dict[Path, list[Path]]:
+        """Directories holding weights; the release root only where the manifest declares ``path: .``."""
+        at_root = any(isinstance(c, dict) and c.get("path") == "." for c in self.doc.get("checkpoints") or [])
         dirs: dict[Path, list[Path]] = {}
         for p in self.files:
             dirs.setdefault(p.parent, []).append(p)
         def weights(f: Path) -> bool:
             return _role(f.name) == "weights" and not discover.is_megatron_bin(f)
 
-        return {d: fs for d, fs in dirs.items() if d != self.root and any(weights(f) for f in fs)}
+        return {d: fs for d, fs in dirs.items() if (d != self.root or at_root) and any(weights(f) for f in fs)}
 
     def checkpoints(self) -> None:
         existing = {c.get("path"): c for c in self.doc.get("checkpoints") or []
@@ -38,39 +41,26 @@ class CheckpointsPart:
                 self.indexed[rel] = int(index_match.group(1))
             elif type(step) is not int:
                 m = re.search(r"(\d+)$", d.name)
-                if m is None:
-                    self.note(f"skipped {rel}: no step in training_state.json or the directory name")
+                declared = (existing.get(rel) or {}).get("step")  # a step a human declared is kept
+                if m is None and type(declared) is not int:
+                    self.drop(rel, "no step in training_state.json or the directory name")
                     continue
-                step = int(m.group(1))
+                step = int(m.group(1)) if m is not None else declared
             entry = existing.pop(rel, None) or ({"path": rel} if step is None else {"step": step, "path": rel})
+            if facts is not None:
+                self.recorded[rel] = (facts.tokens_seen, facts.source)
             if step is not None and entry.get("step") != step and facts is not None:
-                self.note(f"{rel}: step {entry.get('step')} → {step} (from {facts.source})")
+                self.because(rel, "step", facts.source)
                 entry["step"] = step
             if rel in self.indexed and "revision" not in entry:
                 entry["revision"] = d.name  # Amber publishes each checkpoint as a git branch of that name
             if "tokens" not in entry and facts is not None and facts.tokens_seen is not None:
                 entry["tokens"] = facts.tokens_seen
             new_files = [self.digests.entry(self.root, f, role=_role(f.name) or "other") for f in files]
-            old = {f.get("path"): f for f in entry.get("files") or [] if isinstance(f, dict)}
-            for f in new_files:
-                before = old.get(f["path"])
-                if before is None and old:
-                    self.note(f"added {f['path']}")
-                elif before is not None and (before.get("sha256"), before.get("size")) != (f.get("sha256"), f["size"]):
-                    self.note(f"updated hash of {f['path']}")
-                if before and before.get("role"):
-                    f["role"] = before["role"]
-            for gone in set(old) - {f["path"] for f in new_files}:
-                self.note(f"removed {gone} (file no longer exists)")
-            entry["files"] = new_files
+            entry["files"] = keep_roles(entry.get("files"), new_files)
             if "state" not in entry:
                 entry["state"] = self._state(new_files, facts.holds if facts is not None else frozenset())
-            if not old:
-                what = f"step {step}" if step is not None else f"checkpoint index {self.indexed[rel]}"
-                self.note(f"added checkpoint {rel} ({what})")
             result.append(entry)
-        for rel in existing:
-            self.note(f"removed checkpoint {rel} (directory no longer exists)")
         result.sort(key=self._order)
         if result or "checkpoints" in self.doc:
             self.doc["checkpoints"] = result
@@ -79,7 +69,7 @@ class CheckpointsPart:
         """Checkpoints published as branches of the repository at the release root (read from git objects)."""
         cks = self.doc.get("checkpoints") or []
         existing = {c["revision"]: c for c in cks if is_git_checkpoint(c)}
-        entries, indexed = branch_checkpoints(self.root, dict(existing), _role, self.note)
+        entries, indexed = branch_checkpoints(self.root, dict(existing), _role, self.drop, self.because)
         if not entries and not existing:
             return
         self.indexed |= {f"@{rev}": i for rev, i in indexed.items()}
@@ -124,6 +114,7 @@ class CheckpointsPart:
             for c in entries:
                 if type(c.get("step")) is not int:
                     c["step"] = (self.indexed[self._key(c)] + 1) * self.every
+                    self.because(self._key(c), "step", f"--checkpoint-every {self.every}: (N + 1) × {self.every}")
                     self._reorder(c)
             self.note(f"steps of index-numbered checkpoints: (N + 1) × {self.every} (--checkpoint-every)")
             return
@@ -146,13 +137,10 @@ class CheckpointsPart:
                 self.note(f"{self._key(c)}: step {have} kept as written; "
                           f"chunk {chunks[i].get('path')} ends at step {want}")
                 continue
-            if type(have) is int:
-                self.note(f"{self._key(c)}: step {have} → {want} (checkpoint index {i}, not a step)")
-                if type(batch) is int and type(length) is int and c.get("tokens") == have * batch * length:
-                    c.pop("tokens")
+            self.because(self._key(c), "step", f"last step of data chunk {chunks[i].get('path')}"
+                         + (f"; {have} was checkpoint index {i}, not a step" if type(have) is int else ""))  # fmt: skip
             c["step"] = want
-            if "tokens" not in c and type(batch) is int and type(length) is int:
-                c["tokens"] = want * batch * length
+            self._recount(c)
             self._reorder(c)
             assigned.append(c)
         if assigned:
@@ -166,13 +154,43 @@ class CheckpointsPart:
         c.update(ordered)
 
     def fill_tokens(self) -> None:
-        """tokens = step × batch_size × sequence_length where the files did not say."""
-        hp = (self.doc.get("config") or {}).get("training") or {}
-        if not (type(hp.get("batch_size")) is int and type(hp.get("sequence_length")) is int):
-            return
+        disagree: dict[str, str] = {}
         for c in self.doc.get("checkpoints") or []:
-            if "tokens" not in c and type(c.get("step")) is int:
-                c["tokens"] = c["step"] * hp["batch_size"] * hp["sequence_length"]
+            if isinstance(c, dict):
+                self._recount(c, disagree)
+        if disagree:
+            name, what = next(iter(disagree.items()))
+            self.note(f"tokens recorded by the framework differ from step × batch_size × sequence_length at "
+                      f"{len(disagree)} checkpoint(s), e.g. {name}: {what}; the recorded count is written "
+                      "(the audit reports the difference)")  # fmt: skip
+
+    def _recount(self, c: dict, disagree: dict[str, str] | None = None) -> None:
+        """A checkpoint's tokens: as its framework's files record them, else step × batch_size ×
+        sequence_length. Where neither is known they are kept while the step stands, and removed
+        (saying why) when the step changed: a count is never left stale."""
+        step, name = c.get("step"), self._key(c)
+        if type(step) is not int:
+            return
+        hp = (self.doc.get("config") or {}).get("training") or {}
+        batch, length = hp.get("batch_size"), hp.get("sequence_length")
+        derived = step * batch * length if type(batch) is int and type(length) is int else None
+        recorded, file = self.recorded.get(name, (None, ""))
+        if recorded is not None:
+            value, why = recorded, f"recorded in {file}"
+            if derived is not None and recorded != derived and disagree is not None:
+                disagree[name] = f"{file} records {recorded} at step {step}, {step} × {batch} × {length} = {derived}"
+        elif derived is not None:
+            value, why = derived, f"{step} × {batch} × {length}"
+        else:
+            old = {self._key(b): b.get("step") for b in self.before.get("checkpoints") or [] if isinstance(b, dict)}
+            if "tokens" in c and old.get(name, step) != step:
+                del c["tokens"]
+                self.because(name, "tokens", f"cannot be recomputed for step {step}: no count recorded in its files "
+                                             "and config.training.batch_size or sequence_length not declared")  # fmt: skip
+            return
+        if c.get("tokens") != value:
+            c["tokens"] = value
+            self.because(name, "tokens", why)
 
     @staticmethod
     def _state(files: list[dict], holds: frozenset[str]) -> list[str]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
 from audit.frameworks.hf_trainer import TRAINER_STATE
+from audit.init.changes import Dropped
 from audit.spec.manifest import MANIFEST_NAME
 from audit.storage.hashing import Hasher
 
@@ -36,17 +38,49 @@ def _first_record(path: Path) -> Any:
         return None
 
 
-def _walk(root: Path) -> list[Path]:
-    """Regular files under root (not following symlinks, skipping hidden directories)."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+def _walk(root: Path) -> tuple[list[Path], list[Dropped]]:
+    """The release's files — regular files under root, and symlinks to files inside it (the audit reads
+    those too) — skipping hidden directories; and what was left out, with the reason."""
+    found: list[Path] = []
+    dropped: list[Dropped] = []
+
+    def unlisted(exc: OSError) -> None:
+        where = Path(exc.filename or root)
+        dropped.append(Dropped(where.relative_to(root).as_posix(), f"cannot be read: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted):
+        here = Path(dirpath)
+        links = {d for d in dirnames if not d.startswith(".") and (here / d).is_symlink()}
+        dropped += [Dropped((here / d).relative_to(root).as_posix(), _left_out(root, here / d)) for d in sorted(links)]
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in links)
         for name in sorted(filenames):
-            p = Path(dirpath) / name
-            visible = not name.startswith(".") or name in LISTED_DOTFILES
-            if visible and p.is_file() and not p.is_symlink() and name != MANIFEST_NAME:
-                found.append(p)
-    return found
+            if name == MANIFEST_NAME or (name.startswith(".") and name not in LISTED_DOTFILES):
+                continue
+            p = here / name
+            reason = _left_out(root, p)
+            found.append(p) if reason is None else dropped.append(Dropped(p.relative_to(root).as_posix(), reason))
+    return found, dropped
+
+
+def _left_out(root: Path, p: Path) -> str | None:
+    """Why a path found under root is not release content, or None. A symlink may not leave the release
+    (the audit never reads outside it); one to a directory is never followed (no loops, no file twice)."""
+    if p.is_symlink():
+        try:
+            target = p.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return f"a broken symlink (to {os.readlink(p)})"
+        if target != root and root not in target.parents:
+            return f"a symlink to {target}, outside the release"
+        if target.is_dir():
+            return "a symlink to a directory, not followed"
+    try:
+        if not stat.S_ISREG(p.stat().st_mode):
+            return "not a regular file"
+        os.close(os.open(p, os.O_RDONLY))
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    return None
 
 
 def _role(name: str) -> str | None:
@@ -93,6 +127,15 @@ class Digests:
         if self.hasher is None:
             merged.pop("sha256", None)
         return merged
+
+
+def keep_roles(old_files: object, new_files: list[dict]) -> list[dict]:
+    """The file entries found, each with the role the manifest gave it (a human may correct init's guess)."""
+    old = {f.get("path"): f for f in old_files or [] if isinstance(f, dict)} if isinstance(old_files, list) else {}
+    for f in new_files:
+        if (old.get(f["path"]) or {}).get("role"):
+            f["role"] = old[f["path"]]["role"]
+    return new_files
 
 
 def _span(paths: list[str]) -> str:

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import git
 
+from audit.frameworks.interface import Hyperparameters
 from audit.frameworks.registry import FRAMEWORKS
+from audit.init.changes import Sources, diff, show
 from audit.init.common import ENTRYPOINTS
 
 
 class ConfigPart:
-    """Methods of init's refresher (audit.init._Refresher): self.root, self.doc, self.files, self.note."""
+    """Methods of init's refresher (audit.init._Refresher): self.root, self.doc, self.files, self.note,
+    self.drop, self.because."""
 
     def config(self) -> None:
-        if "config" in self.doc:
-            return
         cks = self.doc.get("checkpoints") or []
-        model = "config.json" if (self.root / "config.json").is_file() else None
-        last_dir = self.root / cks[-1]["path"] if cks and cks[-1].get("path") else None
-        if model is None and last_dir and (last_dir / "config.json").is_file():
-            model = f"{cks[-1]['path']}/config.json"
+        last_dir = self.root / cks[-1]["path"] if cks and isinstance(cks[-1], dict) and cks[-1].get("path") else None
         found = next((h for fw in FRAMEWORKS if last_dir and (h := fw.hyperparameters(last_dir, self.root, self._json))),
                      None)  # fmt: skip
+        if "config" in self.doc:
+            self._kept(found, last_dir)
+            return
+        model = "config.json" if (self.root / "config.json").is_file() else None
+        if model is None and last_dir and (last_dir / "config.json").is_file():
+            model = f"{cks[-1]['path']}/config.json"
         if model is None or found is None:
             self.note("config: could not derive the model config and hyperparameters; declare config: by hand")
             return
@@ -30,6 +35,17 @@ class ConfigPart:
             return
         self.doc["config"] = {"model": model, "training": found.training}
         self.note(f"config: model config {model}, {found.note}")
+
+    def _kept(self, found: Hyperparameters | None, last_dir: Path | None) -> None:
+        """Hyperparameters are a human's to declare: kept as written, saying where the files disagree."""
+        declared = (self.doc.get("config") or {}).get("training")
+        if found is None or found.training is None or last_dir is None or not isinstance(declared, dict):
+            return
+        where = last_dir.relative_to(self.root).as_posix()
+        for c in diff({"config": {"training": declared}}, {"config": {"training": found.training}}, Sources(),
+                      lambda kind, name: ""):  # fmt: skip
+            if c.old is not None and c.new is not None:
+                self.note(f"{c.field}: {show(c.old)} kept as written; the files of {where} give {show(c.new)}")
 
     def code(self) -> None:
         if "code" in self.doc:

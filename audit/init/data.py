@@ -12,7 +12,8 @@ from audit.spec.manifest import DataFormat
 
 
 class DataPart:
-    """Methods of init's refresher (audit.init._Refresher): self.root, self.doc, self.files, self.note."""
+    """Methods of init's refresher (audit.init._Refresher): self.root, self.doc, self.files, self.note,
+    self.drop, self.because."""
 
     def data(self) -> None:
         data = self.doc.get("data") or {}
@@ -28,32 +29,24 @@ class DataPart:
         if kind != fmt.kind:
             data.setdefault("format", {})["kind"] = kind
             fmt = fmt.model_copy(update={"kind": kind})
-            self.note(f"data.format.kind: {kind}")
         fmt = self._flat_arrays(data, fmt, chunk_files)
         existing = {c.get("path"): c for c in data.get("chunks") or [] if isinstance(c, dict)}
         batch = ((self.doc.get("config") or {}).get("training") or {}).get("batch_size")
         chunks, next_step, lengths = [], 1, set()
         for p in chunk_files:
             scan = scan_chunk(p, fmt, vocab if type(vocab) is int else None)
-            entry = existing.pop(p.relative_to(self.root).as_posix(), None)
+            entry = existing.pop(p.relative_to(self.root).as_posix(), None) or {}
             index = {"index": self.digests.entry(self.root, p.with_suffix(".idx"))} if kind == "megatron-indexed" else {}
             fresh = self.digests.entry(self.root, p, **index, sequences=scan.sequences, tokens=scan.tokens,
                                 sources=dict(sorted(scan.sources.items())))  # fmt: skip
             for problem in scan.errors:
                 self.note(f"{fresh['path']}: not a valid {kind} chunk: {problem.message}")
-            if entry is None:
-                self.note(f"added chunk {fresh['path']} ({scan.sequences} sequences, {scan.tokens} tokens)")
-                entry = {}
-            elif any(entry.get(k) != fresh.get(k) for k in ("sha256", "size", "index", "sequences", "tokens", "sources")):
-                self.note(f"updated chunk {fresh['path']}")
             entry = self.digests.merge(entry, fresh) | {k: entry[k] for k in ("first_step", "last_step") if k in entry}
             if "first_step" not in entry and batch and scan.sequences >= batch and global_order is None:
                 entry["first_step"], entry["last_step"] = next_step, next_step + scan.sequences // batch - 1
             next_step = entry.get("last_step", next_step - 1) + 1
             lengths |= set(scan.lengths)
             chunks.append(entry)
-        for gone in existing:
-            self.note(f"removed chunk {gone} (file no longer exists)")
         data["chunks"] = chunks
         if len(lengths) == 1:
             data.setdefault("format", {}).setdefault("tokens_per_sequence", lengths.pop())
@@ -79,9 +72,10 @@ class DataPart:
         kinds = [k for k, files in found.items() if files]
         if explicit or not kinds:
             return fmt.kind, found[fmt.kind]
-        if len(kinds) > 1:
-            self.note(f"data: chunks of {', '.join(kinds)} found; one format per release, {kinds[0]} used "
-                      "(declare data.format.kind to choose)")  # fmt: skip
+        for other in kinds[1:]:
+            for p in found[other]:
+                self.drop(p.relative_to(self.root).as_posix(), f"a {other} chunk: one data format per release, "
+                          f"{kinds[0]} used (declare data.format.kind to choose)")  # fmt: skip
         return kinds[0], found[kinds[0]]
 
     def _flat_arrays(self, data: dict, fmt: DataFormat, files: list[Path]) -> DataFormat:
@@ -108,7 +102,7 @@ class DataPart:
         if order.get("within_chunk") == "unknown":
             order["within_chunk"] = "global-indices"
         fresh = self.digests.entry(self.root, path)
-        if order.get("global_indices") != fresh:
+        if (order.get("global_indices") or {}).get("path") != fresh["path"]:
             self.note(f"data.order.global_indices: {fresh['path']} (step s takes positions (s-1)×batch … s×batch-1)")
         order["global_indices"] = fresh
 
@@ -124,13 +118,7 @@ class DataPart:
             entry = metrics.get(key)
             if entry is not None and entry.get("path") != rel:
                 continue
-            fresh = self.digests.entry(self.root, p)
-            if entry is None:
-                self.note(f"metrics.{key}: {rel}")
-                entry = {}
-            elif (entry.get("sha256"), entry.get("size")) != (fresh.get("sha256"), fresh["size"]):
-                self.note(f"updated hash of {rel}")
-            entry = self.digests.merge(entry, fresh)
+            entry = self.digests.merge(entry or {}, self.digests.entry(self.root, p))
             if key == "evaluations" and "tasks" not in entry:
                 entry["tasks"] = sorted({rec.get("task") for rec in _records(p) if isinstance(rec, dict)} - {None})
             metrics[key] = entry
@@ -148,8 +136,5 @@ class DataPart:
         if path is None or not path.is_file() or (entry is None and not is_trainer_state(self._json(path) or {})):
             return  # once declared, the file is kept (and rehashed) even if it no longer parses: the audit says why
         fresh = self.digests.entry(self.root, path, format="hf-trainer-state")
-        if entry is None:
-            self.note(f"metrics.training_log: {fresh['path']} (log_history of the last checkpoint)")
-        elif entry.get("path") != fresh["path"]:
-            self.note(f"metrics.training_log: {entry.get('path')} → {fresh['path']} (the last checkpoint's)")
+        self.because("", "metrics.training_log", "log_history of the last checkpoint")
         metrics["training_log"] = self.digests.merge(entry or {}, fresh)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from audit.init.common import keep_roles
 from audit.storage.gitstore import GitStore, GitStoreError, match_branch
 from audit.spec.names import MANIFEST_NAME
 from audit.storage.hashing import sha256_stream
@@ -23,8 +24,10 @@ def is_git_checkpoint(entry: object) -> bool:
 
 
 def branch_checkpoints(root: Path, existing: dict[str, dict], role: Callable[[str], str | None],
-                       note: Callable[[str], None]) -> tuple[list[dict], dict[str, int]]:  # fmt: skip
-    """(checkpoint entries, revision → index for index-numbered branches such as ckpt_000)."""
+                       drop: Callable[[str, str], None], because: Callable[[str, str, str], None],
+                       ) -> tuple[list[dict], dict[str, int]]:  # fmt: skip
+    """(checkpoint entries, revision → index for index-numbered branches such as ckpt_000). ``drop(path,
+    reason)`` is told of each file left out, ``because(entry, field, source)`` where a step came from."""
     try:
         store = GitStore(root)
     except GitStoreError:
@@ -35,7 +38,9 @@ def branch_checkpoints(root: Path, existing: dict[str, dict], role: Callable[[st
         for name in sorted(found, key=lambda n: (found[n].get("phase", 0), found[n].get("step", found[n].get("index", 0)))):
             m = found[name]
             entry = existing.pop(name, None) or {}
+            new = not entry
             if "step" in m and entry.get("step") != m["step"]:
+                because(f"@{name}", "step", "the branch name")
                 entry["step"] = m["step"]
             if "index" in m:
                 indexed[name] = m["index"]
@@ -45,7 +50,7 @@ def branch_checkpoints(root: Path, existing: dict[str, dict], role: Callable[[st
                     continue
                 gf = store.file(name, path)
                 if gf is None:
-                    note(f"{name}:{path} cannot be read from the repository (a missing object?); not listed")
+                    drop(f"{name}:{path}", "cannot be read from the repository (a missing object?)")
                     continue
                 if gf.pointer is not None:
                     sha, size = gf.pointer.oid, gf.pointer.size
@@ -53,21 +58,15 @@ def branch_checkpoints(root: Path, existing: dict[str, dict], role: Callable[[st
                     sha, size = sha256_stream(gf.local), gf.local.stat().st_size
                 files.append({"path": f"{name}:{path}", "sha256": sha, "size": size,
                               "role": role(path.rsplit("/", 1)[-1]) or "other"})  # fmt: skip
-            before = {f.get("path"): f for f in entry.get("files") or [] if isinstance(f, dict)}
-            if not before:
-                note(f"added checkpoint branch {name} ({len(files)} files" +
-                     (f", step {m['step']})" if "step" in m else f", checkpoint index {m['index']})"))
-            elif [(f["path"], f["sha256"]) for f in files] != [(f.get("path"), f.get("sha256")) for f in before.values()]:
-                note(f"updated files of checkpoint branch {name}")
-            for f in files:
-                if before.get(f["path"], {}).get("role"):
-                    f["role"] = before[f["path"]]["role"]
+            if new:
+                because(f"@{name}", "checkpoint", f"a branch, {len(files)} files, "
+                        + (f"step {m['step']}" if "step" in m else f"checkpoint index {m['index']}"))  # fmt: skip
             entry["revision"] = name
-            entry["files"] = files
+            entry["files"] = keep_roles(entry.get("files"), files)
             entry.setdefault("state", [s for s in ("weights", "optimizer") if any(f["role"] == s for f in files)])
             entries.append(entry)
         for gone in existing:
-            note(f"removed checkpoint branch {gone} (no longer a branch of the repository)")
+            because(f"@{gone}", "checkpoint", "no longer a branch of the repository")
         return entries, indexed
     finally:
         store.close()

@@ -36,18 +36,18 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
-def _staged(path: Path) -> tuple[int, str]:
-    """A temporary sibling of ``path`` with the umask's mode: (descriptor, its path)."""
+def _staged(path: Path, mode: int | None = None) -> tuple[int, str]:
+    """A temporary sibling of ``path`` with ``mode``, else the umask's: (descriptor, its path)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, _file_mode())
+    os.fchmod(fd, _file_mode() if mode is None else mode)
     return fd, tmp
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write to a temporary file next to ``path`` and rename it into place (mode from the umask)."""
+def write_atomic(path: Path, data: str | bytes, mode: int | None = None) -> None:
+    """Write to a temporary file next to ``path`` and rename it into place (``mode``, else from the umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode() if isinstance(data, str) else data
-    fd, tmp = _staged(path)
+    fd, tmp = _staged(path, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
