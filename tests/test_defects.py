@@ -223,7 +223,7 @@ def test_rng_state_missing_is_not_resumable(release):
     report = audit(release)
     assert not errors(report)
     warning = next(f for f in report.findings if f.id == "optimizer.not-resumable")
-    assert "not exactly resumable, because the RNG states is not released" in warning.message.replace("are", "is")
+    assert "not exactly resumable, because the RNG states are not released" in warning.message
     assert report.criteria["optimizer_checkpoints"].status == "partial"
 
 

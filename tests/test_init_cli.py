@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import yaml
+
 from conftest import manifest, run_cli
 
 
@@ -61,5 +63,16 @@ def test_init_names_a_checkpoint_at_the_release_root(built_release, tmp_path):
     r = run_cli("init", str(root), "--no-cache")
     assert r.returncode == 1
     assert ("a checkpoint at the release root (config.json, model.safetensors, optimizer.safetensors) has no step"
-            in r.stderr)  # fmt: skip
+            in r.stderr and "--root-step N" in r.stderr)  # fmt: skip
     assert not (root / "llm360.yaml").exists()
+    # given its step, the root checkpoint becomes an entry at path: . and the audit finds it whole
+    r = run_cli("init", str(root), "--no-cache", "--root-step", "28")
+    assert r.returncode == 0, r.stderr
+    m = yaml.safe_load((root / "llm360.yaml").read_text())
+    (ck,) = m["checkpoints"]
+    assert (ck["step"], ck["path"], sorted(f["path"] for f in ck["files"])) == (
+        28, ".", ["config.json", "model.safetensors", "optimizer.safetensors"])
+    r = run_cli(str(root), "--replay", "none", "--format", "json", "--out", str(tmp_path / "o"))
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["criteria"]["model_checkpoints"]["status"] == "pass", report["findings"]
+    assert report["criteria"]["model_checkpoints"]["evidence"]["checkpoints"] == 1

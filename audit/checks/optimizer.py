@@ -12,7 +12,7 @@ from audit.core.release import Release
 from audit.readers.safetensors_header import HeaderError
 from audit.spec.rules.optimizer_checkpoints import NOT_RELEASED, MOMENTS, SHAPE, HEADER, STATE_INVALID, STEP, NOT_RESUMABLE, UNDECLARED, FINAL, FILE, CONTENT, CHECK as OPTIMIZER_CHECKPOINTS_CHECK
 
-RESUME_PARTS = {"scheduler": "the LR scheduler position", "rng": "the RNG states", "data_cursor": "the data cursor"}
+RESUME_PARTS = {"scheduler": "the LR scheduler position is", "rng": "the RNG states are", "data_cursor": "the data cursor is"}
 RNG_KINDS = ("python", "numpy", "torch_cpu")
 
 
@@ -62,7 +62,7 @@ class OptimizerCheck(Check):
         if not_released:
             out.add(NOT_RELEASED, f"optimizer state not released for step(s) {_steps(not_released)}")
         for part, steps in not_resumable.items():
-            out.add(NOT_RESUMABLE, f"not exactly resumable, because {RESUME_PARTS[part]} is not released "
+            out.add(NOT_RESUMABLE, f"not exactly resumable, because {RESUME_PARTS[part]} not released "
                                    f"(step(s) {_steps(steps)})")  # fmt: skip
         out.evidence |= {"checkpoints_with_optimizer": with_optimizer, "exactly_resumable": complete}
         out.summary = f"{complete} of {len(cks)} checkpoints exactly resumable (moments, scheduler, RNG, data cursor)"

@@ -23,6 +23,10 @@ def init_cmd(
     check: Annotated[bool, typer.Option(
         "--check", help="Write nothing; print what would change. Exit 0 when the manifest is up to date, 1 when "
                         "init would change it (like `ruff format --check`).")] = False,
+    root_step: Annotated[Optional[int], typer.Option(
+        "--root-step", min=0, metavar="N",
+        help="The step of a checkpoint whose files lie at the release root (a model repository's main branch, "
+             "e.g. the final model): declared as path: . with that step.")] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option(
         min=1, metavar="STEPS", help="Steps between index-numbered checkpoints (ckpt_N is at step (N+1)×STEPS) when no "
                                      "data chunks pair with them.")] = None,
@@ -50,7 +54,7 @@ def init_cmd(
     try:
         result = init_release(release.resolve(), write=not (dry_run or check), checkpoint_every=checkpoint_every,
                               hash_files=not no_hash, cache_dir=None if no_cache else (cache_dir or default_cache_dir()),
-                              progress=common.progress(quiet, OutputFormat.text))  # fmt: skip
+                              progress=common.progress(quiet, OutputFormat.text), root_step=root_step)  # fmt: skip
     except InitError as exc:
         err.print(f"llm360-audit init: {exc}", markup=False)
         raise typer.Exit(EXIT_FAIL) from None

@@ -112,11 +112,14 @@ def _load(path: Path, on_disk: bytes | None) -> dict:
 
 
 def init_release(root: Path, *, write: bool = True, checkpoint_every: int | None = None, hash_files: bool = True,
-                 cache_dir: Path | None = None, progress: Progress | None = None) -> InitResult:
+                 cache_dir: Path | None = None, progress: Progress | None = None,
+                 root_step: int | None = None) -> InitResult:
     """Write (or with ``write=False`` only compute) RELEASE/llm360.yaml from the files found. Files are hashed
     in parallel through the hash cache in ``cache_dir`` (the audit's), or not at all (``hash_files=False``).
     Nothing is written when nothing auditable (no checkpoint, no data) was found, nor when the manifest on
-    disk already says it all (it stays byte-identical); a rewritten manifest keeps its file mode."""
+    disk already says it all (it stays byte-identical); a rewritten manifest keeps its file mode.
+    ``root_step``: the step of a checkpoint whose files lie at the release root (a model repository's
+    main branch), declared as ``path: .`` unless the manifest already declares one."""
     root = root.resolve()  # the paths the audit hashes, so its cache lookups hit
     path = root / MANIFEST_NAME
     on_disk = path.read_bytes() if path.is_file() else None
@@ -124,6 +127,8 @@ def init_release(root: Path, *, write: bool = True, checkpoint_every: int | None
     before = copy.deepcopy(doc)
     doc.setdefault("spec_version", SPEC_VERSION)
     doc.setdefault("name", root.name)
+    if root_step is not None and not any(isinstance(c, dict) and c.get("path") == "." for c in doc.get("checkpoints") or []):
+        doc.setdefault("checkpoints", []).append({"step": root_step, "path": "."})
     progress = progress or Progress()
     cache = HashCache(cache_dir) if cache_dir is not None and hash_files else None
     digests = Digests(Hasher(cache) if hash_files else None)

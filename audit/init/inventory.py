@@ -22,8 +22,8 @@ def _root_checkpoint(root: Path) -> str | None:
     """A checkpoint whose files lie at the release root (a model repository's main branch) has no step."""
     names = sorted(p.name for p in root.iterdir() if p.is_file() and _role(p.name) is not None)
     if any(_role(n) == "weights" for n in names) and "config.json" in names:
-        return (f"a checkpoint at the release root ({', '.join(names[:4])}) has no step "
-                "init can read: declare it under checkpoints: with path: . and its step")  # fmt: skip
+        return (f"a checkpoint at the release root ({', '.join(names[:4])}) has no step init can read: "
+                "give it with `llm360-audit init RELEASE --root-step N`")  # fmt: skip
     return None
 
 
