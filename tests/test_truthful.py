@@ -235,3 +235,16 @@ def test_what_follows_from_a_deleted_checkpoint_is_grouped_under_it(release, tmp
                                                        "replay.segment-skipped"]
     assert sum("checkpoints.missing" in line for line in lines) == 1 and not any(
         line.startswith(f"{CK12}: error optimizer.file-missing") for line in lines)  # not listed twice
+
+
+def test_undeclared_files_beside_the_code_bundle_and_in_the_data_and_logs(release, tmp_path):
+    (release / "code" / "patch.diff").write_text("--- a\n+++ b\n")
+    (release / "data" / "train_007.jsonl").write_text('{"token_ids": [1, 2], "source": "prose"}\n')
+    (release / "logs" / "eval_log.jsonl").write_text("{}\n")
+    code, report = _audit(release, tmp_path)
+    listed = {(f["id"], f["criterion"], f["path"]) for f in report["findings"] if f["id"].endswith(".undeclared-file")}
+    assert listed == {("code.undeclared-file", "code", "code/patch.diff"),
+                      ("data.undeclared-file", "data_availability", "data/train_007.jsonl"),
+                      ("metrics.undeclared-file", "metrics", "logs/eval_log.jsonl")}
+    assert all(f["severity"] == "warning" for f in report["findings"] if f["id"].endswith(".undeclared-file"))
+    assert code == 0 and report["level"] == "open-weights"  # warnings: code, data and metrics do not pass on them

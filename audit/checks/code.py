@@ -16,7 +16,7 @@ class CodeCheck(Check):
 
     def run(self, release: Release, out: Outcome) -> None:
         code = release.manifest.code
-        content.report(release, "code", {"pickle": CONTENT["pickle"]}, out)
+        content.report(release, "code", CONTENT, out)
         if code is None:
             out.add(NOT_RELEASED, "the manifest declares no training code")
             return

@@ -62,9 +62,12 @@ def _declared(m) -> tuple[set[str], dict[str, str]]:
     return paths, roles
 
 
-def _regions(m) -> dict[str, str]:
-    """Declared directory → the criterion whose evidence lies in it (the release root is none)."""
+def _regions(m, root: Path) -> tuple[dict[str, str], set[str]]:
+    """Declared directory → the criterion whose evidence lies in it (the release root is none), and the
+    directories whose undeclared files are not listed (a code repository: the code check reports its
+    untracked files, as `git status` does)."""
     regions: dict[str, str] = {}
+    unlisted: set[str] = set()
 
     def parent(p: str) -> str:
         return str(PurePosixPath(p).parent)
@@ -80,18 +83,24 @@ def _regions(m) -> dict[str, str]:
         if ck.path is not None:
             regions[ck.path.rstrip("/")] = "model_checkpoints"
     if m.code is not None and not is_remote(m.code.repo):
-        regions[m.code.repo.rstrip("/")] = "code"
+        repo = m.code.repo.rstrip("/")
+        if (root / repo).is_dir():
+            regions[repo] = "code"
+            unlisted.add(repo)
+        else:  # a bundle file: the directory it lies in holds the code
+            regions[parent(repo)] = "code"
     regions.pop(".", None)
-    return regions
+    return regions, unlisted
 
 
-def _owner(rel: str, regions: dict[str, str]) -> tuple[str, bool]:
-    """The criterion a file belongs to, and whether it lies in a declared directory."""
+def _owner(rel: str, regions: dict[str, str], unlisted: set[str]) -> tuple[str, bool]:
+    """The criterion a file belongs to, and whether it is listed when undeclared."""
     parts = rel.split("/")
     for cut in range(len(parts) - 1, 0, -1):
-        owner = regions.get("/".join(parts[:cut]))
+        region = "/".join(parts[:cut])
+        owner = regions.get(region)
         if owner is not None:
-            return owner, True
+            return owner, region not in unlisted
     return "model_checkpoints", False
 
 
@@ -110,16 +119,16 @@ def inventory(release) -> Inventory:
 def _inventory(release) -> Inventory:
     m = release.manifest
     declared, roles = _declared(m)
-    regions = _regions(m)
+    regions, unlisted = _regions(m, release.root)
     inv = Inventory()
     root = release.root
     for path in _walk(root):
         interrupts.check()
         rel = path.relative_to(root).as_posix()
-        owner, in_region = _owner(rel, regions)
+        owner, listed = _owner(rel, regions, unlisted)
         owner = roles.get(rel, owner)
         inside = not path.is_symlink() or path.resolve().is_relative_to(root)
-        if rel not in declared and in_region and owner != "code":  # the code check reports a dirty tree
+        if rel not in declared and listed:
             inv.undeclared.setdefault(owner, []).append(rel)
             if not inside:
                 inv.leaving.add(rel)

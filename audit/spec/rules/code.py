@@ -26,5 +26,5 @@ CHECK = CheckInfo(
     criterion="code",
     title="Training code at a pinned commit",
     rationale="Weights without the code that produced them cannot be reproduced or studied.",
-    rules=(NOT_RELEASED, UNPINNED, REMOTE, UNREADABLE, COMMIT, FILE, DIRTY, HEAD, NO_DATA_CODE, CONTENT["pickle"]),
+    rules=(NOT_RELEASED, UNPINNED, REMOTE, UNREADABLE, COMMIT, FILE, DIRTY, HEAD, NO_DATA_CODE, *CONTENT.values()),
 )
