@@ -248,3 +248,22 @@ def test_undeclared_files_beside_the_code_bundle_and_in_the_data_and_logs(releas
                       ("metrics.undeclared-file", "metrics", "logs/eval_log.jsonl")}
     assert all(f["severity"] == "warning" for f in report["findings"] if f["id"].endswith(".undeclared-file"))
     assert code == 0 and report["level"] == "open-weights"  # warnings: code, data and metrics do not pass on them
+
+
+def test_jsonl_data_and_log_findings_carry_their_line(release, tmp_path):
+    chunk = release / "data" / "train_003.jsonl"
+    lines = chunk.read_text().splitlines(keepends=True)
+    lines[4] = '{"token_ids": "oops", "source": "prose"}\n'
+    chunk.write_text("".join(lines))
+    log = release / "logs" / "train_log.jsonl"
+    rows = log.read_text().splitlines(keepends=True)
+    rows[6] = rows[6].replace('"loss": ', '"loss": NaN, "was": ', 1)
+    log.write_text("".join(rows))
+    out = tmp_path / "o"
+    r = run_cli(str(release), "--replay", "none", "--out", str(out))
+    report = json.loads((out / "report.json").read_text())
+    at = {f["id"]: (f["path"], f["line"]) for f in report["findings"]}
+    assert at["data.malformed-line"] == ("data/train_003.jsonl", 5)
+    assert at["metrics.non-finite"] == ("logs/train_log.jsonl", 7)
+    assert any(line.startswith("data/train_003.jsonl:5: error data.malformed-line:") for line in r.stdout.splitlines())
+    assert any(line.startswith("logs/train_log.jsonl:7: error metrics.non-finite:") for line in r.stdout.splitlines())
