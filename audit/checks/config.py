@@ -167,7 +167,8 @@ class ConfigCheck(Check):
                 if f.role != "config":
                     continue
                 try:
-                    data = json.loads(release.path(f.path).read_bytes())
+                    raw = release.path(f.path).read_bytes()
+                    data = yamlio.loads(raw) if f.path.endswith((".yaml", ".yml")) else json.loads(raw)
                 except (OSError, ValueError, RecursionError):
                     continue  # missing/unsafe files are reported by the checkpoints check
                 compared += 1

@@ -80,6 +80,7 @@ class Hyperparameters:
 
     training: dict[str, Any] | None
     note: str  # for init's list of changes: where they came from, or what is missing
+    model: str | None = None  # the model config's file name in the directory, where it is not config.json
 
 
 class Framework(ABC):

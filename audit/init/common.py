@@ -52,7 +52,7 @@ def _walk(root: Path) -> list[Path]:
 def _role(name: str) -> str | None:
     if name.endswith(".index.json"):
         return "weights-index"
-    if name in ("config.json", "training_args.bin"):  # training_args.bin: HF's pickled TrainingArguments
+    if name in ("config.json", "training_args.bin", "model_config.yaml"):  # HF's pickled TrainingArguments; LitGPT's config
         return "config"
     if name.startswith("optimizer"):
         return "optimizer"

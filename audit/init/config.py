@@ -22,6 +22,8 @@ class ConfigPart:
             model = f"{cks[-1]['path']}/config.json"
         found = next((h for fw in FRAMEWORKS if last_dir and (h := fw.hyperparameters(last_dir, self.root, self._json))),
                      None)  # fmt: skip
+        if model is None and found is not None and found.model is not None:
+            model = f"{cks[-1]['path']}/{found.model}"
         if model is None or found is None:
             self.note("config: could not derive the model config and hyperparameters; declare config: by hand")
             return
