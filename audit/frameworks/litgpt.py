@@ -221,3 +221,7 @@ class LitGPT(Framework):
         return Hyperparameters(training, f"hyperparameters from {rel} and {MODEL_CONFIG} "
                                          f"(schedule {SCHEDULE}: LitGPT's get_lr)" + "".join(f"; {n}" for n in notes),
                                model=MODEL_CONFIG if (directory / MODEL_CONFIG).is_file() else None)  # fmt: skip
+
+    def replay_blocker(self, release, start) -> str | None:
+        return ("the built-in engine does not replay LitGPT checkpoints yet (a driver resuming litgpt's pretrain "
+                "loop is still to be built); declare code.replay_command to replay with the release's own code")  # fmt: skip
