@@ -61,6 +61,28 @@ def test_the_run_is_litgpt_layout(litgpt_run):
     assert len(rows) == STEPS + 1 and "iter" in rows[0].split(",")
 
 
+class Payload:
+    """Unpickling this creates ``path``: proof that a pickle was loaded."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.path}",))
+
+
+def test_the_schedule_is_litgpts_get_lr_exactly():
+    from litgpt.pretrain import get_lr
+
+    from audit.spec.schedule import lr_at
+
+    for warmup, total in ((4, STEPS), (0, 10), (10, 20)):
+        for step in range(1, total + 3):
+            want = get_lr(1e-3, step - 1, warmup, total, 1e-4)  # pretrain.fit: it = iter_num before the update
+            assert lr_at(step, schedule="litgpt-warmup-cosine", peak_lr=1e-3, final_lr=1e-4, warmup_steps=warmup,
+                         total_steps=total) == want, (warmup, total, step)  # fmt: skip
+
+
 def _init(root: Path) -> dict:
     r = run_cli("init", str(root))
     assert r.returncode == 0, r.stdout + r.stderr
@@ -142,3 +164,16 @@ def _flip_tensor_byte(path: Path) -> None:
         int.from_bytes(data[info.header_offset + 28: info.header_offset + 30], "little")  # fmt: skip
     data[info.header_offset + 30 + name_len + extra_len] ^= 0x01
     path.write_bytes(bytes(data))
+
+
+def test_a_hostile_lit_model_pth_is_refused_and_never_loaded(run_copy, tmp_path):
+    import pickle
+
+    marker = tmp_path / "payload-ran"
+    (run_copy / STEP_DIRS[1] / "lit_model.pth").write_bytes(pickle.dumps({"model": Payload(marker)}, protocol=4))
+    m = _init(run_copy)
+    assert [c["step"] for c in m["checkpoints"]] == STEPS_FOUND  # step-00000012: its step from the name
+    _, report = _audit(run_copy, tmp_path / "report")
+    found = {(f["id"], f["severity"]) for f in report["findings"] if f.get("path") == f"{STEP_DIRS[1]}/lit_model.pth"}
+    assert {("checkpoints.pickle-unsafe", "error"), ("checkpoints.pickle-weights", "error")} <= found, found
+    assert not marker.exists(), "a payload ran"

@@ -172,9 +172,9 @@ class CheckpointsCheck(Check):
         for f in weights:
             if f.path.endswith(PICKLE_SUFFIXES) and release.has_file(f.path) and not release.locate.unfetched(f.path):
                 got = pickled_state.weights(release, f, {"refused": PICKLE_WEIGHTS, "read": PICKLE_READ}, out)
-                ok = ok and got is not None
-                if got is not None and not safetensors:  # beside safetensors: checked, not counted twice
-                    tensors |= got
+                if not safetensors:  # beside safetensors: checked, neither counted twice nor blocking them
+                    ok = ok and got is not None
+                    tensors |= got or {}
                 continue
             if not f.path.endswith(".safetensors") or release.locate.unfetched(f.path):
                 continue  # other files: flagged in run(); LFS contents not fetched: only the pointer is known
