@@ -136,7 +136,9 @@ def test_audit_reads_weights_moments_log_and_schedule_with_no_false_error(run_co
     assert opt["moment_tensors_checked"] == 2 * TENSORS * len(CHECKPOINTS)
     assert "optimizer.not-released" not in ids and "optimizer.moments-invalid" not in ids
     assert _criterion(report, "metrics")["evidence"]["steps_logged"] == STEPS
-    assert _criterion(report, "config")["status"] == "pass"
+    config = _criterion(report, "config")
+    assert config["status"] == "pass" and config["evidence"]["architecture"] == "LitGPT GPT (LLaMAMLP)"
+    assert config["evidence"]["checkpoint_configs_compared"] == len(CHECKPOINTS)  # each model_config.yaml
     [segment] = report["replay"]["segments"]
     assert segment["status"] == "skipped" and "does not replay LitGPT checkpoints yet" in segment["reason"]
     assert code == 1  # the missing data and code fail the audit, nothing else
