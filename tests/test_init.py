@@ -96,3 +96,28 @@ def test_changes_are_data(release):
     (release / "checkpoints" / "step_000012" / "extra" / "model.safetensors").write_bytes(b"")
     assert Dropped("checkpoints/step_000012/extra", "no step in training_state.json or the directory name") in (
         init_release(release, write=False).dropped)
+
+
+def _lit_checkpoint(d, step: int) -> None:
+    """A LitGPT-shaped lit_model.pth (what `litgpt pretrain` saves), written here without litgpt."""
+    import torch
+
+    d.mkdir(parents=True)
+    w = torch.zeros(4, 2)
+    torch.save({"model": {"lm_head.weight": w}, "optimizer": {"state": {0: {"step": torch.tensor(float(step)),
+                "exp_avg": w, "exp_avg_sq": w}}, "param_groups": [{"params": [0]}]}, "train_dataloader": {},
+                "iter_num": step, "step_count": step}, d / "lit_model.pth")  # fmt: skip
+
+
+def test_litgpt_final_takes_its_step_from_lit_model_pth_and_a_duplicate_of_the_last_step_is_skipped(tmp_path):
+    for name, step in (("step-00000002", 2), ("step-00000004", 4), ("final", 5)):
+        _lit_checkpoint(tmp_path / "a" / name, step)
+    init_release(tmp_path / "a")
+    cks = manifest(tmp_path / "a")["checkpoints"]
+    assert [(c["step"], c["path"]) for c in cks] == [(2, "step-00000002"), (4, "step-00000004"), (5, "final")]
+    assert all(c["state"] == ["weights", "optimizer", "scheduler"] for c in cks)  # the loader state is empty
+    for name, step in (("step-00000002", 2), ("final", 2)):
+        _lit_checkpoint(tmp_path / "b" / name, step)
+    result = init_release(tmp_path / "b")
+    assert [c["path"] for c in manifest(tmp_path / "b")["checkpoints"]] == ["step-00000002"]
+    assert Dropped("final", "step 2, which another checkpoint directory holds") in result.dropped

@@ -9,13 +9,13 @@ import math
 from audit.spec.architectures import TORCH_DTYPE_TO_SAFETENSORS, UnsupportedArchitecture, expected_tensors
 from audit.checks.base import Check, Outcome
 from audit.checks.helpers.files import verify_file
-from audit.checks.helpers import content, recorded
+from audit.checks.helpers import content, pickled_state, recorded
 from audit.checks.helpers.content import PICKLE_SUFFIXES
 from audit.readers.torch_pickle import looks_pickled
 from audit.core.release import Release
 from audit.readers.safetensors_header import HeaderError
 from audit.spec.manifest import role_criterion
-from audit.spec.rules.model_checkpoints import FILE, NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED, TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, ARCH, INCONSISTENT, SHARED, RECORDED_STEP, RECORDED_TOKENS, NOT_COMPARED, CONTENT, CHECK as MODEL_CHECKPOINTS_CHECK
+from audit.spec.rules.model_checkpoints import FILE, NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED, TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, PICKLE_READ, ARCH, INCONSISTENT, SHARED, RECORDED_STEP, RECORDED_TOKENS, NOT_COMPARED, CONTENT, CHECK as MODEL_CHECKPOINTS_CHECK
 
 
 class CheckpointsCheck(Check):
@@ -51,6 +51,8 @@ class CheckpointsCheck(Check):
                 if role_criterion(f.role) != "model_checkpoints":
                     continue  # optimizer, scheduler, RNG and training state: the optimizer check's evidence
                 verify_file(release, f, FILE, out, hash_it=release.hash_files)
+                if f.role == "weights" and f.path.endswith(PICKLE_SUFFIXES):
+                    continue  # read through the weights-only loader with the tensors (_tensors)
                 if f.path.endswith(PICKLE_SUFFIXES) or (f.path.endswith(".safetensors") and _is_pickle(release, f.path)):
                     rule = PICKLE_WEIGHTS if f.role == "weights" else PICKLE
                     out.add(rule, f"{f.path} is a pickle file (not loaded: unpickling can run code); "
@@ -166,9 +168,16 @@ class CheckpointsCheck(Check):
         """name → (shape, dtype) over every weights shard, or None if a header is unreadable."""
         tensors: dict[str, tuple[tuple[int, ...], str]] = {}
         ok = True
+        safetensors = any(f.path.endswith(".safetensors") for f in weights)
         for f in weights:
+            if f.path.endswith(PICKLE_SUFFIXES) and release.has_file(f.path) and not release.locate.unfetched(f.path):
+                got = pickled_state.weights(release, f, {"refused": PICKLE_WEIGHTS, "read": PICKLE_READ}, out)
+                if not safetensors:  # beside safetensors: checked, neither counted twice nor blocking them
+                    ok = ok and got is not None
+                    tensors |= got or {}
+                continue
             if not f.path.endswith(".safetensors") or release.locate.unfetched(f.path):
-                continue  # pickles are flagged elsewhere; LFS contents not fetched: only the pointer is known
+                continue  # other files: flagged in run(); LFS contents not fetched: only the pointer is known
             try:
                 header = release.header(f.path)
             except (HeaderError, ValueError) as exc:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from audit.readers import yamlio
+from audit.spec.architectures import is_litgpt_config
 from audit.checks.base import Check, Outcome
 from audit.checks.helpers import recorded
 from audit.storage.coderepo import CodeRepoError
@@ -62,7 +63,8 @@ class ConfigCheck(Check):
             out.add(MODEL_INVALID, str(exc), m.config.model)
             model_cfg = None
         if model_cfg is not None:
-            out.evidence["architecture"] = (model_cfg.get("architectures") or ["?"])[0]
+            litgpt = f"LitGPT GPT ({model_cfg.get('mlp_class_name')})" if is_litgpt_config(model_cfg) else "?"
+            out.evidence["architecture"] = (model_cfg.get("architectures") or [litgpt])[0]
             self._checkpoint_configs(release, model_cfg, out)
         from_trainer = self._recorded(release, out)
         if m.code is None or m.code.commit is None or (is_remote(m.code.repo) and release.locate.remote(m.code.repo) is None):
@@ -167,7 +169,8 @@ class ConfigCheck(Check):
                 if f.role != "config":
                     continue
                 try:
-                    data = json.loads(release.path(f.path).read_bytes())
+                    raw = release.path(f.path).read_bytes()
+                    data = yamlio.loads(raw) if f.path.endswith((".yaml", ".yml")) else json.loads(raw)
                 except (OSError, ValueError, RecursionError):
                     continue  # missing/unsafe files are reported by the checkpoints check
                 compared += 1

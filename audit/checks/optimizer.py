@@ -3,7 +3,7 @@ plus what an exact resume needs besides them: scheduler position, every RNG, the
 
 from __future__ import annotations
 
-from audit.checks.helpers import content, pickled_state
+from audit.checks.helpers import content, pickled_state, recorded
 from audit.checks.base import Check, Outcome
 from audit.checks.helpers.files import verify_file
 from audit.spec.manifest import role_criterion
@@ -40,6 +40,8 @@ class OptimizerCheck(Check):
                 self._verify(release, ck, out)
             pickled_state.flag(release, ck, out)
             opt_files = [f for f in ck.files if f.role == "optimizer"]
+            if not opt_files and "optimizer" in ck.state:  # LitGPT: lit_model.pth holds weights and optimizer
+                opt_files = [f for f in ck.files if f.role == "weights" and pickled_state.carries_optimizer(release, f)]
             if "optimizer" not in ck.state or not opt_files:
                 if final:
                     out.add(FINAL, f"checkpoint at step {ck.step} (final) has no optimizer state", ck.path)
@@ -95,7 +97,9 @@ class OptimizerCheck(Check):
                     params |= {n: t.shape for n, t in release.header(f.path).tensors.items()}
                 except (HeaderError, ValueError):
                     return False  # reported by the checkpoints check
-        if pickled_state.is_pickled_state(opt_files[0]):
+            elif f.role == "weights" and f in opt_files:  # the weights of the file that holds the optimizer
+                params |= pickled_state.weight_shapes(release, f)
+        if pickled_state.is_pickled_state(opt_files[0]) or opt_files[0].role == "weights":
             if len(opt_files) > 1:
                 out.add(MOMENTS, f"step {ck.step}: {len(opt_files)} pickled optimizer files; one state_dict expected",
                         opt_files[0].path)  # fmt: skip
@@ -128,8 +132,9 @@ class OptimizerCheck(Check):
         """Which resume parts the checkpoint's training-state files hold."""
         held = pickled_state.resume_parts(release, ck, STEP, out)
         files = [f for f in ck.files if f.role == "training-state" and f.path.endswith(".json")]
-        if not files:
-            return held
+        if not files:  # the framework's own files (LitGPT's lit_model.pth holds the loader's state_dict)
+            facts = recorded.facts(release, ck)
+            return held | (facts.holds & set(RESUME_PARTS) if facts is not None else set())
         f = files[0]
         try:
             state = release.training_state(ck)

@@ -17,7 +17,8 @@ from audit.storage.remote import is_remote
 from audit.storage.locate import Locator
 from audit.storage.remote import Resolver
 from audit.spec.manifest import Checkpoint, Chunk, Manifest
-from audit.readers.bounded import load_json
+from audit.readers import yamlio
+from audit.readers.bounded import MAX_YAML_BYTES, load_json, read_bytes
 from audit.readers.safetensors_header import HeaderError, SafetensorsHeader, read_header
 from audit.core.evidence import Evidence, Replayed, RunReplay, Span
 
@@ -130,16 +131,18 @@ class Release:
         cfg = self.manifest.config
         if cfg is None:
             return "no model config declared (config.model)"
+        yaml = cfg.model.endswith((".yaml", ".yml"))  # LitGPT's model_config.yaml
         try:
-            data = load_json(self.path(cfg.model))
+            path = self.path(cfg.model)
+            data = yamlio.loads(read_bytes(path, MAX_YAML_BYTES)) if yaml else load_json(path)
         except UnsafePath as exc:
             return str(exc)
         except FileNotFoundError:
             return f"{cfg.model} does not exist"
         except (OSError, ValueError, RecursionError) as exc:
-            return f"{cfg.model} is not valid JSON: {str(exc).splitlines()[0]}"
+            return f"{cfg.model} is not valid {'YAML' if yaml else 'JSON'}: {str(exc).splitlines()[0]}"
         if not isinstance(data, dict):
-            return f"{cfg.model} is not a JSON object"
+            return f"{cfg.model} is not a {'YAML mapping' if yaml else 'JSON object'}"
         return data
 
     def training_state(self, ck: Checkpoint) -> dict:

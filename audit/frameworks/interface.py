@@ -80,12 +80,16 @@ class Hyperparameters:
 
     training: dict[str, Any] | None
     note: str  # for init's list of changes: where they came from, or what is missing
+    model: str | None = None  # the model config's file name in the directory, where it is not config.json
 
 
 class Framework(ABC):
     name: ClassVar[str]  # shown in reports, e.g. "Hugging Face Trainer"
     log_formats: ClassVar[Mapping[str, Callable[[Path], TrainingLog]]] = {}
     schedules: ClassVar[tuple[str, ...]] = ()
+    #: Whether :meth:`replay` is built; where not, :meth:`replay_blocker` is the reason a segment is skipped
+    #: before any other (no use naming the RNG state a replay that cannot run would need).
+    replays: ClassVar[bool] = False
 
     @abstractmethod
     def owns(self, file_names: set[str]) -> bool:

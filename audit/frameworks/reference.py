@@ -25,6 +25,7 @@ class ReferenceTrainer(Framework):
     name = "the reference trainer"
     log_formats: ClassVar = {"jsonl": read_training_log}
     schedules = ("warmup-cosine", "warmup-linear", "constant")
+    replays = True
 
     def owns(self, file_names: set[str]) -> bool:
         return set(FILES) <= file_names

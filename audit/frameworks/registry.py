@@ -6,10 +6,11 @@ from pathlib import Path
 
 from audit.frameworks.hf_trainer import HFTrainer
 from audit.frameworks.interface import Framework
+from audit.frameworks.litgpt import LitGPT
 from audit.frameworks.reference import ReferenceTrainer
 from audit.readers.training_log import TrainingLog
 
-FRAMEWORKS: tuple[Framework, ...] = (ReferenceTrainer(), HFTrainer())
+FRAMEWORKS: tuple[Framework, ...] = (ReferenceTrainer(), HFTrainer(), LitGPT())
 
 
 def for_files(file_names: set[str]) -> Framework | None:

@@ -61,9 +61,23 @@ class CheckpointsPart:
             if "state" not in entry:
                 entry["state"] = self._state(new_files, facts.holds if facts is not None else frozenset())
             result.append(entry)
+        result = self._one_per_step(result)
         result.sort(key=self._order)
         if result or "checkpoints" in self.doc:
             self.doc["checkpoints"] = result
+
+    def _one_per_step(self, entries: list[dict]) -> list[dict]:
+        """LitGPT saves its last step twice when it falls on the save interval (``step-N/`` and ``final/``):
+        the named directory is kept, ``final`` skipped."""
+        named = {c.get("step") for c in entries if c.get("path") and c["path"].rsplit("/", 1)[-1] != "final"}
+        kept = []
+        for c in entries:
+            if c.get("path") and c["path"].rsplit("/", 1)[-1] == "final" and type(c.get("step")) is int \
+                    and c["step"] in named:  # fmt: skip
+                self.drop(c["path"], f"step {c['step']}, which another checkpoint directory holds")
+                continue
+            kept.append(c)
+        return kept
 
     def git_checkpoints(self) -> None:
         """Checkpoints published as branches of the repository at the release root (read from git objects)."""

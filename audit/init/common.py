@@ -86,7 +86,7 @@ def _left_out(root: Path, p: Path) -> str | None:
 def _role(name: str) -> str | None:
     if name.endswith(".index.json"):
         return "weights-index"
-    if name in ("config.json", "training_args.bin"):  # training_args.bin: HF's pickled TrainingArguments
+    if name in ("config.json", "training_args.bin", "model_config.yaml"):  # HF's pickled TrainingArguments; LitGPT's config
         return "config"
     if name.startswith("optimizer"):
         return "optimizer"

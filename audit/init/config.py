@@ -27,6 +27,8 @@ class ConfigPart:
         model = "config.json" if (self.root / "config.json").is_file() else None
         if model is None and last_dir and (last_dir / "config.json").is_file():
             model = f"{cks[-1]['path']}/config.json"
+        if model is None and found is not None and found.model is not None:
+            model = f"{cks[-1]['path']}/{found.model}"
         if model is None or found is None:
             self.note("config: could not derive the model config and hyperparameters; declare config: by hand")
             return

@@ -123,6 +123,7 @@ class DataPart:
                 entry["tasks"] = sorted({rec.get("task") for rec in _records(p) if isinstance(rec, dict)} - {None})
             metrics[key] = entry
         self._trainer_log(metrics)
+        self._litgpt_log(metrics)
         if metrics:
             self.doc["metrics"] = metrics
 
@@ -138,3 +139,29 @@ class DataPart:
         fresh = self.digests.entry(self.root, path, format="hf-trainer-state")
         self.because("", "metrics.training_log", "log_history of the last checkpoint")
         metrics["training_log"] = self.digests.merge(entry or {}, fresh)
+
+    def _litgpt_log(self, metrics: dict) -> None:
+        """LitGPT's CSV logger: ``logs/csv/version_N/metrics.csv`` (the latest version when resumed runs added more)."""
+        if metrics.get("training_log") is not None and metrics["training_log"].get("format") != "litgpt-csv":
+            return
+        found = sorted((p for p in self.files if p.name == "metrics.csv" and _csv_header(p) >= LITGPT_COLUMNS),
+                       key=lambda p: (len(p.parts), p.parent.name.removeprefix("version_").zfill(9)))  # fmt: skip
+        if not found:
+            return
+        entry = metrics.get("training_log")
+        fresh = self.digests.entry(self.root, found[-1], format="litgpt-csv")
+        if entry is None or entry.get("path") != fresh["path"]:
+            self.note(f"metrics.training_log: {fresh['path']} (LitGPT's CSV logger, keyed on iter)")
+        metrics["training_log"] = self.digests.merge(entry or {}, fresh)
+
+
+#: The columns of LitGPT's pretrain metrics.csv that make it a training log.
+LITGPT_COLUMNS = {"iter", "loss", "learning_rate"}
+
+
+def _csv_header(path: Path) -> set[str]:
+    try:
+        with open(path, "rb") as f:
+            return set(f.readline(1 << 16).decode("utf-8", errors="replace").strip().split(","))
+    except OSError:
+        return set()

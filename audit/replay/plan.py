@@ -29,6 +29,9 @@ def select(count: int, mode: str, seed: int) -> list[int]:
 def why_not(release: Release, start: Checkpoint, end: Checkpoint, engine: str, allow_exec: bool) -> str | None:
     """The reason a segment cannot be replayed, or None."""
     m = release.manifest
+    framework = for_files({f.path.rsplit("/", 1)[-1] for f in start.files}) if engine != "command" else None
+    if framework is not None and not framework.replays:
+        return framework.replay_blocker(release, start)
     if m.config is None:
         return "no training hyperparameters declared (config.training)"
     if m.config.training.sequence_length is None:

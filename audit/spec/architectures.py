@@ -1,4 +1,4 @@
-"""Expected tensor names and shapes for Hugging Face model configs (config.json)."""
+"""Expected tensor names and shapes for Hugging Face model configs (config.json) and LitGPT's model_config.yaml."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def _int(cfg: dict, key: str, default: int | None = None) -> int:
 
 def expected_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
     """Tensor name → shape that a checkpoint of this config holds (weights only)."""
+    if is_litgpt_config(cfg):
+        return expected_litgpt_tensors(cfg)
     archs = cfg.get("architectures") or []
     if not (isinstance(archs, list) and archs and archs[0] in LLAMA_LIKE):
         raise UnsupportedArchitecture(f"architecture {archs!r} is not one the auditor knows the tensors of")
@@ -49,4 +51,40 @@ def expected_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
     shapes["model.norm.weight"] = (hidden,)
     if not cfg.get("tie_word_embeddings", False):
         shapes["lm_head.weight"] = (vocab, hidden)
+    return shapes
+
+
+def is_litgpt_config(cfg: dict) -> bool:
+    """A LitGPT model_config.yaml (``litgpt.Config``), rather than a Hugging Face config.json."""
+    return "n_layer" in cfg and "n_embd" in cfg and "mlp_class_name" in cfg
+
+
+def expected_litgpt_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
+    """Tensor name → shape of a LitGPT ``GPT`` state dict (litgpt 0.5.x names: ``transformer.h.N.attn.qkv``),
+    for the LLaMA-style blocks (LLaMAMLP, RMSNorm, no biases, no extra norms)."""
+    if cfg.get("mlp_class_name") != "LLaMAMLP" or cfg.get("norm_class_name") != "RMSNorm" or cfg.get("bias") \
+            or cfg.get("attn_bias") or cfg.get("n_expert") or cfg.get("norm_qk") or cfg.get("post_attention_norm") \
+            or cfg.get("post_mlp_norm") or cfg.get("lm_head_bias") or cfg.get("latent_attention"):  # fmt: skip
+        raise UnsupportedArchitecture(f"LitGPT {cfg.get('mlp_class_name')}/{cfg.get('norm_class_name')} blocks with "
+                                      "these options are not ones the auditor knows the tensors of")  # fmt: skip
+    vocab = _int(cfg, "padded_vocab_size", cfg.get("vocab_size"))
+    hidden = _int(cfg, "n_embd")
+    inter = _int(cfg, "intermediate_size")
+    layers = _int(cfg, "n_layer")
+    heads = _int(cfg, "n_head")
+    groups = _int(cfg, "n_query_groups", heads)
+    head = _int(cfg, "head_size", hidden // heads)
+    shapes: dict[str, tuple[int, ...]] = {"lm_head.weight": (vocab, hidden), "transformer.wte.weight": (vocab, hidden)}
+    for i in range(layers):
+        p = f"transformer.h.{i}."
+        shapes |= {
+            p + "norm_1.weight": (hidden,),
+            p + "attn.qkv.weight": ((heads + 2 * groups) * head, hidden),
+            p + "attn.proj.weight": (hidden, heads * head),
+            p + "norm_2.weight": (hidden,),
+            p + "mlp.fc_1.weight": (inter, hidden),
+            p + "mlp.fc_2.weight": (inter, hidden),
+            p + "mlp.proj.weight": (hidden, inter),
+        }
+    shapes["transformer.ln_f.weight"] = (hidden,)
     return shapes

@@ -206,10 +206,11 @@ class Data(Strict):
 
 
 class TrainingLog(FileEntry):
-    format: Literal["jsonl", "hf-trainer-state"] = Field(
+    format: Literal["jsonl", "hf-trainer-state", "litgpt-csv"] = Field(
         "jsonl",
         description="jsonl: one object per step (step, loss, learning_rate, grad_norm). hf-trainer-state: the "
-        "log_history of a Hugging Face Trainer trainer_state.json (that of the last checkpoint).",
+        "log_history of a Hugging Face Trainer trainer_state.json (that of the last checkpoint). litgpt-csv: "
+        "LitGPT's CSVLogger metrics.csv (one row per iteration, keyed on its iter column).",
     )
 
 

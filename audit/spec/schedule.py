@@ -7,6 +7,10 @@ The ``hf-*`` schedules are those of Hugging Face ``transformers.get_scheduler`` 
 linear, cosine, constant, constant_with_warmup): their multiplier is a function of the scheduler's
 count *before* the update, so update ``s`` uses ``lambda(s - 1)`` (update 1 of a warmup uses 0) and
 the Trainer logs exactly that rate at step ``s``. They decay to 0; ``final_lr`` does not apply.
+
+``litgpt-warmup-cosine`` is LitGPT's ``pretrain.get_lr(learning_rate, it, warmup_iters, max_iters,
+min_lr)``: update ``s`` uses ``it = s - 1`` (update 1 of a warmup uses 0), linear warmup over
+``warmup_steps``, then cosine to ``final_lr`` (LitGPT's ``min_lr``) at ``total_steps`` (its ``max_iters``).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import math
 
 SCHEDULES = ("warmup-cosine", "warmup-linear", "constant",
-             "hf-linear", "hf-cosine", "hf-constant", "hf-constant-with-warmup")  # fmt: skip
+             "hf-linear", "hf-cosine", "hf-constant", "hf-constant-with-warmup", "litgpt-warmup-cosine")  # fmt: skip
 
 
 def lr_at(
@@ -35,6 +39,8 @@ def lr_at(
         return peak_lr * _hf_multiplier(schedule, step - 1, warmup_steps, total_steps)
     if schedule == "constant":
         return peak_lr
+    if schedule == "litgpt-warmup-cosine":
+        return _litgpt_lr(peak_lr, step - 1, warmup_steps, total_steps, final_lr)
     if warmup_steps > 0 and step <= warmup_steps:
         return peak_lr * step / warmup_steps
     decay_steps = max(1, total_steps - warmup_steps)
@@ -56,3 +62,14 @@ def _hf_multiplier(schedule: str, k: int, warmup: int, total: int) -> float:
         return max(0.0, float(total - k) / float(max(1, total - warmup)))
     progress = float(k - warmup) / float(max(1, total - warmup))
     return max(0.0, 0.5 * (1.0 + math.cos(math.pi * 0.5 * 2.0 * progress)))
+
+
+def _litgpt_lr(lr: float, it: int, warmup: int, max_iters: int, min_lr: float) -> float:
+    """litgpt.pretrain.get_lr, operation for operation (so the logged rates match exactly)."""
+    if it < warmup:
+        return lr * it / warmup
+    if it > max_iters:
+        return min_lr
+    decay_ratio = (it - warmup) / max(1, max_iters - warmup)
+    coeff = 0.5 * (1.0 + math.cos(math.pi * decay_ratio))
+    return min_lr + coeff * (lr - min_lr)

@@ -10,6 +10,7 @@ from audit.checks.base import Outcome
 from audit.checks.helpers import content
 from audit.spec.rules import Rule
 from audit.frameworks.hf_trainer import moment_shapes, optimizer_problem, optimizer_steps, rng_missing, scheduler_step
+from audit.frameworks.litgpt import model_state, optimizer_state
 from audit.readers.torch_pickle import PickleProblem, load_weights_only
 from audit.core.release import Release
 from audit.spec.manifest import RESUME_ROLES
@@ -33,15 +34,16 @@ def flag(release: Release, ck, out: Outcome) -> None:
                             "torch.load(weights_only=True); safetensors preferred", f.path)  # fmt: skip
 
 
-def load(release: Release, f, out: Outcome, *, numpy_arrays: bool = False):
-    """The file through the weights-only loader, or None (with the finding saying why). A pickle whose
-    opcodes import anything outside the allow-list is never handed to torch.load (content reports it)."""
+def load(release: Release, f, out: Outcome, *, numpy_arrays: bool = False, rules: dict[str, Rule] = PROBLEM_RULES):
+    """The file through the weights-only loader, or None (with the finding saying why; ``rules``: one per
+    :class:`PickleProblem` kind). A pickle whose opcodes import anything outside the allow-list is never
+    handed to torch.load (content reports it)."""
     if content.unsafe_pickle(release, f.path) is not None:
         return None
     try:
         obj = load_weights_only(release.path(f.path), f.path, numpy_arrays=numpy_arrays)
     except PickleProblem as exc:
-        out.add(PROBLEM_RULES[exc.kind], str(exc), f.path)
+        out.add(rules[exc.kind], str(exc), f.path)
         return None
     out.evidence["pickles_loaded_weights_only"] = out.evidence.get("pickles_loaded_weights_only", 0) + 1
     return obj
@@ -50,7 +52,7 @@ def load(release: Release, f, out: Outcome, *, numpy_arrays: bool = False):
 def moments(release: Release, ck, f, params: dict, rules: dict[str, Rule], out: Outcome) -> bool:
     """A torch ``optimizer.state_dict()``: moments for every parameter, as many as the weights hold
     tensors and of their shapes, step counters equal to the checkpoint's. ``rules``: moments, shape, step."""
-    state = load(release, f, out)
+    state = optimizer_state(load(release, f, out))  # a LitGPT lit_model.pth holds it under "optimizer"
     if state is None:
         return False
     why = optimizer_problem(state)
@@ -100,3 +102,51 @@ def resume_parts(release: Release, ck, step_rule: Rule, out: Outcome) -> set[str
         else:
             held.add("scheduler")
     return held
+
+
+def weights(release: Release, f, rules: dict[str, Rule], out: Outcome) -> dict[str, tuple[tuple[int, ...], str]] | None:
+    """name → (shape, safetensors dtype) of a pickled weights file (a state dict of tensors, or LitGPT's
+    ``["model"]``) read through the weights-only loader, or None with the finding saying why. ``rules``:
+    refused (also for what the static scan refuses), read (the warning that it is a pickle)."""
+    if (scan := content.unsafe_pickle(release, f.path)) is not None:
+        out.add(rules["refused"], f"{f.path} is a pickle that would import {', '.join(scan.unsafe[:3])}: not loaded; "
+                                  "safetensors expected", f.path)  # fmt: skip
+        return None
+    obj = load(release, f, out, rules=dict.fromkeys(PROBLEM_RULES, rules["refused"]))
+    if obj is None:
+        return None
+    state = model_state(obj)
+    if state is None:
+        out.add(rules["refused"], f"{f.path}: no state dict of tensors in it (not weights)", f.path)
+        return None
+    out.add(rules["read"], f"{f.path} is a pickle: its imports were scanned, then it was read with "
+                           f"torch.load(weights_only=True) ({len(state)} tensors); safetensors preferred", f.path)  # fmt: skip
+    return {name: (tuple(t.shape), _DTYPES.get(str(t.dtype), str(t.dtype))) for name, t in state.items()}
+
+
+#: torch dtypes → safetensors dtype names, to compare pickled tensors as safetensors headers are.
+_DTYPES = {"torch.float32": "F32", "torch.bfloat16": "BF16", "torch.float16": "F16", "torch.float64": "F64",
+           "torch.int64": "I64", "torch.int32": "I32", "torch.int8": "I8", "torch.uint8": "U8", "torch.bool": "BOOL"}  # fmt: skip
+
+
+def carries_optimizer(release: Release, f) -> bool:
+    """Whether a pickled weights file also holds an optimizer state_dict (LitGPT's lit_model.pth)."""
+    if not f.path.endswith(content.PICKLE_SUFFIXES) or not release.has_file(f.path) or content.unsafe_pickle(release, f.path):
+        return False
+    try:
+        obj = load_weights_only(release.path(f.path), f.path)
+    except PickleProblem:
+        return False
+    return isinstance(obj, dict) and isinstance(obj.get("optimizer"), dict)
+
+
+def weight_shapes(release: Release, f) -> dict[str, tuple[int, ...]]:
+    """name → shape of the tensors of a pickled weights file (none when it cannot be read: the
+    model_checkpoints check says why)."""
+    if content.unsafe_pickle(release, f.path) is not None:
+        return {}
+    try:
+        state = model_state(load_weights_only(release.path(f.path), f.path))
+    except PickleProblem:
+        return {}
+    return {name: tuple(t.shape) for name, t in (state or {}).items()}

@@ -35,6 +35,9 @@ PICKLE = Rule("checkpoints.pickle", "warning",
               "Pickle files can run code when loaded and were not opened; publish safetensors instead.")
 PICKLE_WEIGHTS = Rule("checkpoints.pickle-weights", "error",
                       "Weights only in pickle form cannot be verified (they are never unpickled); publish safetensors.")
+PICKLE_READ = Rule("checkpoints.pickle-weights-read", "warning",
+                   "Weights in pickle form were read only with torch.load(weights_only=True), after a static scan "
+                   "of what the pickle imports; safetensors need no unpickling at all: publish them too.")
 ARCH = Rule("checkpoints.architecture-unknown", "info",
             "Tensor names and shapes were compared across checkpoints only, not against the config.")
 SHARED = Rule("checkpoints.file-shared", "error",
@@ -55,6 +58,6 @@ CHECK = CheckInfo(
     title="Intermediate model checkpoints",
     rationale="LLM360 releases every intermediate checkpoint, so anyone can study or resume training.",
     rules=(NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED,
-             TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, ARCH, INCONSISTENT,
+             TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, PICKLE_READ, ARCH, INCONSISTENT,
            SHARED, RECORDED_STEP, RECORDED_TOKENS, NOT_COMPARED, *FILE.values(), *CONTENT.values()),
 )
