@@ -14,3 +14,7 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 RELEASE_SIG, REPORT_SIG = "release.sig", "report.sig"
 #: The environment variable holding the private key's passphrase (never a command-line argument).
 PASSWORD_ENV = "LLM360_AUDIT_KEY_PASSWORD"
+
+
+class SealError(Exception):
+    """Signing the artifacts failed for a reason the user can act on (one line); nothing is written."""

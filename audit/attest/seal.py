@@ -9,12 +9,11 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from audit.attest import RELEASE_SIG, REPORT_PREDICATE_TYPE, REPORT_SIG
+from audit.attest import RELEASE_SIG, REPORT_PREDICATE_TYPE, REPORT_SIG, SealError
 from audit.attest.dsse import bundle, payload_bytes
 from audit.attest.keys import SigningKey
 from audit.attest.statements import release_statement, report_statement
 from audit.attest.tree import TreeProblem, digests, release_files
-from audit.core.artifacts import SealError
 from audit.render.badges import render_badges
 from audit.spec.report import Report, Signing
 
@@ -34,7 +33,7 @@ class Sealer:
     def seal(self, report: Report, rendered: dict[str, str], known: dict[str, str]) -> dict[str, str]:
         """The signatures and the badges that name them, keyed by path relative to --out.
 
-        Raises :class:`audit.core.artifacts.SealError` when the release cannot be listed or read."""
+        Raises :class:`audit.attest.SealError` when the release cannot be listed or read."""
         try:
             files = digests(self.root, release_files(self.root), known, self.cache_dir)
         except TreeProblem as exc:

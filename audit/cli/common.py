@@ -111,7 +111,8 @@ def progress(quiet: bool, output_format: OutputFormat):
 
 def finish(make_report, out_dir: Path, output_format: OutputFormat, quiet: bool, seal=None) -> None:
     """Run the audit (or merge), write the artifacts (with ``seal``'s signatures), print, exit with the verdict's code."""
-    from audit.core.artifacts import SealError, write_artifacts
+    from audit.attest import SealError
+    from audit.core.artifacts import write_artifacts
     from audit.render import render_json
     from audit.render.terminal import print_summary
     from audit.spec.rules import INTERNAL_ERROR

@@ -11,10 +11,6 @@ from audit.spec.report import Report
 from audit.storage.files import write_all_atomic
 
 
-class SealError(Exception):
-    """Signing the artifacts failed for a reason the user can act on (one line); nothing is written."""
-
-
 #: Given the report and its rendered files, the files to add or replace (``--sign-key``: the signatures).
 Seal = Callable[[Report, dict[str, str]], dict[str, str]]
 
