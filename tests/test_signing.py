@@ -196,3 +196,14 @@ def test_a_symlink_in_the_release_cannot_be_signed(release, tmp_path, keys):
     shutil.rmtree(tmp_path / "out", ignore_errors=True)
     r, out = sign(release, tmp_path, keys[0])
     assert r.returncode == 2 and "symbolic link" in r.stderr and not (out / "report.sig").exists()
+
+
+def test_a_release_without_a_manifest_is_signed_and_verifies_with_git_files_left_out(tmp_path, keys):
+    release = tmp_path / "bare"
+    (release / ".git").mkdir(parents=True)
+    (release / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (release / "weights.bin").write_bytes(b"\0" * 64)
+    r, out = sign(release, tmp_path, keys[0])
+    assert r.returncode == 1 and (out / "release.sig").is_file()
+    r = verify(release, out, keys[1], tmp_path)
+    assert r.returncode == 0 and "attested: FAIL · level closed" in r.stdout and "(1 files)" in r.stdout
