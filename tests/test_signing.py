@@ -206,4 +206,4 @@ def test_a_release_without_a_manifest_is_signed_and_verifies_with_git_files_left
     r, out = sign(release, tmp_path, keys[0])
     assert r.returncode == 1 and (out / "release.sig").is_file()
     r = verify(release, out, keys[1], tmp_path)
-    assert r.returncode == 0 and "attested: FAIL · level closed" in r.stdout and "(1 files)" in r.stdout
+    assert r.returncode == 0 and "attested: FAIL · level closed" in r.stdout and "(1 file)" in r.stdout

@@ -94,7 +94,7 @@ def audit_cmd(
     if sign_key is not None and no_hash:
         raise usage("--sign-key signs the files' digests: it cannot sign an audit run with --no-hash")
     if sign_key is not None and part is not None:
-        raise usage("--sign-key signs a whole audit, not one shard: sign the merged report's release instead")
+        raise usage("--sign-key signs a whole audit, not one shard (merge does not sign): sign an audit run without --shard")
     key = common.signing_key(sign_key) if sign_key is not None else None
     root, out_dir = common.release_and_out(release, out)
     if device.startswith("cuda") and not _cuda_available():

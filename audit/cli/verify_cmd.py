@@ -51,7 +51,7 @@ def verify_cmd(
                       f"{claim.get('mof_class')} (hashing {scope.get('hashing')}{replayed}; "
                       f"{tool.get('name')} {tool.get('version')}, {claim.get('time')})")  # fmt: skip
     if result.ok:
-        console.print(f"verified: release.sig ({result.files} files) and report.sig hold for key {public.fingerprint[:16]}")
+        console.print(f"verified: release.sig ({result.files} file{'s' * (result.files != 1)}) and report.sig hold for key {public.fingerprint[:16]}")
         raise typer.Exit(EXIT_PASS)
     console.print(f"NOT VERIFIED: {len(result.differences)} difference(s)")
     raise typer.Exit(EXIT_FAIL)
