@@ -21,6 +21,8 @@ ALLOWED = {
     "audit.render": ("audit.spec",),
     "audit.formats": ("audit.spec", "audit.readers"),
     "audit.storage": ("audit.spec", "audit.readers"),
+    # Signing: what it signs comes as data (the report, the audit's digests); the CLI wires it to the core.
+    "audit.attest": ("audit.spec", "audit.readers", "audit.storage", "audit.render"),
 }
 
 

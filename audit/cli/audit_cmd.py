@@ -62,6 +62,9 @@ def audit_cmd(
     resolve_local: common.ResolveLocal = None,
     shard: Annotated[Optional[str], typer.Option(
         metavar="I/N", help="Do part I of N of the hashing, recounting and replay (e.g. 1/3); combine with `llm360-audit merge`.")] = None,
+    sign_key: Annotated[Optional[Path], typer.Option(
+        metavar="PRIVATE.pem", help="Sign the release (release.sig, OpenSSF Model Signing) and the report (report.sig) with this "
+             "EC P-256 or Ed25519 key; an encrypted key's passphrase comes from $LLM360_AUDIT_KEY_PASSWORD.")] = None,
 ) -> None:
     """Audit RELEASE, write every report artifact to --out, exit 0 (pass) or 1 (fail)."""
     import datetime as dt
@@ -88,6 +91,11 @@ def audit_cmd(
         part = Shard.parse(shard) if shard is not None else None
     except ShardError as exc:
         raise usage(str(exc)) from None
+    if sign_key is not None and no_hash:
+        raise usage("--sign-key signs the files' digests: it cannot sign an audit run with --no-hash")
+    if sign_key is not None and part is not None:
+        raise usage("--sign-key signs a whole audit, not one shard (merge does not sign): sign an audit run without --shard")
+    key = common.signing_key(sign_key) if sign_key is not None else None
     root, out_dir = common.release_and_out(release, out)
     if device.startswith("cuda") and not _cuda_available():
         raise usage(f"--device {device}: no CUDA device is available")
@@ -102,5 +110,11 @@ def audit_cmd(
         evidence=ShardPart(part) if part is not None else Evidence(),
         resolver=resolver,
     )  # fmt: skip
-    progress = common.progress(quiet, output_format)
-    common.finish(lambda: Auditor(progress=progress).audit(root, options), out_dir, output_format, quiet)
+    auditor = Auditor(progress=common.progress(quiet, output_format))
+    if key is None:
+        return common.finish(lambda: auditor.audit(root, options), out_dir, output_format, quiet)
+    from audit.attest.seal import Sealer
+
+    sealer = Sealer(key, root, options.scope.cache_dir)
+    common.finish(lambda: sealer.stamp(auditor.audit(root, options)), out_dir, output_format, quiet,
+                  seal=lambda report, files: sealer.seal(report, files, auditor.hashes))

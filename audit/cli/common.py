@@ -82,6 +82,16 @@ def resolver(values: list[str] | None):
         raise usage(str(exc)) from None
 
 
+def signing_key(path: Path):
+    """The private key of --sign-key (a one-line usage error when it cannot be used)."""
+    from audit.attest.keys import KeyProblem, load_signing_key
+
+    try:
+        return load_signing_key(path)
+    except KeyProblem as exc:
+        raise usage(str(exc)) from None
+
+
 def policy(root: Path, path: Path | None):
     from audit.core.policy import PolicyError, find_policy, load_policy
 
@@ -99,8 +109,9 @@ def progress(quiet: bool, output_format: OutputFormat):
     return RichProgress(err) if err.is_terminal else LogProgress(sys.stderr)
 
 
-def finish(make_report, out_dir: Path, output_format: OutputFormat, quiet: bool) -> None:
-    """Run the audit (or merge), write the artifacts, print, exit with the verdict's code."""
+def finish(make_report, out_dir: Path, output_format: OutputFormat, quiet: bool, seal=None) -> None:
+    """Run the audit (or merge), write the artifacts (with ``seal``'s signatures), print, exit with the verdict's code."""
+    from audit.attest import SealError
     from audit.core.artifacts import write_artifacts
     from audit.render import render_json
     from audit.render.terminal import print_summary
@@ -108,10 +119,12 @@ def finish(make_report, out_dir: Path, output_format: OutputFormat, quiet: bool)
 
     try:
         report = make_report()
-        paths = write_artifacts(report, out_dir)  # refuses to start once an interrupt is pending
+        paths = write_artifacts(report, out_dir, seal)  # refuses to start once an interrupt is pending
     except KeyboardInterrupt:
         interrupts.say(f"llm360-audit: interrupted; no report written (any previous report in {out_dir} is intact)")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except SealError as exc:
+        raise usage(f"cannot sign: {exc}; no report written") from None
     except OSError as exc:
         err.print(f"llm360-audit: error: cannot write the report into {out_dir}: {exc.strerror or exc} "
                   "(any previous report there is intact)")  # fmt: skip

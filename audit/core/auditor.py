@@ -17,6 +17,7 @@ from audit.spec.manifest_loader import load_manifest
 from audit.spec.names import CRITERIA
 from audit.spec.report import CriterionResult, Finding, ReleaseInfo, Replay, Report, Scope, Tool
 from audit.spec.rules.internal import INTERNAL
+from audit.storage.files import UnsafePath
 from audit.storage.hashing import HashCache, Hasher
 
 def _summarize(outcomes: list[Outcome]) -> CriterionResult:
@@ -38,10 +39,22 @@ def _summarize(outcomes: list[Outcome]) -> CriterionResult:
     return CriterionResult(status=status, summary=summary, evidence=evidence)
 
 
+def _in_directory(release: Release, rel: str) -> bool:
+    """Whether manifest path ``rel`` is the file of that name in the release directory (not a checkpoint
+    branch, a resolved remote, or a path that is not plain)."""
+    try:
+        return release.path(rel) == release.root / rel and (release.root / rel).is_file()
+    except (UnsafePath, OSError):
+        return False
+
+
 class Auditor:
     def __init__(self, checks: list[Check] | None = None, progress: Progress | None = None):
         self.checks = checks
         self.progress = progress or Progress()
+        #: After :meth:`audit`: the digests it computed of files that lie in the release directory
+        #: itself (release-relative path → sha256), for signing what was verified without hashing again.
+        self.hashes: dict[str, str] = {}
 
     def audit(self, root: Path, options: AuditOptions = AuditOptions()) -> Report:
         root = root.resolve()
@@ -71,6 +84,7 @@ class Auditor:
                 with self.progress.task(check.title, unit="B") as advance:
                     release.on_bytes = advance
                     by_criterion[check.criterion].append(self._run(check, release))
+            self.hashes = {rel: d for rel, d in release.hashes().items() if _in_directory(release, rel)}
         finally:
             release.close()
             if cache is not None:

@@ -152,9 +152,16 @@ def render_svg(label: str, message: str, color: str, ident: str = "b") -> str:
     return ET.tostring(svg, encoding="unicode") + "\n"
 
 
-def endpoint_json(label: str, message: str, color: str) -> str:
-    """A shields.io endpoint: https://img.shields.io/endpoint?url=<URL of this file>."""
-    return json.dumps({"schemaVersion": 1, "label": label, "message": message, "color": color}, indent=2) + "\n"
+VERIFY_COMMAND = "llm360-audit verify RELEASE --report DIR --key PUBLIC.pem"
+
+
+def endpoint_json(label: str, message: str, color: str, attestation: dict | None = None) -> str:
+    """A shields.io endpoint: https://img.shields.io/endpoint?url=<URL of this file>; ``attestation``, when
+    signed, rides along under ``llm360Attestation`` (shields.io ignores keys it does not know)."""
+    doc: dict = {"schemaVersion": 1, "label": label, "message": message, "color": color}
+    if attestation:
+        doc["llm360Attestation"] = attestation
+    return json.dumps(doc, indent=2) + "\n"
 
 
 def _badges(report: Report) -> list[tuple[str, str, str, str]]:
@@ -168,7 +175,32 @@ def _badges(report: Report) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def _readme(report: Report, badges: list[tuple[str, str, str, str]]) -> str:
+def _attestation(report: Report, statement_sha256: str | None) -> dict | None:
+    if report.signing is None or statement_sha256 is None:
+        return None
+    return {"statement_sha256": statement_sha256, "predicate_type": report.signing.predicate_type,
+            "key_fingerprint": report.signing.key_fingerprint, "signatures": ["release.sig", "report.sig"],
+            "verify": VERIFY_COMMAND}  # fmt: skip
+
+
+def _signed_readme(att: dict | None) -> list[str]:
+    if att is None:
+        return []
+    return [
+        "## Verifying the badge",
+        "",
+        f"This audit is signed by key `{att['key_fingerprint'][:16]}` (SHA-256 of its public key's DER): `release.sig`",
+        "signs every file of the release, `report.sig` the verdict (`report.json`, `llm360.yaml`); the report",
+        f"statement's SHA-256 is `{att['statement_sha256']}`. With the report directory and the public key:",
+        "",
+        "```text",
+        att["verify"],
+        "```",
+        "",
+    ]
+
+
+def _readme(report: Report, badges: list[tuple[str, str, str, str]], att: dict | None = None) -> str:
     (_, l0, m0, _), (_, l1, m1, _) = badges[:2]
     ladder = " → ".join(["closed"] + [name for name, _ in LEVELS])
     criteria = " ".join(f"![{label}: {msg}](badges/{name}.svg)" for name, label, msg, _ in badges[2:])
@@ -200,15 +232,18 @@ def _readme(report: Report, badges: list[tuple[str, str, str, str]]) -> str:
         "`![LLM360](https://img.shields.io/endpoint?url=<where you host badges/llm360.json>)`.",
         "Re-running the audit rewrites the files, so the hosted badges follow the latest audit.",
         "",
+        *_signed_readme(att),
     ])  # fmt: skip
 
 
-def render_badges(report: Report) -> dict[str, str]:
-    """Files for the output directory, keyed by relative path (``badges/…``)."""
+def render_badges(report: Report, statement_sha256: str | None = None) -> dict[str, str]:
+    """Files for the output directory, keyed by relative path (``badges/…``). ``statement_sha256``: the
+    digest of the signed report statement (report.sig), carried by llm360.json and README.md."""
     badges = _badges(report)
+    att = _attestation(report, statement_sha256)
     files: dict[str, str] = {}
     for name, label, message, color in badges:
         files[f"badges/{name}.svg"] = render_svg(label, message, color, ident=name)
-        files[f"badges/{name}.json"] = endpoint_json(label, message, color)
-    files["badges/README.md"] = _readme(report, badges)
+        files[f"badges/{name}.json"] = endpoint_json(label, message, color, att if name == "llm360" else None)
+    files["badges/README.md"] = _readme(report, badges, att)
     return files

@@ -187,6 +187,18 @@ class ShardEvidence(Strict):
     )
 
 
+class Signing(Strict):
+    """Set when the audit signed what it verified (``--sign-key``): ``release.sig`` and ``report.sig`` in --out."""
+
+    key_fingerprint: str = Field(description="SHA-256 of the signing public key's DER (SubjectPublicKeyInfo), hex.")
+    algorithm: Literal["ecdsa-p256-sha256", "ecdsa-p384-sha384", "ecdsa-p521-sha512", "ed25519"]
+    predicate_type: str = Field(description="predicateType of the report attestation (report.sig).")
+
+    @property
+    def short_fingerprint(self) -> str:
+        return self.key_fingerprint[:16]
+
+
 class Report(Strict):
     spec_version: Literal[SPEC_VERSION]  # type: ignore[valid-type]
     tool: Tool
@@ -199,6 +211,7 @@ class Report(Strict):
     shard: ShardEvidence | None = Field(
         None, description="Set on the report of one shard of a split audit; merge the shards' reports for the verdict."
     )
+    signing: Signing | None = Field(None, description="Set when the audit signed the release and this report (--sign-key).")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Report":

@@ -84,6 +84,10 @@ def _meta(report: Report) -> str:
     gate = getattr(report, "gate", None)
     if gate is not None:
         meta.append(_gate(gate))
+    if report.signing is not None:
+        fp = report.signing.key_fingerprint
+        meta.append(meta_item("signature", f'signed by key <code title="{esc(fp)}">{esc(report.signing.short_fingerprint)}</code> '
+                                           f"({esc(report.signing.algorithm)}; release.sig, report.sig)"))
     return "".join(meta)
 
 
