@@ -108,4 +108,4 @@ def test_substituted_chunk_is_inconsistent(fixture, tmp_path):
     start, end = segments(manifest)[3]
     result = order_test(release, start, end, 28, OrderTestOptions(), 3)
     assert (result.start_step, result.verdict) == (12, "inconsistent")
-    assert result.upper_bound < 0.62 and result.p_value > 0.05
+    assert result.upper_bound < 0.6 and result.p_value > 0.5  # seed 0: A 0.43, upper bound 0.55, p 0.91

@@ -41,23 +41,25 @@ CHECKPOINT_EVERY = 4
 
 @dataclass(frozen=True)
 class Variant:
-    """What a built release is: the committed example by default. ``data="half-random"`` keeps the first half
-    of each text sequence and fills the rest with uniform random bytes (unique, so only training on that
-    very sequence lowers its loss); ``weights_only`` keeps
+    """What a built release is: the committed example by default. ``data="text-then-random"`` keeps the first
+    ``text_tokens`` of each text sequence and fills the rest with uniform random bytes (unique, so only
+    training on that very sequence lowers its loss); ``weights_only`` keeps
     only each checkpoint's config.json and model.safetensors, as Amber and Pythia publish them."""
 
     model: ModelConfig = MODEL
     train: TrainConfig = TRAIN
-    data: str = "corpus"  # corpus | half-random
+    data: str = "corpus"  # corpus | text-then-random
+    text_tokens: int = 16  # text-then-random: tokens of text before the random ones
     weights_only: bool = False
     extra: dict = field(default_factory=dict)  # manifest keys merged over the skeleton
 
 
-#: The weights-only fixture of the forensics tests (issue 13): 115k parameters learn single sequences.
+#: The weights-only fixture of the forensics tests (issue 13): 115k parameters, sized in BENCHMARKS.md
+#: ("Order test") so that one pass over a sequence leaves a measurable trace.
 FORENSICS = Variant(
     model=replace(MODEL, hidden_size=64, intermediate_size=128),
     train=replace(TRAIN, batch_size=16, peak_lr=2e-2, final_lr=2e-3),
-    data="half-random", weights_only=True,
+    data="text-then-random", weights_only=True,
 )  # fmt: skip
 COMMIT_DATE = "1767225600 +0000"  # 2026-01-01T00:00:00Z
 AUTHOR = git.Actor("llm360-audit example", "example@llm360-audit.invalid")
@@ -147,7 +149,7 @@ def _sequences(v: Variant, count: int) -> tuple[list[tuple[str, list[int]]], dic
     if v.data == "corpus":
         return mix(train, count, v.train.seed), held_out
     rng = random.Random(v.train.seed + 1)
-    half = seq_tokens // 2
+    half = v.text_tokens
     text = mix(train, count, v.train.seed)
 
     def noise(n: int) -> list[int]:

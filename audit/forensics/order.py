@@ -71,8 +71,8 @@ def order_test(release: Release, start: Checkpoint, end: Checkpoint, last_step: 
     began = time.perf_counter()
     rng = random.Random(f"{opts.seed}:{segment_index}")
     declared = sample_slots(range(start.step + 1, end.step + 1), release, opts.sample, rng)
-    pool = [*range(1, start.step + 1), *range(end.step + 1, last_step + 1)]
-    control = "earlier and later" if start.step and end.step < last_step else "earlier" if start.step else "later"
+    later, earlier = range(end.step + 1, last_step + 1), range(1, start.step + 1)
+    control, pool = ("later", later) if len(later) else ("earlier", earlier)
     controls = sample_slots(pool, release, opts.control_sample, rng) if pool else []
     base = dict(start_step=start.step, end_step=end.step, sequences=len(declared), controls=len(controls))
     if not controls:

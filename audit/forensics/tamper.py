@@ -26,18 +26,18 @@ def swap_chunks(root: Path, i: int, j: int) -> None:
     init_release(root)
 
 
-def substitute_chunk(root: Path, i: int, seed: int = 424242) -> None:
-    """Replace chunk i by sequences no checkpoint saw (held-out text of the example's corpus, the second half
-    re-drawn at random, as the half-random fixture's), with the counts, lengths and sources of the original."""
+def substitute_chunk(root: Path, i: int, text_tokens: int = 16, seed: int = 424242) -> None:
+    """Replace chunk i by sequences no checkpoint saw, shaped as the text-then-random fixture's: held-out text
+    of the example corpus, then fresh random bytes; counts, lengths and sources stay the original's."""
     path = _chunk(root, i)
     rng = random.Random(seed)
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
-    held_out = [w for ws in split_corpus(len(rows[0]["token_ids"]))[1].values() for w in ws]
+    held_out = [w for ws in split_corpus(text_tokens)[1].values() for w in ws]
+    rng.shuffle(held_out)
     lines = []
-    for n, row in enumerate(rows):
+    for n, line in enumerate(path.read_text().splitlines()):
+        row = json.loads(line)
         ids = row["token_ids"]
-        half = len(ids) // 2
-        row["token_ids"] = held_out[n % len(held_out)][:half] + [rng.randrange(256) for _ in ids[half:]]
+        row["token_ids"] = held_out[n % len(held_out)] + [rng.randrange(256) for _ in ids[text_tokens:]]
         lines.append(json.dumps(row, separators=(",", ":")) + "\n")
     path.write_text("".join(lines))
     init_release(root)
