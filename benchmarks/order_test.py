@@ -1,13 +1,14 @@
 """The order test's error rates on the weights-only fixture (issue 13), over sample seeds.
 
-    python benchmarks/order_test.py [--seeds 20]
+    python benchmarks/order_test.py [--seeds 20] [--sample 64] [--controls 256]
 
 Builds the fixture (audit.example.build.FORENSICS: a 2-layer, 64-wide LLaMA, 115k parameters, 28 steps on
 half-random sequences, weights only), then, for each seed, runs the order test on every segment of
   clean        the release as built: every segment should be consistent;
   swapped      chunks 2 and 5 exchanged (then init): segments 8→12 and 20→24 should be inconsistent;
   substituted  chunk 3 replaced by never-trained sequences, same counts and sources (then init): 12→16.
-Prints, per release and segment, the verdict counts, the p-value and effect ranges, and the seconds
+A sample as large as what it samples from (the fixture's segments hold 64 sequences) is the same for
+every seed; smaller samples show the sampling variation. Prints, per release and segment, the verdict counts, the p-value and effect ranges, and the seconds
 per segment; then the false-alarm rate (clean segments not consistent) and the power (tampered
 segments found inconsistent) at the default threshold.
 """
@@ -45,8 +46,10 @@ def run(root: Path, seeds: int, opts: OrderTestOptions) -> dict[int, list]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--sample", type=int, default=OrderTestOptions.sample, help="declared sequences per segment")
+    ap.add_argument("--controls", type=int, default=OrderTestOptions.control_sample, help="controls per segment")
     args = ap.parse_args()
-    opts = OrderTestOptions()
+    opts = OrderTestOptions(sample=args.sample, control_sample=args.controls)
     with tempfile.TemporaryDirectory() as tmp:
         clean = Path(tmp) / "clean"
         began = time.perf_counter()
