@@ -47,16 +47,16 @@ class OrderTestCheck(Check):
         return [i for i, (a, b) in enumerate(pairs) if why_not(release, a, b, engine, self.allow_exec) is not None]
 
     def run(self, release: Release, out: Outcome) -> None:
-        from audit.forensics.memory import K, L, memorization, palimpsest
+        o = self.options
+        if o.mode == "none":
+            out.skip("order test not run (--order-test none)")
+            return
+        from audit.forensics.memory import K, L, memorization, palimpsest  # torch: only when asked
         from audit.forensics.model import ForensicsError
         from audit.forensics.order import order_test
         from audit.replay import plan
         from audit.replay.data import ReplayDataError
 
-        o = self.options
-        if o.mode == "none":
-            out.skip("order test not run (--order-test none)")
-            return
         m = release.manifest
         if m.data is None or m.config is None or not m.data.chunks:
             out.skip("order test: no data chunks or training hyperparameters declared")
