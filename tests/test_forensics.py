@@ -110,3 +110,14 @@ def test_substituted_chunk_is_inconsistent(fixture, tmp_path):
     result = order_test(release, start, end, 28, OrderTestOptions(), 3)
     assert (result.start_step, result.verdict) == (12, "inconsistent")
     assert result.upper_bound < 0.6 and result.p_value > 0.5  # seed 0: A 0.43, upper bound 0.55, p 0.91
+
+
+def test_an_unreadable_checkpoint_is_inconclusive_not_a_traceback(fixture, tmp_path):
+    root = tmp_path / "broken"
+    shutil.copytree(fixture, root)
+    (root / "checkpoints" / "step_000004" / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}")
+    code, report = _audit(root, tmp_path / "out", "--order-test", "1")
+    segs = report["forensics"]["segments"]
+    assert code == 0 and [s["verdict"] for s in segs] == ["inconclusive"]
+    (msg,) = [f["message"] for f in report["findings"] if f["id"] == "data_order.order-inconclusive"]
+    assert msg.startswith("steps 0→4: ") and "checkpoints/step_000004/model.safetensors" in msg

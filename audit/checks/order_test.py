@@ -58,14 +58,17 @@ class OrderTestCheck(Check):
         from audit.replay.data import ReplayDataError
 
         m = release.manifest
-        if m.data is None or m.config is None or not m.data.chunks:
-            out.skip("order test: no data chunks or training hyperparameters declared")
+        if m.data is None or m.config is None or not m.data.chunks or m.config.training.sequence_length is None:
+            out.skip("order test: no data chunks, or no training hyperparameters with a sequence_length declared")
             return
         pairs = plan.segments(m)
+        if not pairs:
+            out.skip("order test: fewer than two checkpoints")
+            return
         candidates = self._candidates(release, pairs)
         chosen = [candidates[i] for i in plan.select(len(candidates), o.mode, o.seed)]
         mapped = [c.last_step for c in m.data.chunks if c.last_step]
-        last = min(m.checkpoints[-1].step, max(mapped)) if mapped else 0
+        last = min(m.checkpoints[-1].step, max(mapped)) if mapped else m.checkpoints[-1].step  # a global order maps all
         result = Forensics(alpha=o.alpha, min_effect=o.min_effect, sample=o.sample, control_sample=o.control_sample,
                            seed=o.seed)  # fmt: skip
         out.addition = ForensicsAddition(result)
