@@ -39,7 +39,7 @@ def audit_cmd(
     order_test: Annotated[str, typer.Option(
         callback=_replay_mode, metavar="all|none|N",
         help="Order test from the weights (segments that cannot be replayed exactly): all, none, or N (the first "
-             "plus a seeded sample). Default none.")] = "none",
+             "plus a seeded sample).")] = "none",
     order_sample: Annotated[int, typer.Option(
         min=2, metavar="M", help="Declared sequences sampled per tested segment (controls: 4 × M).")] = OrderTestOptions.sample,
     order_seed: Annotated[int, typer.Option(metavar="S", help="Seed of the order test's segment and sequence samples.")] = 0,
