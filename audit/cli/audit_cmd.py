@@ -10,6 +10,7 @@ import typer
 from audit.cli import common
 from audit.cli.root import app, usage
 from audit.cli.choices import FailOn, Level, OutputFormat, value
+from audit.forensics.options import OrderTestOptions
 from audit.replay.options import DEFAULT_SAMPLE, ReplayOptions
 
 
@@ -34,7 +35,14 @@ def audit_cmd(
     replay_steps: Annotated[Optional[int], typer.Option(
         min=1, metavar="K", help="Replay only the first K steps of each segment (compared with the training log).")] = None,
     replay_seed: Annotated[int, typer.Option(metavar="S", help="Seed of the segment sample.")] = 0,
-    device: Annotated[str, typer.Option(metavar="cpu|cuda[:N]", help="Device for the replay.")] = "cpu",
+    device: Annotated[str, typer.Option(metavar="cpu|cuda[:N]", help="Device for the replay and the order test.")] = "cpu",
+    order_test: Annotated[str, typer.Option(
+        callback=_replay_mode, metavar="all|none|N",
+        help="Order test from the weights (segments that cannot be replayed exactly): all, none, or N (the first "
+             "plus a seeded sample).")] = "none",
+    order_sample: Annotated[int, typer.Option(
+        min=2, metavar="M", help="Declared sequences sampled per tested segment (controls: 4 × M).")] = OrderTestOptions.sample,
+    order_seed: Annotated[int, typer.Option(metavar="S", help="Seed of the order test's segment and sequence samples.")] = 0,
     tolerance: Annotated[float, typer.Option(
         min=0.0, metavar="T", help="Relative tolerance accepted when the replay environment differs.")] = ReplayOptions.tolerance,
     allow_exec: Annotated[bool, typer.Option(
@@ -104,6 +112,8 @@ def audit_cmd(
                            data_sample=data_sample, data_sample_seed=data_sample_seed),
         replay=ReplayOptions(mode=replay, steps=replay_steps, device=device, seed=replay_seed,
                              tolerance=tolerance, allow_exec=allow_exec),
+        order=OrderTestOptions(mode=order_test, sample=order_sample, control_sample=4 * order_sample, seed=order_seed,
+                               device=device),
         gate=GateOptions(policy=common.policy(root, policy), fail_on=value(fail_on),
                          require_level=value(require_level), today=dt.date.today(),
                          select=tuple(select or ()), ignore=tuple(ignore or ())),

@@ -74,7 +74,7 @@ class Auditor:
                           hasher=Hasher(cache), evidence=options.evidence, resolver=options.resolver)  # fmt: skip
         by_criterion: dict[str, list[Outcome]] = {c: [] for c in CRITERIA}
         checks = self.checks if self.checks is not None else default_checks(
-            options.replay, self.progress, options.scope.data_sample, options.scope.data_sample_seed)
+            options.replay, self.progress, options.scope.data_sample, options.scope.data_sample_seed, options.order)
         try:
             if options.scope.hash_files:
                 with self.progress.task("hashing", unit="B") as advance:

@@ -1,4 +1,5 @@
-"""What an audit is asked to do, in four groups: how much evidence to gather (scope), what to replay,
+"""What an audit is asked to do, in five groups: how much evidence to gather (scope), what to replay,
+what to test from the weights alone (order),
 what fails the gate, and where the evidence and remote components come from (sources)."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from audit.core.evidence import Evidence
 from audit.core.policy import Policy
+from audit.forensics.options import OrderTestOptions
 from audit.replay.options import ReplayOptions
 from audit.storage.remote import Resolver
 
@@ -35,6 +37,7 @@ class GateOptions:
 class AuditOptions:
     scope: ScopeOptions = ScopeOptions()
     replay: ReplayOptions = ReplayOptions()
+    order: OrderTestOptions = OrderTestOptions()  # --order-test: weights-only evidence of the data order
     gate: GateOptions = GateOptions()
     evidence: Evidence = field(default_factory=Evidence)  # ShardPart for --shard, Recorded for merge
     resolver: Resolver = field(default_factory=Resolver)  # --resolve-local: remote components → local clones

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import random
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import git
@@ -35,6 +37,30 @@ TRAIN = TrainConfig(
     seed=11111, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1, grad_clip=1.0, precision="fp32", num_threads=1,
 )  # fmt: skip
 CHECKPOINT_EVERY = 4
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What a built release is: the committed example by default. ``data="text-then-random"`` keeps the first
+    ``text_tokens`` of each text sequence and fills the rest with uniform random bytes (unique, so only
+    training on that very sequence lowers its loss); ``weights_only`` keeps
+    only each checkpoint's config.json and model.safetensors, as Amber and Pythia publish them."""
+
+    model: ModelConfig = MODEL
+    train: TrainConfig = TRAIN
+    data: str = "corpus"  # corpus | text-then-random
+    text_tokens: int = 16  # text-then-random: tokens of text before the random ones
+    weights_only: bool = False
+    extra: dict = field(default_factory=dict)  # manifest keys merged over the skeleton
+
+
+#: The weights-only fixture of the forensics tests (issue 13): 115k parameters, sized in BENCHMARKS.md
+#: ("Order test") so that one pass over a sequence leaves a measurable trace.
+FORENSICS = Variant(
+    model=replace(MODEL, hidden_size=64, intermediate_size=128),
+    train=replace(TRAIN, batch_size=16, peak_lr=2e-2, final_lr=2e-3),
+    data="text-then-random", weights_only=True,
+)  # fmt: skip
 COMMIT_DATE = "1767225600 +0000"  # 2026-01-01T00:00:00Z
 AUTHOR = git.Actor("llm360-audit example", "example@llm360-audit.invalid")
 
@@ -64,7 +90,7 @@ def _chunk_name(i: int) -> str:
 
 
 def _held_out_loss(trainer: Trainer, sequences: list[list[int]]) -> float:
-    with deterministic(TRAIN.num_threads), torch.no_grad():
+    with deterministic(trainer.train_cfg.num_threads), torch.no_grad():
         batch = torch.tensor(sequences, dtype=torch.long)
         logits = trainer.model(batch[:, :-1])
         return F.cross_entropy(logits.float().flatten(0, 1), batch[:, 1:].flatten()).item()
@@ -75,7 +101,7 @@ def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
-def _code_bundle(root: Path, work: Path) -> str:
+def _code_bundle(root: Path, work: Path, v: Variant) -> str:
     """Commit the training code with fixed dates, bundle it into the release; return the commit."""
     repo_dir = work / "code-repo"
     repo = git.Repo.init(repo_dir, initial_branch="main")
@@ -84,8 +110,8 @@ def _code_bundle(root: Path, work: Path) -> str:
         "train.py": TRAIN_SCRIPT,
         "prepare_data.py": PREPARE_SCRIPT,
         "requirements.txt": f"llm360-audit=={__version__}\n",
-        "configs/train.yaml": yamlio.dumps(hyperparameters_from_trainer(TRAIN.to_dict())),
-        "configs/model.json": json.dumps(MODEL.to_hf_config(), indent=2, sort_keys=True) + "\n",
+        "configs/train.yaml": yamlio.dumps(hyperparameters_from_trainer(v.train.to_dict())),
+        "configs/model.json": json.dumps(v.model.to_hf_config(), indent=2, sort_keys=True) + "\n",
     }
     for name, text in files.items():
         (repo_dir / name).parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +125,7 @@ def _code_bundle(root: Path, work: Path) -> str:
     return commit.hexsha
 
 
-def _manifest_skeleton(commit: str) -> dict:
+def _manifest_skeleton(commit: str, v: Variant) -> dict:
     """What a human declares; `init` adds every fact it can measure."""
     return {
         "spec_version": "1.0",
@@ -109,30 +135,48 @@ def _manifest_skeleton(commit: str) -> dict:
         "code": {"repo": "code/training-code.bundle", "commit": commit, "entrypoint": "train.py",
                  "training_config": "configs/train.yaml", "model_config": "configs/model.json",
                  "data_processing": "prepare_data.py"},
-        "config": {"model": "config.json", "training": hyperparameters_from_trainer(TRAIN.to_dict())},
+        "config": {"model": "config.json", "training": hyperparameters_from_trainer(v.train.to_dict())},
         "data": {"order": {"within_chunk": "sequential",
-                           "description": "chunk N feeds steps 4N+1..4N+4; step s takes the next 8 lines"}},
-        "metrics": {"evaluations": {"path": "evals/evaluations.jsonl", "tasks": [f"heldout_{s}" for s in SOURCES]}},
+                           "description": f"chunk N feeds steps 4N+1..4N+4; step s takes the next {v.train.batch_size} lines"}},
+        "metrics": {"evaluations": {"path": "evals/evaluations.jsonl", "tasks": [f"heldout_{s}" for s in SOURCES + ("random",) * (v.data != "corpus")]}},
     }  # fmt: skip
 
 
-def build_example(directory: Path, progress: Callable[[str], None] = lambda _: None) -> None:
+def _sequences(v: Variant, count: int) -> tuple[list[tuple[str, list[int]]], dict[str, list[list[int]]]]:
+    """(the training sequences in training order, the held-out sequences per source)."""
+    seq_tokens = v.train.sequence_length + 1
+    train, held_out = split_corpus(seq_tokens)
+    if v.data == "corpus":
+        return mix(train, count, v.train.seed), held_out
+    rng = random.Random(v.train.seed + 1)
+    half = v.text_tokens
+    text = mix(train, count, v.train.seed)
+
+    def noise(n: int) -> list[int]:
+        return [rng.randrange(v.model.vocab_size) for _ in range(n)]
+
+    held_out["random"] = [ids[:half] + noise(seq_tokens - half) for ids in held_out["prose"][:16]]
+    return [(source, ids[:half] + noise(seq_tokens - half)) for source, ids in text], held_out
+
+
+def build_example(directory: Path, progress: Callable[[str], None] = lambda _: None, variant: Variant | None = None) -> None:
     directory = Path(directory)
+    v = variant or Variant()
+    TRAIN = v.train  # noqa: N806
     with tempfile.TemporaryDirectory(prefix="llm360-example-") as tmp:
         work = Path(tmp)
         root = work / "release"
         root.mkdir()
         seq_tokens = TRAIN.sequence_length + 1
-        train, held_out = split_corpus(seq_tokens)
         per_chunk = CHECKPOINT_EVERY * TRAIN.batch_size
         n_chunks = TRAIN.total_steps // CHECKPOINT_EVERY
-        sequences = mix(train, n_chunks * per_chunk, TRAIN.seed)
+        sequences, held_out = _sequences(v, n_chunks * per_chunk)
         chunks = [sequences[i * per_chunk : (i + 1) * per_chunk] for i in range(n_chunks)]
         for i, chunk in enumerate(chunks):
             write_chunk(root / _chunk_name(i), chunk)
         progress(f"wrote {n_chunks} data chunks of {per_chunk} sequences × {seq_tokens} tokens")
 
-        trainer = Trainer(MODEL, TRAIN)
+        trainer = Trainer(v.model, TRAIN)
         log_lines, eval_lines = [], []
 
         def checkpoint(step: int) -> None:
@@ -140,7 +184,7 @@ def build_example(directory: Path, progress: Callable[[str], None] = lambda _: N
             cursor = {"chunk": _chunk_name(chunk), "sequence": (step - chunk * CHECKPOINT_EVERY) * TRAIN.batch_size,
                       "sequences_consumed": step * TRAIN.batch_size}  # fmt: skip
             trainer.save_checkpoint(root / "checkpoints" / f"step_{step:06d}", data_cursor=cursor)
-            for source in SOURCES:
+            for source in held_out:
                 loss = _held_out_loss(trainer, held_out[source])
                 eval_lines.append({"step": step, "task": f"heldout_{source}", "metric": "loss", "value": loss})
 
@@ -158,11 +202,15 @@ def build_example(directory: Path, progress: Callable[[str], None] = lambda _: N
         for rel, lines in (("logs/train_log.jsonl", log_lines), ("evals/evaluations.jsonl", eval_lines)):
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_text("".join(json.dumps(line, sort_keys=True) + "\n" for line in lines))
-        _write_json(root / "config.json", MODEL.to_hf_config())
+        _write_json(root / "config.json", v.model.to_hf_config())
         (root / "LICENSE").write_text(_license_text())
         (root / "README.md").write_text(_model_card())
-        commit = _code_bundle(root, work)
-        (root / MANIFEST_NAME).write_text(yamlio.dumps(_manifest_skeleton(commit)))
+        commit = _code_bundle(root, work, v)
+        if v.weights_only:  # what Amber and Pythia publish: no optimizer, RNG or data-cursor state
+            for ck in (root / "checkpoints").iterdir():
+                for name in ("optimizer.safetensors", "training_state.json"):
+                    (ck / name).unlink()
+        (root / MANIFEST_NAME).write_text(yamlio.dumps({**_manifest_skeleton(commit, v), **v.extra}))
         init_release(root)
         progress("manifest written by llm360-audit init")
 

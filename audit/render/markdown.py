@@ -54,4 +54,24 @@ def render_markdown(report: Report) -> str:
     for s in report.replay.segments:
         lines.append(f"- steps {s.start_step}→{s.end_step}: {s.status}"
                      + (f", max abs diff {s.max_abs_diff:g}" if s.max_abs_diff is not None else ""))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _forensics(report)) + "\n"
+
+
+def _forensics(report: Report) -> list[str]:
+    f = report.forensics
+    if f is None:
+        return []
+    lines = ["", "## Weights-only tests", "",
+             f"Order test at alpha {f.alpha}, expected effect {f.min_effect}, {f.sample} declared and "
+             f"{f.control_sample} control sequences per segment (seed {f.seed}).", ""]  # fmt: skip
+    if f.segments:
+        lines += ["| segment | verdict | p | effect A | upper bound | power | declared / controls |", "|---|---|---|---|---|---|---|"]
+    for s in f.segments:
+        num = [("—" if v is None else f"{v:{fmt}}") for v, fmt in
+               ((s.p_value, ".2g"), (s.effect, ".2f"), (s.upper_bound, ".2f"), (s.power, ".2f"))]  # fmt: skip
+        lines.append(f"| {s.start_step}→{s.end_step} | {s.verdict} | {' | '.join(num)} | {s.sequences} / {s.controls} |")
+    if f.palimpsest is not None:
+        p = f.palimpsest
+        lines += ["", f"Palimpsest at step {p.checkpoint_step}: Spearman rho {p.rho:.3f}, one-sided p {p.p_value:.2g} "
+                      f"({p.sequences} sequences)."]  # fmt: skip
+    return lines

@@ -164,6 +164,61 @@ class Replay(Strict):
     coverage: ReplayCoverage | None = Field(None, description="Segments replayed of the release's; None when the replay check did not run.")
 
 
+class OrderSegment(Strict):
+    """The order test on one segment (audit.forensics.order: the decision rule)."""
+
+    start_step: int
+    end_step: int
+    verdict: Literal["consistent", "inconsistent", "inconclusive"]
+    p_value: float | None = Field(None, description="One-sided Mann-Whitney p: the declared sequences' loss drops "
+                                                     "exceed the controls'.")
+    effect: float | None = Field(None, description="Common-language effect size: P(declared drop > control drop); "
+                                                    "0.5 = no difference.")
+    sequences: int = Field(description="Declared sequences tested.")
+    controls: int = Field(0, description="Control sequences (declared for other segments).")
+    control: str | None = Field(None, description="Where the controls come from: earlier, later, or both.")
+    p_opposite: float | None = Field(None, description="One-sided p: the declared drops are smaller.")
+    upper_bound: float | None = Field(None, description="One-sided upper confidence bound of the effect at 1 - alpha.")
+    power: float | None = Field(None, description="Power of the test at alpha against the expected effect.")
+    reason: str | None = None
+    wall_s: float | None = None
+
+
+class PalimpsestResult(Strict):
+    checkpoint_step: int
+    rho: float = Field(description="Spearman rho of per-sequence log-likelihood with the declared training step.")
+    p_value: float = Field(description="One-sided (rho > 0), t-approximation.")
+    sequences: int
+
+
+class MemorizationRow(Strict):
+    step: int
+    chunk_group: int = Field(description="0-based group of consecutive data chunks, in training order.")
+    token_match: float
+    full_match: float
+    sequences: int
+
+
+class Memorization(Strict):
+    k: int = Field(description="Prompt tokens.")
+    l: int = Field(description="Greedily decoded tokens compared with the sequence.")  # noqa: E741
+    rows: list[MemorizationRow] = Field(default_factory=list)
+    skipped_short: int = Field(0, description="Sampled sequences shorter than k + l, skipped.")
+
+
+class Forensics(Strict):
+    """Weights-only evidence that the declared data trained the checkpoints (--order-test)."""
+
+    alpha: float
+    min_effect: float = Field(description="The smallest effect a truly trained segment is expected to show.")
+    sample: int
+    control_sample: int
+    seed: int
+    segments: list[OrderSegment] = Field(default_factory=list)
+    palimpsest: PalimpsestResult | None = None
+    memorization: Memorization | None = None
+
+
 class Tool(Strict):
     name: Literal["llm360-audit"] = "llm360-audit"
     version: str
@@ -212,6 +267,7 @@ class Report(Strict):
         None, description="Set on the report of one shard of a split audit; merge the shards' reports for the verdict."
     )
     signing: Signing | None = Field(None, description="Set when the audit signed the release and this report (--sign-key).")
+    forensics: Forensics | None = Field(None, description="The weights-only tests; None when not run (--order-test none).")
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Report":

@@ -21,7 +21,7 @@ TITLES = {
 TONE = {
     "pass": "good", "fail": "bad", "partial": "warn", "skipped": "muted",
     "bit-exact": "good", "within-tolerance": "warn", "mismatch": "bad", "error": "bad",
-    "warning": "warn", "info": "info",
+    "warning": "warn", "info": "info", "consistent": "good", "inconsistent": "bad", "inconclusive": "warn",
 }  # fmt: skip
 #: What an absent value shows.
 DASH = '<span class="muted">—</span>'

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from audit.render.html.criteria import criteria
 from audit.render.html.findings import findings, fix_first
+from audit.render.html.forensics import forensics
 from audit.render.html.header import header
 from audit.render.html.markup import esc
 from audit.render.html.plots import plots
@@ -155,7 +156,8 @@ def _footer(report: Report) -> str:
 
 
 def _body(report: Report) -> str:
-    toc = "".join(f'<a href="#{a}">{t}</a>' for a, t in CONTENTS)
+    contents = CONTENTS[:-1] + ((("forensics", "Weights-only tests"),) if report.forensics else ()) + CONTENTS[-1:]
+    toc = "".join(f'<a href="#{a}">{t}</a>' for a, t in contents)
     return "\n".join([
         header(report),
         fix_first(report),
@@ -163,6 +165,7 @@ def _body(report: Report) -> str:
         criteria(report),
         plots(report),
         replay(report),
+        forensics(report),
         findings(report),
         _footer(report),
     ])  # fmt: skip

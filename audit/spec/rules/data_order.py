@@ -22,9 +22,18 @@ CURSOR = Rule("data_order.cursor-mismatch", "error",
               "A checkpoint's recorded data cursor must point where the step → chunk map says the next step "
               "starts: fix the chunks' step ranges, or find out which data the checkpoint really saw.")
 
+ORDER_INCONSISTENT = Rule("data_order.order-inconsistent", "error",
+                         "The weights contradict the declared data order: from checkpoint c to c+1 the loss of the "
+                         "sequences declared for the segment did not drop more than that of other segments' "
+                         "sequences. Check the step → chunk mapping and that the checkpoints are of this run.")
+ORDER_INCONCLUSIVE = Rule("data_order.order-inconclusive", "warning",
+                          "The order test could not tell whether the declared data trained the segment: raise "
+                          "--order-sample, or publish the training state so the segment can be replayed exactly.")
+
 CHECK = CheckInfo(
     criterion="data_order",
     title="Data order",
     rationale="Only a complete step → data mapping lets anyone replay a step or trace a behaviour to its data.",
-    rules=(NO_ORDER, GAP, SHORT, UNKNOWN_ORDER, GLOBAL_INVALID, CURSOR, *ORDER_FILE.values()),
+    rules=(NO_ORDER, GAP, SHORT, UNKNOWN_ORDER, GLOBAL_INVALID, CURSOR, ORDER_INCONSISTENT, ORDER_INCONCLUSIVE,
+           *ORDER_FILE.values()),
 )

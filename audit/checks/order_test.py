@@ -1,0 +1,103 @@
+"""data_order, from the weights: the order test (audit.forensics.order) on segments that cannot be replayed
+exactly, with the palimpsest correlation and the memorization table — only when asked (--order-test)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from audit.checks.base import Addition, Check, Outcome
+from audit.core.progress import Progress
+from audit.core.release import Release
+from audit.forensics.options import OrderTestOptions
+from audit.spec.report import Forensics, Memorization, MemorizationRow, OrderSegment, PalimpsestResult, Report
+from audit.spec.rules.data_order import CHECK as DATA_ORDER_CHECK
+from audit.spec.rules.data_order import ORDER_INCONCLUSIVE, ORDER_INCONSISTENT
+
+
+@dataclass
+class ForensicsAddition(Addition):
+    forensics: Forensics
+
+    def apply(self, report: Report) -> None:
+        report.forensics = self.forensics
+
+
+def _figures(s: OrderSegment) -> str:
+    if s.effect is None:
+        return s.reason or "no test"
+    return (f"effect A = {s.effect:.2f} (upper bound {s.upper_bound:.2f}), p = {s.p_value:.2g}, opposite p = "
+            f"{s.p_opposite:.2g}, {s.sequences} declared vs {s.controls} control sequences, power {s.power:.2f}")  # fmt: skip
+
+
+class OrderTestCheck(Check):
+    info = DATA_ORDER_CHECK
+
+    def __init__(self, options: OrderTestOptions | None = None, allow_exec: bool = False,
+                 progress: Progress | None = None):  # fmt: skip
+        self.options = options or OrderTestOptions()
+        self.allow_exec = allow_exec
+        self.progress = progress or Progress()
+
+    def _candidates(self, release: Release, pairs) -> list[int]:
+        """The segments that cannot be replayed exactly (the replay plan says why not)."""
+        from audit.replay.plan import why_not
+
+        m = release.manifest
+        engine = "command" if m.code and m.code.replay_command else "builtin"
+        return [i for i, (a, b) in enumerate(pairs) if why_not(release, a, b, engine, self.allow_exec) is not None]
+
+    def run(self, release: Release, out: Outcome) -> None:
+        o = self.options
+        if o.mode == "none":
+            out.skip("order test not run (--order-test none)")
+            return
+        from audit.forensics.memory import K, L, memorization, palimpsest  # torch: only when asked
+        from audit.forensics.model import ForensicsError
+        from audit.forensics.order import order_test
+        from audit.replay import plan
+        from audit.replay.data import ReplayDataError
+
+        m = release.manifest
+        if m.data is None or m.config is None or not m.data.chunks or m.config.training.sequence_length is None:
+            out.skip("order test: no data chunks, or no training hyperparameters with a sequence_length declared")
+            return
+        pairs = plan.segments(m)
+        if not pairs:
+            out.skip("order test: fewer than two checkpoints")
+            return
+        candidates = self._candidates(release, pairs)
+        chosen = [candidates[i] for i in plan.select(len(candidates), o.mode, o.seed)]
+        mapped = [c.last_step for c in m.data.chunks if c.last_step]
+        last = min(m.checkpoints[-1].step, max(mapped)) if mapped else m.checkpoints[-1].step  # a global order maps all
+        result = Forensics(alpha=o.alpha, min_effect=o.min_effect, sample=o.sample, control_sample=o.control_sample,
+                           seed=o.seed)  # fmt: skip
+        out.addition = ForensicsAddition(result)
+        for i in chosen:
+            a, b = pairs[i]
+            with self.progress.task(f"order test, steps {a.step} → {b.step}"):
+                try:
+                    seg = OrderSegment(**asdict(order_test(release, a, b, last, o, i)))
+                except (ForensicsError, ReplayDataError) as exc:
+                    seg = OrderSegment(start_step=a.step, end_step=b.step, verdict="inconclusive", sequences=0,
+                                       reason=str(exc))  # fmt: skip
+            result.segments.append(seg)
+            span = f"steps {a.step}→{b.step}"
+            if seg.verdict == "inconsistent":
+                out.add(ORDER_INCONSISTENT, f"{span}: the declared sequences' loss did not drop more than other "
+                                            f"segments' sequences: {_figures(seg)}")  # fmt: skip
+            elif seg.verdict == "inconclusive":
+                out.add(ORDER_INCONCLUSIVE, f"{span}: order test inconclusive: {_figures(seg)}")
+        try:
+            final = m.checkpoints[-1]
+            with self.progress.task("palimpsest and memorization"):
+                p = palimpsest(release, final, o.control_sample, o.seed, o.device)
+                result.palimpsest = PalimpsestResult(**asdict(p))
+                rows, short = memorization(release, m.checkpoints, o.memorization_sample, o.seed, device=o.device)
+                result.memorization = Memorization(k=K, l=L, rows=[MemorizationRow(**asdict(r)) for r in rows],
+                                                   skipped_short=short)  # fmt: skip
+        except (ForensicsError, ReplayDataError, ValueError) as exc:
+            out.evidence["forensics_problem"] = str(exc)
+        counts = {v: sum(s.verdict == v for s in result.segments) for v in ("consistent", "inconsistent", "inconclusive")}
+        out.evidence["order_test"] = {"segments_not_replayable": len(candidates), "tested": len(chosen), **counts}
+        out.summary = (f"order test: {counts['consistent']} of {len(chosen)} segment(s) consistent"
+                       if chosen else "order test: every segment can be replayed exactly")  # fmt: skip

@@ -1,0 +1,101 @@
+"""A released checkpoint's weights in the reference model, and what the statistical tests ask of it:
+per-sequence loss (mean next-token cross-entropy) and greedy continuations. Batched, ``torch.no_grad``,
+deterministic (audit.trainer.deterministic), on the CPU unless told otherwise."""
+
+from __future__ import annotations
+
+import json
+
+import safetensors.torch
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+
+from audit.core.release import Release
+from audit.spec.manifest import Checkpoint
+from audit.trainer import CausalLM, ModelConfig, deterministic
+
+BATCH = 32
+
+
+class ForensicsError(ValueError):
+    """A checkpoint or sequence the tests cannot use; the message names the file."""
+
+
+def _config(release: Release, ck: Checkpoint) -> dict:
+    own = next((f.path for f in ck.files if f.path.rsplit("/", 1)[-1] == "config.json"), None)
+    if own is not None and release.has_file(own):
+        try:
+            return json.loads(release.path(own).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise ForensicsError(f"{own}: not readable JSON: {exc}") from None
+    try:
+        config = release.model_config()
+    except ValueError as exc:
+        raise ForensicsError(f"checkpoint step {ck.step}: {exc}") from None
+    if not config:
+        raise ForensicsError(f"checkpoint step {ck.step}: no model config (config.json) to build the model from")
+    return config
+
+
+def load_model(release: Release, ck: Checkpoint, device: str = "cpu") -> CausalLM:
+    """The checkpoint's weights in the reference LLaMA; ``ForensicsError`` when they do not fit it."""
+    weights = [f.path for f in ck.files if f.role == "weights" and f.path.endswith(".safetensors")]
+    if not weights:
+        raise ForensicsError(f"checkpoint step {ck.step}: no safetensors weights declared")
+    try:
+        cfg = ModelConfig.from_hf_config(_config(release, ck))
+    except ValueError as exc:
+        raise ForensicsError(f"checkpoint step {ck.step}: the reference LLaMA cannot be built: {exc}") from None
+    tensors: dict[str, torch.Tensor] = {}
+    for path in weights:
+        if not release.has_file(path):
+            raise ForensicsError(f"{path} is missing")
+        try:
+            release.header(path)  # never hand a malformed file to a tensor loader
+            tensors |= safetensors.torch.load(release.path(path).read_bytes())
+        except (ValueError, OSError, SafetensorError) as exc:
+            raise ForensicsError(f"{path}: {exc}") from None
+    model = CausalLM(cfg)
+    params = dict(model.named_parameters())
+    missing = sorted(set(params) - set(tensors))
+    shapes = [n for n, p in params.items() if n in tensors and tensors[n].shape != p.shape]
+    if missing or shapes:
+        what = f"lacks {missing[0]}" if missing else f"{shapes[0]} has shape {tuple(tensors[shapes[0]].shape)}"
+        raise ForensicsError(f"{weights[0]}: not a LLaMA of its config ({what})")
+    with torch.no_grad():
+        for name, param in params.items():
+            param.copy_(tensors[name].to(param.dtype))
+    return model.to(device).eval()
+
+
+def sequence_losses(model: CausalLM, sequences: list[list[int]], device: str = "cpu") -> list[float]:
+    """Mean next-token cross-entropy of each sequence (sequences of equal length batch together)."""
+    out = [0.0] * len(sequences)
+    by_length: dict[int, list[int]] = {}
+    for i, ids in enumerate(sequences):
+        if len(ids) < 2:
+            raise ForensicsError(f"a sequence of {len(ids)} token(s) has no next token to predict")
+        by_length.setdefault(len(ids), []).append(i)
+    with deterministic(1), torch.no_grad():
+        for idx in by_length.values():
+            for b in range(0, len(idx), BATCH):
+                part = idx[b : b + BATCH]
+                batch = torch.tensor([sequences[i] for i in part], dtype=torch.long, device=device)
+                logits = model(batch[:, :-1]).float()
+                loss = F.cross_entropy(logits.transpose(1, 2), batch[:, 1:], reduction="none").mean(dim=1)
+                for i, v in zip(part, loss.tolist()):
+                    out[i] = v
+    return out
+
+
+def greedy(model: CausalLM, prompts: list[list[int]], length: int, device: str = "cpu") -> list[list[int]]:
+    """``length`` greedily decoded tokens after each prompt (prompts of one length, recomputed each step)."""
+    if not prompts:
+        return []
+    with deterministic(1), torch.no_grad():
+        ids = torch.tensor(prompts, dtype=torch.long, device=device)
+        for _ in range(length):
+            nxt = model(ids)[:, -1].argmax(dim=-1, keepdim=True)
+            ids = torch.cat([ids, nxt], dim=1)
+    return ids[:, -length:].tolist()

@@ -1,0 +1,94 @@
+"""The order test (Choi, Shavit & Duvenaud 2023): did the sequences declared for a segment c → c+1 train it?
+
+A model overfits for a while to what it was just trained on, so from checkpoint c to c+1 the loss of
+the segment's own sequences drops more than the loss of sequences it has not (yet) seen. For a seeded
+sample of the declared sequences and a seeded control sample — sequences declared for *later*
+segments (untrained at c+1 if the manifest is true), or, for the last segment, for earlier ones — the
+per-sequence drop loss(c) − loss(c+1) is compared with a one-sided Mann-Whitney U test, effect size the
+common-language effect A = P(declared drop > control drop) (0.5 = no difference).
+
+Decision rule, at significance ``alpha`` and the smallest effect ``min_effect`` a truly trained segment
+is expected to show (both in :class:`OrderTestOptions`):
+
+* ``consistent``: p ≤ alpha for "declared drops exceed control drops";
+* ``inconsistent``: the sample rules the expected effect out — the one-sided upper confidence bound
+  A + z(1−alpha)·σ₀ is below ``min_effect`` (σ₀: the null standard deviation of A), or the opposite
+  one-sided test ("declared drops are *smaller*") has p ≤ alpha. Data that never trained the segment
+  (swapped chunks, substituted sequences, a checkpoint from another run) land here;
+* ``inconclusive``: neither; the result states the power the sample sizes give against ``min_effect``.
+
+Both error rates are measured on a weights-only fixture in BENCHMARKS.md (benchmarks/order_test.py).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+
+from audit.core.release import Release
+from audit.forensics.model import load_model, sequence_losses
+from audit.forensics.options import OrderTestOptions
+from audit.forensics.samples import read_slots, sample_slots
+from audit.forensics.stats import mann_whitney, normal_isf, u_power
+from audit.spec.manifest import Checkpoint
+
+
+@dataclass(frozen=True)
+class OrderResult:
+    start_step: int
+    end_step: int
+    verdict: str  # consistent | inconsistent | inconclusive
+    p_value: float | None  # one-sided: declared drops exceed the controls'
+    effect: float | None  # common-language effect size A
+    sequences: int  # declared sequences tested
+    controls: int = 0
+    control: str | None = None  # later | earlier
+    p_opposite: float | None = None
+    upper_bound: float | None = None
+    power: float | None = None
+    reason: str | None = None
+    wall_s: float | None = None
+
+
+def decide(p_greater: float, p_less: float, effect: float, sigma: float, n1: int, n2: int,
+           opts: OrderTestOptions) -> tuple[str, float, float]:
+    """(verdict, upper confidence bound of the effect, power against ``min_effect``)."""  # fmt: skip
+    upper = effect + normal_isf(opts.alpha) * sigma
+    power = u_power(opts.min_effect, n1, n2, opts.alpha)
+    if p_greater <= opts.alpha:
+        return "consistent", upper, power
+    if p_less <= opts.alpha or upper < opts.min_effect:
+        return "inconsistent", upper, power
+    return "inconclusive", upper, power
+
+
+def order_test(release: Release, start: Checkpoint, end: Checkpoint, last_step: int, opts: OrderTestOptions,
+               segment_index: int = 0) -> OrderResult:
+    """The order test on segment ``start`` → ``end`` (steps start+1 … end) of a release whose data map
+    steps 1 … ``last_step``; raises ForensicsError / ReplayDataError for unusable inputs."""
+    began = time.perf_counter()
+    rng = random.Random(f"{opts.seed}:{segment_index}")
+    declared = sample_slots(range(start.step + 1, end.step + 1), release, opts.sample, rng)
+    later, earlier = range(end.step + 1, last_step + 1), range(1, start.step + 1)
+    control, pool = ("later", later) if len(later) else ("earlier", earlier)
+    controls = sample_slots(pool, release, opts.control_sample, rng) if pool else []
+    base = dict(start_step=start.step, end_step=end.step, sequences=len(declared), controls=len(controls))
+    if not controls:
+        return OrderResult(**base, verdict="inconclusive", p_value=None, effect=None,
+                           reason="no other segment's sequences to compare with")  # fmt: skip
+    seqs = read_slots(release, declared + controls)
+    drops = _drops(release, start, end, seqs, opts.device)
+    test = mann_whitney(drops[: len(declared)], drops[len(declared) :])
+    verdict, upper, power = decide(test.p_greater, test.p_less, test.effect, test.sigma, len(declared),
+                                   len(controls), opts)  # fmt: skip
+    return OrderResult(**base, verdict=verdict, p_value=test.p_greater, effect=test.effect, control=control,
+                       p_opposite=test.p_less, upper_bound=min(1.0, upper), power=power,
+                       wall_s=time.perf_counter() - began)  # fmt: skip
+
+
+def _drops(release: Release, start: Checkpoint, end: Checkpoint, seqs: list[list[int]], device: str) -> list[float]:
+    before = sequence_losses(load_model(release, start, device), seqs, device)
+    after = sequence_losses(load_model(release, end, device), seqs, device)
+    return [b - a if math.isfinite(b - a) else 0.0 for b, a in zip(before, after)]
