@@ -110,7 +110,7 @@ class CheckpointsPart:
             return
         chunks = [c for c in (self.doc.get("data") or {}).get("chunks") or [] if isinstance(c, dict)]
         hp = (self.doc.get("config") or {}).get("training") or {}
-        batch, length = hp.get("batch_size"), hp.get("sequence_length")
+        batch = hp.get("batch_size")
         indices = sorted(self.indexed[self._key(c)] for c in entries)
         reason = None
         if not chunks:
