@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
+
+import pytest
 
 from conftest import REPO, flip_tensor_byte, manifest, run_cli, write_manifest
 
@@ -192,3 +196,15 @@ def test_manifest_findings_carry_their_line(release, tmp_path):
     r = run_cli(str(release), "--replay", "none", "--out", str(tmp_path / "out"))
     finding = json.loads((tmp_path / "out" / "report.json").read_text())["findings"][0]
     assert finding["id"] == "manifest.yaml-invalid" and finding["line"] == 4
+
+
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_version_and_help_import_nothing_heavy(flag):
+    """Start-up: nothing of pydantic, jsonschema, rich, git, torch, numpy or yaml before it is needed."""
+    probe = ("import sys\nsys.argv = ['llm360-audit', %r]\ntry:\n    from audit.__main__ import run\n    run()\n"
+             "except SystemExit:\n    pass\n"
+             "heavy = ('pydantic', 'jsonschema', 'rich', 'git', 'torch', 'numpy', 'yaml', 'safetensors')\n"
+             "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n") % flag
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == "[]"

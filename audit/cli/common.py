@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from audit import interrupts
 from audit.cli.root import EXIT_FAIL, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PASS, err, usage
@@ -106,7 +105,7 @@ def progress(quiet: bool, output_format: OutputFormat):
 
     if quiet or output_format != OutputFormat.text:
         return Progress() if quiet else LogProgress(sys.stderr)
-    return RichProgress(err) if err.is_terminal else LogProgress(sys.stderr)
+    return RichProgress(err.instance()) if err.is_terminal else LogProgress(sys.stderr)
 
 
 def finish(make_report, out_dir: Path, output_format: OutputFormat, quiet: bool, seal=None) -> None:
@@ -140,6 +139,8 @@ def finish(make_report, out_dir: Path, output_format: OutputFormat, quiet: bool,
 
         with open(summary_file, "a", encoding="utf-8") as f:
             f.write(render_markdown(report) + "\n")
+    from rich.console import Console
+
     console = Console(highlight=False)
     if output_format == OutputFormat.json:
         sys.stdout.write(render_json(report))

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
-from rich.console import Console
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130
@@ -19,7 +20,26 @@ app = typer.Typer(
 example_app = typer.Typer(help="Build the example release.", no_args_is_help=True)
 app.add_typer(example_app, name="example")
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Stderr:
+    """The stderr console, made on first use: `--version` and `--help` never import rich."""
+
+    _console: Any = None
+
+    def instance(self) -> Any:
+        """The rich Console itself (for what needs the object: live progress bars)."""
+        if _Stderr._console is None:
+            from rich.console import Console
+
+            _Stderr._console = Console(stderr=True, highlight=False, soft_wrap=True)
+        return _Stderr._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.instance(), name)
+
+
+err = _Stderr()
 
 
 def usage(message: str) -> typer.Exit:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 
 from audit.cli.root import EXIT_FAIL, EXIT_PASS, app, usage
 
@@ -37,6 +36,8 @@ def verify_cmd(
         result = verify(release.resolve(), report.resolve(), public, None if no_cache else (cache_dir or default_cache_dir()))
     except (KeyProblem, Unreadable) as exc:
         raise usage(str(exc)) from None
+    from rich.console import Console
+
     console = Console(highlight=False, soft_wrap=True)
     for line in result.differences:
         console.print(line)
