@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from audit.readers.bounded import load_json
-from audit.frameworks.interface import CheckpointFacts, Framework, Hyperparameters, ReadJson, RecordedTraining
+from audit.frameworks.interface import (CheckpointFacts, EngineError, EngineRun, Framework, Hyperparameters, ReadJson,
+                                       RecordedTraining)  # fmt: skip
 from audit.readers.training_log import TrainingLog, add_record
+
+if TYPE_CHECKING:
+    from audit.core.release import Release
+    from audit.spec.manifest import Checkpoint
 
 TRAINER_STATE = "trainer_state.json"
 #: What HF's rng_state.pth holds on every machine (CUDA and other devices add their own keys).
@@ -168,11 +173,13 @@ def hyperparameters_from_args(args: dict[str, Any], train_batch_size: object = N
 
 
 class HFTrainer(Framework):
-    """``checkpoint-N/`` folders of transformers' ``Trainer``."""
+    """``checkpoint-N/`` folders of transformers' ``Trainer``; replayed by resuming transformers' own Trainer
+    (audit.frameworks.hf_replay, imported only to replay)."""
 
     name = "Hugging Face Trainer"
     log_formats: ClassVar = {"hf-trainer-state": read_log_history}
     schedules = tuple(HF_SCHEDULES.values())
+    replays = True
 
     def owns(self, file_names: set[str]) -> bool:
         return TRAINER_STATE in file_names
@@ -214,3 +221,26 @@ class HFTrainer(Framework):
             return Hyperparameters(None, f"{rel} does not give {', '.join(lacking)}; declare config: by hand ({'; '.join(notes)})")
         return Hyperparameters(training, f"hyperparameters from {rel} (its pickle's opcodes read, never unpickled); "
                                          f"{'; '.join(notes)}")  # fmt: skip
+
+    def replay_blocker(self, release: Release, start: Checkpoint) -> str | None:
+        from audit.frameworks.hf_replay import blocker
+
+        try:
+            state = release.training_state(start)
+        except ValueError:
+            state = None
+        return blocker(release, start, state)
+
+    def replay(self, release: Release, start: Checkpoint, batches: list, device: str, work: Path) -> EngineRun:
+        from audit.frameworks import hf_replay
+
+        try:
+            state = release.training_state(start)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
+        reason = hf_replay.blocker(release, start, state)
+        if reason:
+            raise EngineError(reason)
+        if state.get("global_step") != start.step:
+            raise EngineError(f"{start.path}/{TRAINER_STATE} holds step {state.get('global_step')}, the manifest says {start.step}")
+        return hf_replay.replay(release, start, state, batches, device, work)

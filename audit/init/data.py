@@ -49,7 +49,8 @@ class DataPart:
             chunks.append(entry)
         data["chunks"] = chunks
         if len(lengths) == 1:
-            data.setdefault("format", {}).setdefault("tokens_per_sequence", lengths.pop())
+            data.setdefault("format", {}).setdefault("tokens_per_sequence", length := lengths.pop())
+            self._sequence_length(length)
         if "mixture" not in data and chunks:
             mix: dict[str, int] = {}
             for c in chunks:
@@ -63,6 +64,16 @@ class DataPart:
             data["order"] = {"within_chunk": "unknown"}
             self.note("data.order.within_chunk set to unknown; declare sequential or shuffled (with its seed)")
         self.doc["data"] = {k: data[k] for k in ("format", "chunks", "mixture", "mixture_tolerance", "order") if k in data}
+
+    def _sequence_length(self, tokens: int) -> None:
+        """config.training.sequence_length, where the framework does not record it (the HF Trainer), from
+        the data: every sequence holds ``tokens`` ids, the inputs of a step and their shifted targets."""
+        training = (self.doc.get("config") or {}).get("training")
+        if not isinstance(training, dict) or training.get("sequence_length") is not None or tokens < 2:
+            return
+        training["sequence_length"] = tokens - 1
+        self.note(f"config.training.sequence_length set to {tokens - 1}: every data sequence holds {tokens} token ids "
+                  "(inputs and their shifted targets); check it")  # fmt: skip
 
     def _chunk_files(self, fmt: DataFormat, explicit: bool) -> tuple[str, list[Path]]:
         """The data format (as declared, else the one found) and its chunk files."""

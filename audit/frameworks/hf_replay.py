@@ -1,0 +1,237 @@
+"""The built-in replay of a Hugging Face Trainer run: transformers' own ``Trainer``, resumed from a copy of
+``checkpoint-N`` with ``train(resume_from_checkpoint=...)``, fed the steps' sequences the manifest's step →
+data mapping names, in order.
+
+Where each ``TrainingArguments`` value comes from (``training_args.bin`` is never unpickled):
+
+* the manifest's ``config.training`` (what the audit holds the release to): ``learning_rate`` (peak_lr),
+  ``lr_scheduler_type`` (hf-linear → linear, hf-cosine → cosine, hf-constant → constant,
+  hf-constant-with-warmup → constant_with_warmup), ``warmup_steps``, ``max_steps`` (total_steps: the
+  schedule's length), ``adam_beta1``/``adam_beta2``/``adam_epsilon``/``weight_decay``, ``optim``
+  (adamw_torch, or adamw_torch_fused for implementation fused), ``max_grad_norm`` (grad_clip; none: 0, no
+  clipping), ``seed`` (42, transformers' default, when undeclared), ``bf16`` (precision bf16-mixed),
+  ``gradient_accumulation_steps`` (batch_size ÷ the per-device batch);
+* the start checkpoint's ``trainer_state.json``: ``per_device_train_batch_size`` (train_batch_size) and
+  ``logging_steps``;
+* the replay itself: ``ignore_data_skip`` with a sequential sampler over the segment's sequences (each
+  step gets exactly the batch the step → data mapping gives it), ``save_strategy="no"`` with a save
+  after the last replayed step, ``report_to="none"``, ``disable_tqdm``, ``use_cpu`` for device cpu,
+  ``dataloader_num_workers=0``.
+
+Each sequence becomes ``{"input_ids": ids, "labels": ids}`` through transformers' default collator (the
+model shifts the labels). What the replay cannot know: a custom data collator or dataset transform,
+callbacks, ``lr_scheduler_kwargs``/``optim_args``, NEFTune, label smoothing, gradient checkpointing,
+several processes; a run that used them replays as a mismatch, never as a false ``bit-exact``. A segment
+that crosses an epoch boundary of the original run differs in ``rng_state.pth`` (the original sampler
+draws a new permutation there).
+
+The Trainer reads ``optimizer.pt``, ``scheduler.pt`` and ``rng_state.pth`` with ``torch.load(...,
+weights_only=True)`` (transformers 5.x: every ``torch.load`` of its resume passes ``weights_only=True``,
+after ``check_torch_load_is_safe``, which requires torch ≥ 2.6); before it sees the copy, every pickle in
+it has passed the static scan (audit.readers.pickle_scan), and ``training_args.bin`` is not copied.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from audit.frameworks.interface import EngineError, EngineRun
+from audit.readers.bounded import load_json
+
+if TYPE_CHECKING:
+    from audit.core.release import Release
+    from audit.spec.manifest import Checkpoint
+
+#: The manifest's schedule names → transformers' lr_scheduler_type (the inverse of hf_trainer.HF_SCHEDULES).
+SCHEDULER_TYPES = {"hf-linear": "linear", "hf-cosine": "cosine", "hf-constant": "constant",
+                   "hf-constant-with-warmup": "constant_with_warmup"}  # fmt: skip
+PRECISIONS = ("fp32", "bf16-mixed")
+#: Written by the Trainer and never needed to resume: not copied, never opened.
+NOT_COPIED = ("training_args.bin",)
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
+TRANSFORMERS_MISSING = ("transformers is not installed: pip install transformers accelerate (or "
+                        "llm360-audit[hf]) to replay Hugging Face Trainer checkpoints")  # fmt: skip
+
+
+def blocker(release: Release, start: Checkpoint, state: dict[str, Any] | None) -> str | None:
+    """Why the Trainer cannot replay from ``start`` (``state``: its trainer_state.json, None if unreadable)."""
+    try:
+        import accelerate  # noqa: F401  (the Trainer needs it)
+        from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    except ImportError:
+        return TRANSFORMERS_MISSING
+    config_path = f"{start.path}/config.json"
+    try:
+        config = load_json(release.path(config_path))
+    except (OSError, ValueError, RecursionError) as exc:
+        return f"{config_path}: {str(exc).splitlines()[0][:120]}: the model cannot be built"
+    model_type = config.get("model_type") if isinstance(config, dict) else None
+    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        return f"{config_path}: model_type {model_type!r} is not a causal-LM model transformers knows"
+    m = release.manifest
+    if m.config is None:
+        return None  # why_not names it
+    hp = m.config.training
+    if hp.lr_schedule.name not in SCHEDULER_TYPES:
+        return (f"config.training.lr_schedule.name {hp.lr_schedule.name} is not a transformers schedule "
+                f"({', '.join(SCHEDULER_TYPES)})")  # fmt: skip
+    if hp.lr_schedule.total_steps is None:
+        return "config.training.lr_schedule.total_steps (the Trainer's max_steps) is not declared"
+    if hp.optimizer.name.lower() != "adamw" or hp.optimizer.implementation not in (None, "for-loop", "fused"):
+        return f"the Trainer replay runs AdamW (adamw_torch), not {hp.optimizer.name} ({hp.optimizer.implementation})"
+    if hp.precision not in PRECISIONS:
+        return f"the Trainer replay runs {' and '.join(PRECISIONS)}, not {hp.precision}"
+    if state is None:
+        return f"{start.path}/trainer_state.json cannot be read"
+    per_device, logging = state.get("train_batch_size"), state.get("logging_steps")
+    if not (type(per_device) is int and per_device > 0 and type(logging) is int and logging > 0):
+        return f"{start.path}/trainer_state.json records no train_batch_size and logging_steps"
+    if hp.batch_size % per_device:
+        return f"config.training.batch_size {hp.batch_size} is not a multiple of the per-device batch {per_device}"
+    return None
+
+
+def training_arguments(release: Release, state: dict[str, Any], device: str, work: Path) -> dict[str, Any]:
+    """The keyword arguments of ``TrainingArguments`` (see the module for where each comes from)."""
+    hp = release.manifest.config.training
+    s, opt = hp.lr_schedule, hp.optimizer
+    per_device = state["train_batch_size"]
+    betas = opt.betas or [0.9, 0.999]
+    return dict(
+        output_dir=str(work / "trainer"), max_steps=s.total_steps, learning_rate=s.peak_lr,
+        lr_scheduler_type=SCHEDULER_TYPES[s.name], warmup_steps=s.warmup_steps,
+        per_device_train_batch_size=per_device, gradient_accumulation_steps=hp.batch_size // per_device,
+        adam_beta1=betas[0], adam_beta2=betas[1], adam_epsilon=1e-8 if opt.eps is None else opt.eps,
+        weight_decay=0.0 if opt.weight_decay is None else opt.weight_decay,
+        optim="adamw_torch_fused" if opt.implementation == "fused" else "adamw_torch",
+        max_grad_norm=0.0 if hp.grad_clip is None else hp.grad_clip, seed=42 if hp.seed is None else hp.seed,
+        bf16=hp.precision == "bf16-mixed", logging_strategy="steps", logging_steps=state["logging_steps"],
+        save_strategy="no", report_to="none", disable_tqdm=True, use_cpu=device == "cpu", dataloader_num_workers=0,
+        ignore_data_skip=True, log_level="error",
+    )  # fmt: skip
+
+
+def copy_checkpoint(release: Release, start: Checkpoint, dst: Path) -> None:
+    """The start checkpoint's declared files (training_args.bin aside) into ``dst``; every pickle among
+    them must pass the static scan before the Trainer may torch.load it."""
+    from audit.readers.pickle_scan import scan_pickle_file
+    from audit.readers.torch_pickle import looks_pickled
+
+    dst.mkdir(parents=True)
+    for f in start.files:
+        name = f.path.rsplit("/", 1)[-1]
+        if name in NOT_COPIED or not release.has_file(f.path):
+            continue
+        src = release.path(f.path)
+        if src.is_symlink():
+            raise EngineError(f"{f.path} is a symbolic link; the Trainer is not given it")
+        if name.endswith(PICKLE_SUFFIXES) or looks_pickled(src):
+            try:
+                scan = scan_pickle_file(src, f.path)
+            except ValueError as exc:
+                raise EngineError(str(exc)) from None
+            if scan.unsafe:
+                raise EngineError(f"{f.path}: a pickle that would import {', '.join(scan.unsafe[:3])}; "
+                                  "the Trainer is not given it")  # fmt: skip
+            if scan.problem:
+                raise EngineError(f"{scan.problem}; the Trainer is not given it")
+        shutil.copyfile(src, dst / name)
+
+
+def replay(release: Release, start: Checkpoint, state: dict[str, Any], batches: list, device: str,
+           work: Path) -> EngineRun:
+    """Resume transformers' Trainer from a scanned copy of ``start`` for the steps of ``batches``."""
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
+        os.environ[var] = "1"  # nothing leaves the machine
+    import torch
+    from transformers import AutoModelForCausalLM, Trainer, TrainerCallback, TrainingArguments
+    from transformers import __version__ as transformers_version
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.utils import logging as hf_logging
+
+    if device != "cpu" and not device.startswith("cuda"):
+        raise EngineError(f"the Trainer replay runs on cpu or cuda, not {device}")
+    ckpt = work / "checkpoint"
+    copy_checkpoint(release, start, ckpt)
+    end = start.step + len(batches)
+    rows = [ids for batch in batches for ids in batch]
+
+    class Steps(torch.utils.data.Dataset):
+        def __len__(self) -> int:
+            return len(rows)
+
+        def __getitem__(self, i: int) -> dict:
+            return {"input_ids": rows[i], "labels": rows[i]}
+
+    class StopAtEnd(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= end:
+                control.should_save = control.should_training_stop = True
+            return control
+
+    class SegmentTrainer(Trainer):
+        """The segment's batches in order; the RNG state restored after the first batch is drawn, as the
+        Trainer's own resume does (the DataLoader draws its base seed from the global generator)."""
+
+        synced = False
+
+        def _get_train_sampler(self, train_dataset=None):
+            return torch.utils.data.SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
+
+        def get_batch_samples(self, epoch_iterator, num_batches, device):
+            got = super().get_batch_samples(epoch_iterator, num_batches, device)
+            if not self.synced:
+                self._load_rng_state(str(ckpt))
+                self.synced = True
+            return got
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        try:
+            args = TrainingArguments(**training_arguments(release, state, device, work))
+            model = AutoModelForCausalLM.from_pretrained(str(ckpt), use_safetensors=True, dtype="auto",
+                                                         trust_remote_code=False)  # fmt: skip
+        except (OSError, ValueError) as exc:
+            raise EngineError(f"cannot build the Trainer from {start.path}: {str(exc).splitlines()[0][:200]}") from None
+        trainer = SegmentTrainer(model=model, args=args, train_dataset=Steps(), callbacks=[StopAtEnd()])
+        trainer.remove_callback(PrinterCallback)
+        try:
+            trainer.train(resume_from_checkpoint=str(ckpt))
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise EngineError(f"the Trainer could not resume {start.path}: {str(exc).splitlines()[0][:200]}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    saved = work / "trainer" / f"checkpoint-{end}"
+    if trainer.state.global_step != end or not saved.is_dir():
+        raise EngineError(f"the Trainer stopped at step {trainer.state.global_step}, not {end}")
+    out = work / "out"
+    saved.rename(out)
+    environment = {"framework": "transformers", "transformers_version": transformers_version,
+                   "torch_version": torch.__version__, "device": device, "num_threads": torch.get_num_threads(),
+                   "dtype": str(model.dtype).removeprefix("torch."), "precision": release.manifest.config.training.precision}  # fmt: skip
+    return EngineRun(out=out, logs=step_log(trainer.state.log_history, start.step, state["logging_steps"]),
+                     environment=environment)  # fmt: skip
+
+
+def step_log(history: list[dict], start: int, every: int) -> list[dict]:
+    """The replay's per-step log from its ``log_history``, like with like: a logged ``loss`` is the mean
+    over the logging interval, so the loss of an interval the replay covered only in part (a segment that
+    starts between two logging steps) is left out; the learning rate and gradient norm are the step's own."""
+    rows, last = [], start
+    for entry in history:
+        step = entry.get("step")
+        if type(step) is not int or step <= start or "loss" not in entry:
+            continue
+        row = {"step": step} | {k: entry[k] for k in ("loss", "learning_rate", "grad_norm") if k in entry}
+        if step - last != every:
+            row.pop("loss")
+        rows.append(row)
+        last = step
+    return rows
