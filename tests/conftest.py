@@ -31,6 +31,18 @@ def built_release(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def hf_trained(tmp_path_factory) -> Path:
+    """One real Hugging Face Trainer run per session (tests/hf_run.py), kept as the Trainer wrote it."""
+    pytest.importorskip("transformers")  # optional: the test extra installs both
+    pytest.importorskip("accelerate")  # transformers' Trainer needs it
+    from hf_run import train
+
+    out = tmp_path_factory.mktemp("hf") / "trainer-output"
+    train(out)
+    return out
+
+
 @pytest.fixture
 def release(built_release, tmp_path) -> Path:
     """A private copy of the example release, free to damage."""

@@ -9,9 +9,6 @@ import json
 import os
 import pickle
 import shutil
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -20,24 +17,9 @@ from audit.init import init_release
 from audit.readers.torch_pickle import torch_supported
 from audit.spec.manifest_loader import load_manifest
 from conftest import REPO, audit, finding_ids, manifest, run_cli, write_manifest
+from hf_run import CHECKPOINTS, STEPS
 
-STEPS, SAVE_EVERY = 12, 4
-CHECKPOINTS = [f"checkpoint-{s}" for s in (4, 8, 12)]
 PICKLED_STATE = ("optimizer.pt", "scheduler.pt", "rng_state.pth")
-
-TRAIN = textwrap.dedent("""
-    import sys, torch
-    from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
-    g = torch.Generator().manual_seed(0)
-    data = [{"input_ids": ids, "labels": ids} for ids in torch.randint(0, 128, (64, 16), generator=g).tolist()]
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64))
-    args = TrainingArguments(output_dir=sys.argv[1], max_steps=12, save_steps=4, logging_steps=1, seed=0,
-                             per_device_train_batch_size=4, learning_rate=1e-3, warmup_steps=2,
-                             lr_scheduler_type="linear", report_to="none", use_cpu=True, dataloader_num_workers=0)
-    Trainer(model=model, args=args, train_dataset=data).train()
-""")
 
 
 class Payload:
@@ -50,31 +32,19 @@ class Payload:
         return (os.system, (f"touch {self.path}",))
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    """One real Trainer run per module (in a subprocess: the Trainer's global state stays out of pytest)."""
-    pytest.importorskip("transformers")  # optional: the test extra installs both
-    pytest.importorskip("accelerate")  # transformers' Trainer needs it
-    out = tmp_path_factory.mktemp("hf") / "trainer-output"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    r = subprocess.run([sys.executable, "-c", TRAIN, str(out)], capture_output=True, text=True, timeout=300, env=env)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return out
-
-
 @pytest.fixture
-def release(trained, tmp_path) -> Path:
+def release(hf_trained, tmp_path) -> Path:
     """A private copy of the Trainer output, with the manifest init writes."""
     dst = tmp_path / "hf-release"
-    shutil.copytree(trained, dst)
+    shutil.copytree(hf_trained, dst)
     init_release(dst)
     return dst
 
 
 @pytest.fixture(scope="module")
-def report(trained, tmp_path_factory):
+def report(hf_trained, tmp_path_factory):
     root = tmp_path_factory.mktemp("hf-audit") / "release"
-    shutil.copytree(trained, root)
+    shutil.copytree(hf_trained, root)
     init_release(root)
     return audit(root)
 
@@ -83,15 +53,15 @@ def _log_history(root: Path, ck: str = "checkpoint-12") -> list[dict]:
     return json.loads((root / ck / "trainer_state.json").read_text())["log_history"]
 
 
-def test_the_run_saved_what_the_trainer_saves(trained):
+def test_the_run_saved_what_the_trainer_saves(hf_trained):
     for ck in CHECKPOINTS:
-        names = {p.name for p in (trained / ck).iterdir()}
+        names = {p.name for p in (hf_trained / ck).iterdir()}
         assert {"model.safetensors", "trainer_state.json", "training_args.bin", *PICKLED_STATE} <= names, names
 
 
-def test_init_maps_every_checkpoint_with_no_hand_editing(trained, tmp_path):
+def test_init_maps_every_checkpoint_with_no_hand_editing(hf_trained, tmp_path):
     root = tmp_path / "r"
-    shutil.copytree(trained, root)
+    shutil.copytree(hf_trained, root)
     result = init_release(root)
     m, _, problems = load_manifest(root)
     assert problems == [] and m is not None
@@ -109,7 +79,7 @@ def test_init_maps_every_checkpoint_with_no_hand_editing(trained, tmp_path):
     assert m.config.model == "checkpoint-12/config.json"
     assert (t.lr_schedule.name, t.lr_schedule.peak_lr, t.lr_schedule.warmup_steps, t.lr_schedule.total_steps) == (
         "hf-linear", 1e-3, 2, STEPS)
-    assert (t.batch_size, t.precision, t.seed, t.grad_clip, t.sequence_length) == (4, "fp32", 0, 1.0, None)
+    assert (t.batch_size, t.precision, t.seed, t.grad_clip, t.sequence_length) == (4, "fp32", 0, 1.0, 15)
     assert (t.optimizer.betas, t.optimizer.eps, t.optimizer.weight_decay) == ([0.9, 0.999], 1e-8, 0.0)
     assert any("hyperparameters from checkpoint-12/training_args.bin" in c for c in result.notes)
     # A second run changes nothing.
@@ -139,10 +109,10 @@ def test_audit_finds_checkpoints_optimizer_and_rng_states(report):
     assert all("not loaded" in f.message for f in report.findings if f.id == "checkpoints.pickle")
 
 
-def test_metrics_read_the_loss_of_every_logged_step(report, trained):
+def test_metrics_read_the_loss_of_every_logged_step(report, hf_trained):
     metrics = report.criteria["metrics"]
     assert metrics.evidence["steps_logged"] == metrics.evidence["steps_expected"] == STEPS
-    logged = {e["step"]: e for e in _log_history(trained) if "loss" in e}
+    logged = {e["step"]: e for e in _log_history(hf_trained) if "loss" in e}
     assert sorted(logged) == list(range(1, STEPS + 1))
     series = metrics.evidence["series"]
     assert series["loss"] == [[s, logged[s]["loss"]] for s in sorted(logged)]
@@ -264,9 +234,9 @@ def test_training_args_are_never_unpickled(release, tmp_path):
     assert "system" in unreadable["checkpoint-8/training_args.bin"]  # the call it would have made, named, not made
 
 
-def test_init_and_audit_through_the_cli(trained, tmp_path):
+def test_init_and_audit_through_the_cli(hf_trained, tmp_path):
     root = tmp_path / "rel"
-    shutil.copytree(trained, root)
+    shutil.copytree(hf_trained, root)
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     init = run_cli("init", str(root), env=env)
     assert init.returncode == 0 and "Traceback" not in init.stdout + init.stderr, init.stderr

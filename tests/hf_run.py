@@ -1,0 +1,56 @@
+"""A real Hugging Face Trainer run, shared by tests/test_hf_trainer.py and tests/test_hf_replay.py: a tiny
+Llama trained 12 steps (checkpoints 4, 8, 12) with transformers' own Trainer, and its data released
+beside it: ``data/train.jsonl`` (the sequences in the dataset's own indexing) and
+``data/global_indices.npy`` (the position of each sequence the Trainer's RandomSampler fed it, in
+training order, recorded by the dataset as the Trainer read it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+STEPS, SAVE_EVERY, BATCH = 12, 4, 4
+CHECKPOINTS = [f"checkpoint-{s}" for s in range(SAVE_EVERY, STEPS + 1, SAVE_EVERY)]
+
+TRAIN = textwrap.dedent("""
+    import json, os, sys, numpy, torch
+    from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
+    out = sys.argv[1]
+    g = torch.Generator().manual_seed(0)
+    rows = torch.randint(0, 128, (64, 16), generator=g).tolist()
+
+    class Recorded(torch.utils.data.Dataset):
+        # the sequences as the Trainer reads them; which ones it read, in order
+        def __init__(self):
+            self.seen = []
+        def __len__(self):
+            return len(rows)
+        def __getitem__(self, i):
+            self.seen.append(i)
+            return {"input_ids": rows[i], "labels": rows[i]}
+
+    data = Recorded()
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=128, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64))
+    args = TrainingArguments(output_dir=out, max_steps=12, save_steps=4, logging_steps=1, seed=0,
+                             per_device_train_batch_size=4, learning_rate=1e-3, warmup_steps=2,
+                             lr_scheduler_type="linear", report_to="none", use_cpu=True, dataloader_num_workers=0)
+    Trainer(model=model, args=args, train_dataset=data).train()
+    os.makedirs(f"{out}/data")
+    with open(f"{out}/data/train.jsonl", "w") as f:
+        f.writelines(json.dumps({"token_ids": r}) + "\\n" for r in rows)
+    # the Trainer fetches one batch ahead: keep the sequences of the steps it trained
+    numpy.save(f"{out}/data/global_indices.npy", numpy.array(data.seen[:12 * 4], dtype=numpy.int64))
+""")
+
+
+def train(out: Path) -> None:
+    """Train the run into ``out`` (in a subprocess: the Trainer's global state stays out of pytest)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+           "OMP_NUM_THREADS": "1"}  # fmt: skip
+    r = subprocess.run([sys.executable, "-c", TRAIN, str(out)], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
