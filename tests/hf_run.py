@@ -54,3 +54,7 @@ def train(out: Path) -> None:
            "OMP_NUM_THREADS": "1"}  # fmt: skip
     r = subprocess.run([sys.executable, "-c", TRAIN, str(out)], capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+if __name__ == "__main__":  # python tests/hf_run.py OUT_DIR: the run, as README "Bring your own release" shows
+    train(Path(sys.argv[1]))

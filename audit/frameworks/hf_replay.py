@@ -52,6 +52,8 @@ PRECISIONS = ("fp32", "bf16-mixed")
 #: Written by the Trainer and never needed to resume: not copied, never opened.
 NOT_COPIED = ("training_args.bin",)
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
+#: The Trainer internals the replay relies on (its sampler and batch hooks) as in transformers 5.
+MIN_TRANSFORMERS = 5
 TRANSFORMERS_MISSING = ("transformers is not installed: pip install transformers accelerate (or "
                         "llm360-audit[hf]) to replay Hugging Face Trainer checkpoints")  # fmt: skip
 
@@ -60,9 +62,12 @@ def blocker(release: Release, start: Checkpoint, state: dict[str, Any] | None) -
     """Why the Trainer cannot replay from ``start`` (``state``: its trainer_state.json, None if unreadable)."""
     try:
         import accelerate  # noqa: F401  (the Trainer needs it)
+        import transformers
         from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
     except ImportError:
         return TRANSFORMERS_MISSING
+    if int(transformers.__version__.split(".")[0]) < MIN_TRANSFORMERS:
+        return f"the Trainer replay needs transformers >= {MIN_TRANSFORMERS} (installed: {transformers.__version__})"
     config_path = f"{start.path}/config.json"
     try:
         config = load_json(release.path(config_path))

@@ -167,8 +167,8 @@ def hyperparameters_from_args(args: dict[str, Any], train_batch_size: object = N
     if type(args.get("seed")) is int:
         training["seed"] = args["seed"]
     notes.append("batch_size is per process × gradient accumulation: multiply by the number of processes if "
-                 "training ran on several; sequence_length is not recorded by the Trainer (declare it for token "
-                 "counts and the replay)")  # fmt: skip
+                 "training ran on several; sequence_length is not recorded by the Trainer (taken from the released data "
+                 "when every sequence has one length; else declare it)")  # fmt: skip
     return training, notes
 
 
