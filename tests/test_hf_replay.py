@@ -86,6 +86,15 @@ def test_a_hostile_optimizer_state_never_reaches_the_trainer(hf_release, tmp_pat
     assert "posix.system" in seg.reason and "the Trainer is not given it" in seg.reason
 
 
+def test_a_truncated_rng_state_is_an_error_naming_it(hf_release):
+    target = hf_release / "checkpoint-4" / "rng_state.pth"
+    target.write_bytes(target.read_bytes()[:300])
+    init_release(hf_release)
+    seg = _segments(audit(hf_release, replay="1"))[(4, 8)]
+    assert seg.status == "error" and seg.reason.startswith("checkpoint-4/rng_state.pth: ")
+    assert "\n" not in seg.reason
+
+
 def test_a_model_transformers_does_not_know_is_skipped_naming_the_config(hf_release):
     config = hf_release / "checkpoint-4" / "config.json"
     config.write_text(json.dumps(json.loads(config.read_text()) | {"model_type": "no-such-model"}))
@@ -96,7 +105,7 @@ def test_a_model_transformers_does_not_know_is_skipped_naming_the_config(hf_rele
 
 
 def test_without_transformers_the_segment_says_what_to_install(hf_release, tmp_path):
-    r = run_cli(str(hf_release), "--replay", "all", "--out", str(tmp_path / "o"), "-q",
+    r = run_cli(str(hf_release), "--replay", "all", "--no-hash", "--out", str(tmp_path / "o"), "-q",
                 prelude="import sys; sys.modules['transformers'] = None")  # import transformers → ImportError
     assert "Traceback" not in r.stdout + r.stderr, r.stderr
     segs = json.loads((tmp_path / "o" / "report.json").read_text())["replay"]["segments"]

@@ -201,14 +201,14 @@ def replay(release: Release, start: Checkpoint, state: dict[str, Any], batches: 
             args = TrainingArguments(**training_arguments(release, state, device, work))
             model = AutoModelForCausalLM.from_pretrained(str(ckpt), use_safetensors=True, dtype="auto",
                                                          trust_remote_code=False)  # fmt: skip
-        except (OSError, ValueError) as exc:
-            raise EngineError(f"cannot build the Trainer from {start.path}: {str(exc).splitlines()[0][:200]}") from None
+        except Exception as exc:  # release content decides what transformers raises: a one-line error, never a crash
+            raise EngineError(f"cannot build the Trainer from {start.path}: {_first_line(exc)}") from None
         trainer = SegmentTrainer(model=model, args=args, train_dataset=Steps(), callbacks=[StopAtEnd()])
         trainer.remove_callback(PrinterCallback)
         try:
             trainer.train(resume_from_checkpoint=str(ckpt))
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise EngineError(f"the Trainer could not resume {start.path}: {str(exc).splitlines()[0][:200]}") from None
+        except Exception as exc:
+            raise EngineError(f"the Trainer could not resume {start.path}: {_first_line(exc)}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
         if bars:
@@ -223,6 +223,11 @@ def replay(release: Release, start: Checkpoint, state: dict[str, Any], batches: 
                    "dtype": str(model.dtype).removeprefix("torch."), "precision": release.manifest.config.training.precision}  # fmt: skip
     return EngineRun(out=out, logs=step_log(trainer.state.log_history, start.step, state["logging_steps"]),
                      environment=environment)  # fmt: skip
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:200]
 
 
 def step_log(history: list[dict], start: int, every: int) -> list[dict]:

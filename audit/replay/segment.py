@@ -61,8 +61,9 @@ def _released_env(release: Release, ck: Checkpoint) -> dict | None:
 
 def _same_arithmetic(env_diff: list[str], exact, logs: list[dict], log: TrainingLog) -> int:
     """Where the release records no environment: the number of logged steps the replay reproduced bit for
-    bit when at least :data:`SAME_ARITHMETIC_STEPS` (each after an update the replay computed), else 0. A
-    machine that computes differently does not give the same losses and gradient norms step after step."""
+    bit when at least :data:`SAME_ARITHMETIC_STEPS` (the second and later follow updates the replay
+    computed), else 0. A machine that computes differently does not give the same losses and gradient
+    norms step after step."""
     if env_diff != [compare.NO_FINGERPRINT] or exact is not None:
         return 0
     logged = sum(1 for r in logs if log.rows.get(r["step"]) is not None and any(k in r for k in compare.LOG_FIELDS))
