@@ -44,6 +44,15 @@ def hf_trained(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
+def hf_release(hf_trained, tmp_path) -> Path:
+    """A private copy of the Trainer output, with the manifest init writes."""
+    root = tmp_path / "hf-release"
+    shutil.copytree(hf_trained, root)
+    init_release(root)
+    return root
+
+
+@pytest.fixture
 def release(built_release, tmp_path) -> Path:
     """A private copy of the example release, free to damage."""
     dst = tmp_path / "release"

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -24,14 +23,6 @@ from pickle_corpus import OsSystem
 SEGMENTS = [(a, b) for a, b in zip(range(4, STEPS, 4), range(8, STEPS + 1, 4))]
 #: per checkpoint: 21 weights, 2 × 21 AdamW moments and 21 step counters, the CPU RNG state
 TENSORS = 21 + 3 * 21 + 1
-
-
-@pytest.fixture
-def hf_release(hf_trained, tmp_path) -> Path:
-    root = tmp_path / "hf-release"
-    shutil.copytree(hf_trained, root)
-    init_release(root)
-    return root
 
 
 def _segments(report) -> dict:
@@ -73,6 +64,18 @@ def test_one_ulp_in_a_later_checkpoint_is_a_mismatch_naming_step_and_tensor(hf_r
     assert seg.tensors[0].name == name and seg.max_ulp == 1 and seg.differing_elements == 1
     assert "reproduced all 4 logged steps bit for bit" in seg.reason
     assert segs[(8, 12)].status != "bit-exact"  # resuming from the altered weights
+
+
+def test_the_replay_feeds_the_declared_order_not_the_trainers_own(hf_release):
+    """The step → data mapping is what is audited: swap one sequence of step 6 with one of step 7 in the
+    released order, and the replay diverges at step 6 (the Trainer's sampler would have hidden it)."""
+    path = hf_release / "data" / "global_indices.npy"
+    order = np.load(path)
+    order[[5 * 4, 6 * 4]] = order[[6 * 4, 5 * 4]]
+    np.save(path, order)
+    init_release(hf_release)
+    seg = _segments(audit(hf_release, replay="1"))[(4, 8)]
+    assert seg.status == "mismatch" and seg.first_divergent_step == 6
 
 
 def test_a_hostile_optimizer_state_never_reaches_the_trainer(hf_release, tmp_path):

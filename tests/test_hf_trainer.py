@@ -32,15 +32,6 @@ class Payload:
         return (os.system, (f"touch {self.path}",))
 
 
-@pytest.fixture
-def release(hf_trained, tmp_path) -> Path:
-    """A private copy of the Trainer output, with the manifest init writes."""
-    dst = tmp_path / "hf-release"
-    shutil.copytree(hf_trained, dst)
-    init_release(dst)
-    return dst
-
-
 @pytest.fixture(scope="module")
 def report(hf_trained, tmp_path_factory):
     root = tmp_path_factory.mktemp("hf-audit") / "release"
@@ -82,6 +73,10 @@ def test_init_maps_every_checkpoint_with_no_hand_editing(hf_trained, tmp_path):
     assert (t.batch_size, t.precision, t.seed, t.grad_clip, t.sequence_length) == (4, "fp32", 0, 1.0, 15)
     assert (t.optimizer.betas, t.optimizer.eps, t.optimizer.weight_decay) == ([0.9, 0.999], 1e-8, 0.0)
     assert any("hyperparameters from checkpoint-12/training_args.bin" in c for c in result.notes)
+    # The released data and the order the Trainer's sampler fed it (tests/hf_run.py records it).
+    assert [(c.path, c.sequences) for c in m.data.chunks] == [("data/train.jsonl", 64)]
+    assert (m.data.order.within_chunk, m.data.order.global_indices.path) == ("global-indices", "data/global_indices.npy")
+    assert m.data.format.tokens_per_sequence == 16  # hence sequence_length 15: inputs and shifted targets
     # A second run changes nothing.
     assert init_release(root).text == result.text
 
@@ -129,9 +124,9 @@ def _declare_config(root: Path, schedule: str, peak_lr: float = 1e-3) -> None:
     write_manifest(root, m)
 
 
-def test_the_logged_learning_rate_follows_transformers_linear_schedule_exactly(release):
-    _declare_config(release, "hf-linear")
-    report = audit(release)
+def test_the_logged_learning_rate_follows_transformers_linear_schedule_exactly(hf_release):
+    _declare_config(hf_release, "hf-linear")
+    report = audit(hf_release)
     ids = finding_ids(report)
     assert "metrics.lr-schedule-mismatch" not in ids and "metrics.lr-schedule-not-compared" not in ids
     # With the config declared, the tensors are checked against it too.
@@ -139,8 +134,8 @@ def test_the_logged_learning_rate_follows_transformers_linear_schedule_exactly(r
                       "checkpoints.tensor-dtype", "checkpoints.architecture-unknown", "config.checkpoint-config-mismatch"}
     assert report.criteria["config"].evidence["recorded_hyperparameters_compared"] == 3
     assert not [f for f in report.findings if f.criterion == "config" and f.severity != "info"]
-    _declare_config(release, "hf-linear", peak_lr=2e-3)
-    report = audit(release)
+    _declare_config(hf_release, "hf-linear", peak_lr=2e-3)
+    report = audit(hf_release)
     assert "metrics.lr-schedule-mismatch" in finding_ids(report)
     lying = [f for f in report.findings if f.id == "config.recorded-mismatch"]
     # one finding per recorded value, at the first checkpoint that records it, counting the others
@@ -149,9 +144,9 @@ def test_the_logged_learning_rate_follows_transformers_linear_schedule_exactly(r
             "lr_schedule.peak_lr 0.001; config.training.lr_schedule.peak_lr is 0.002") in lying[0].message
 
 
-def test_a_schedule_in_another_step_convention_is_not_compared(release):
-    _declare_config(release, "warmup-linear")  # counts from 1: one step ahead of transformers' linear schedule
-    report = audit(release)
+def test_a_schedule_in_another_step_convention_is_not_compared(hf_release):
+    _declare_config(hf_release, "warmup-linear")  # counts from 1: one step ahead of transformers' linear schedule
+    report = audit(hf_release)
     found = [f for f in report.findings if f.id == "metrics.lr-schedule-not-compared"]
     # a comparison that could not run: a warning, and the criterion does not pass on it
     assert len(found) == 1 and found[0].severity == "warning" and "warmup-linear" in found[0].message
@@ -160,17 +155,17 @@ def test_a_schedule_in_another_step_convention_is_not_compared(release):
 
 
 @pytest.mark.parametrize("archive", [True, False], ids=["torch-save-zip", "raw-pickle"])
-def test_malicious_optimizer_state_is_refused_and_never_runs(release, tmp_path, archive):
+def test_malicious_optimizer_state_is_refused_and_never_runs(hf_release, tmp_path, archive):
     import torch
 
     marker = tmp_path / "pwned"
-    target = release / "checkpoint-8" / "optimizer.pt"
+    target = hf_release / "checkpoint-8" / "optimizer.pt"
     if archive:
         torch.save({"state": Payload(marker), "param_groups": []}, target)
     else:
         target.write_bytes(pickle.dumps(Payload(marker), protocol=2))
-    init_release(release)  # the new hash: the file is the published one, and hostile
-    report = audit(release)
+    init_release(hf_release)  # the new hash: the file is the published one, and hostile
+    report = audit(hf_release)
     assert not marker.exists(), "the payload ran"
     # its opcodes import os.system: it is never handed to torch.load, not even the weights-only loader
     refused = [f for f in report.findings if f.id == "optimizer.pickle-unsafe"]
@@ -181,34 +176,34 @@ def test_malicious_optimizer_state_is_refused_and_never_runs(release, tmp_path, 
     assert "audit.internal-error" not in finding_ids(report)
 
 
-def test_truncated_optimizer_state_is_a_finding_naming_it(release):
-    target = release / "checkpoint-4" / "optimizer.pt"
+def test_truncated_optimizer_state_is_a_finding_naming_it(hf_release):
+    target = hf_release / "checkpoint-4" / "optimizer.pt"
     target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
-    init_release(release)
-    report = audit(release)
+    init_release(hf_release)
+    report = audit(hf_release)
     found = [f for f in report.findings if f.id == "optimizer.pickle-unreadable"]
     assert [f.path for f in found] == ["checkpoint-4/optimizer.pt"]
     assert found[0].message.startswith("checkpoint-4/optimizer.pt: ") and "\n" not in found[0].message
     assert report.criteria["optimizer_checkpoints"].evidence["exactly_resumable"] == 2
 
 
-def test_rng_state_without_the_numpy_generator_is_a_finding(release):
+def test_rng_state_without_the_numpy_generator_is_a_finding(hf_release):
     import torch
 
-    target = release / "checkpoint-12" / "rng_state.pth"
+    target = hf_release / "checkpoint-12" / "rng_state.pth"
     torch.save({"python": None, "cpu": torch.random.get_rng_state()}, target)
-    init_release(release)
-    report = audit(release)
+    init_release(hf_release)
+    report = audit(hf_release)
     found = [f for f in report.findings if f.id == "optimizer.state-file-invalid"]
     assert [(f.path, f.message) for f in found] == [
         ("checkpoint-12/rng_state.pth", "checkpoint-12/rng_state.pth: no python, numpy RNG state")]
     assert "optimizer.state-not-found" in finding_ids(report)  # the manifest declares rng for it
 
 
-def test_corrupt_trainer_state_is_a_finding_naming_it(release):
-    (release / "checkpoint-12" / "trainer_state.json").write_bytes(b'{"global_step": 12, "log_history": [')
-    init_release(release)
-    report = audit(release)
+def test_corrupt_trainer_state_is_a_finding_naming_it(hf_release):
+    (hf_release / "checkpoint-12" / "trainer_state.json").write_bytes(b'{"global_step": 12, "log_history": [')
+    init_release(hf_release)
+    report = audit(hf_release)
     malformed = [f for f in report.findings if f.id == "metrics.malformed"]
     assert [f.path for f in malformed] == ["checkpoint-12/trainer_state.json"]
     assert malformed[0].message.startswith("checkpoint-12/trainer_state.json: 1 problem(s) in log_history")
@@ -217,14 +212,14 @@ def test_corrupt_trainer_state_is_a_finding_naming_it(release):
     assert "audit.internal-error" not in finding_ids(report)
 
 
-def test_training_args_are_never_unpickled(release, tmp_path):
+def test_training_args_are_never_unpickled(hf_release, tmp_path):
     import torch
 
     marker = tmp_path / "pwned"
-    torch.save(Payload(marker), release / "checkpoint-4" / "training_args.bin")
-    (release / "checkpoint-8" / "training_args.bin").write_bytes(pickle.dumps(Payload(marker)))
-    init_release(release)
-    report = audit(release)
+    torch.save(Payload(marker), hf_release / "checkpoint-4" / "training_args.bin")
+    (hf_release / "checkpoint-8" / "training_args.bin").write_bytes(pickle.dumps(Payload(marker)))
+    init_release(hf_release)
+    report = audit(hf_release)
     assert not marker.exists(), "training_args.bin was unpickled"
     flagged = {f.path for f in report.findings if f.id == "checkpoints.pickle"}
     assert {"checkpoint-4/training_args.bin", "checkpoint-8/training_args.bin"} <= flagged
