@@ -74,8 +74,9 @@ def blocker(release: Release, start: Checkpoint, state: dict[str, Any] | None) -
     except (OSError, ValueError, RecursionError) as exc:
         return f"{config_path}: {str(exc).splitlines()[0][:120]}: the model cannot be built"
     model_type = config.get("model_type") if isinstance(config, dict) else None
-    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        return f"{config_path}: model_type {model_type!r} is not a causal-LM model transformers knows"
+    if not isinstance(model_type, str) or model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        shown = repr(model_type)[:80]
+        return f"{config_path}: model_type {shown} is not a causal-LM model transformers knows"
     m = release.manifest
     if m.config is None:
         return None  # why_not names it
@@ -83,8 +84,6 @@ def blocker(release: Release, start: Checkpoint, state: dict[str, Any] | None) -
     if hp.lr_schedule.name not in SCHEDULER_TYPES:
         return (f"config.training.lr_schedule.name {hp.lr_schedule.name} is not a transformers schedule "
                 f"({', '.join(SCHEDULER_TYPES)})")  # fmt: skip
-    if hp.lr_schedule.total_steps is None:
-        return "config.training.lr_schedule.total_steps (the Trainer's max_steps) is not declared"
     if hp.optimizer.name.lower() != "adamw" or hp.optimizer.implementation not in (None, "for-loop", "fused"):
         return f"the Trainer replay runs AdamW (adamw_torch), not {hp.optimizer.name} ({hp.optimizer.implementation})"
     if hp.precision not in PRECISIONS:
