@@ -67,9 +67,11 @@ class DataPart:
 
     def _sequence_length(self, tokens: int) -> None:
         """config.training.sequence_length, where the framework does not record it (the HF Trainer), from
-        the data: every sequence holds ``tokens`` ids, the inputs of a step and their shifted targets."""
+        the data: every sequence holds ``tokens`` ids, the inputs of a step and their shifted targets. Only
+        in a config init derives now: a declared one is kept as written."""
         training = (self.doc.get("config") or {}).get("training")
-        if not isinstance(training, dict) or training.get("sequence_length") is not None or tokens < 2:
+        if "config" in self.before or not isinstance(training, dict) or training.get("sequence_length") is not None \
+                or tokens < 2:
             return
         training["sequence_length"] = tokens - 1
         self.note(f"config.training.sequence_length set to {tokens - 1}: every data sequence holds {tokens} token ids "
