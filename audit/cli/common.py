@@ -83,6 +83,8 @@ def resolver(values: list[str] | None):
 
 def signer(key_path: Path | None, sigstore: bool):
     """The signer of --sign-key or --sigstore, or None (a one-line usage error when it cannot be used)."""
+    if key_path is None and not sigstore:
+        return None
     from audit.attest.keyless import KeylessProblem, KeylessSigner, identity_token
     from audit.attest.keys import KeyProblem, load_signing_key
     from audit.attest.seal import KeySigner
