@@ -220,3 +220,16 @@ def test_a_structural_audit_of_a_valid_release_loads_no_jsonschema_torch_or_nump
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out" / "report.json").is_file()
     assert r.stdout.splitlines()[-1] == "[]"
+
+
+def test_the_fast_top_level_help_is_what_typer_renders():
+    """--help is answered from audit/help_text.py (typer is not imported); regenerate it with
+    ``python -m audit.help_text --write`` when the commands change."""
+    from audit.help_text import TEXT, render
+
+    assert render() == TEXT
+    for flag in ("--help", "-h"):
+        r = run_cli(flag)
+        assert r.returncode == 0 and r.stdout == TEXT
+    r = run_cli("--version")
+    assert r.returncode == 0 and r.stdout == f"llm360-audit {__import__('audit').__version__}\n"
