@@ -14,7 +14,9 @@ subprocess, interleaved run by run so that machine load falls on both sides alik
   tool    ``llm360-audit RELEASE --no-hash --replay none --out OUT -q``;
   init    ``llm360-audit init RELEASE --no-hash -q`` (on a copy of the skeleton manifest each time).
 
-Wall time and the child's peak RSS (``os.wait4``), median of --repeats. Goals (issue 16):
+Wall time, CPU time (user + system) and the child's peak RSS (``os.wait4``), median of --repeats; the goals are
+on wall time (on a loaded machine the CPU-time ratio is the steadier one, and is printed beside it). Goals
+(issue 16):
   1. at the largest N (360 = Amber): tool ≤ 1.5 × floor, tool's peak RSS ≤ 150 MB;
   2. time linear in N (least-squares slope and R² ≥ 0.98 over the counts), RSS growing ≤ 20 MB from the
      smallest to the largest N;
@@ -61,8 +63,8 @@ def tool_command(*args: str) -> list[str]:
     return ([str(exe)] if exe.exists() else [sys.executable, "-m", "audit"]) + list(args)
 
 
-def timed(cmd: list[str], ok=(0, 1)) -> tuple[float, float]:
-    """(wall seconds, the child's peak RSS in MB)."""
+def timed(cmd: list[str], ok=(0, 1)) -> tuple[float, float, float]:
+    """(wall seconds, the child's peak RSS in MB, its CPU seconds: user + system)."""
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(p.pid, 0)
@@ -70,7 +72,7 @@ def timed(cmd: list[str], ok=(0, 1)) -> tuple[float, float]:
     code = os.waitstatus_to_exitcode(status)
     if code not in ok:
         raise SystemExit(f"{' '.join(cmd[:3])} … exited {code}:\n{p.stderr.read().decode(errors='replace')[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def fit(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
@@ -89,7 +91,7 @@ def measure(root: Path, work: Path, repeats: int) -> dict:
     floor_script = work / "floor.py"
     floor_script.write_text(FLOOR)
     floor_cmd = [sys.executable, str(floor_script), str(root)]
-    rows: dict[str, list[tuple[float, float]]] = {"floor": [], "tool": [], "init": []}
+    rows: dict[str, list[tuple[float, float, float]]] = {"floor": [], "tool": [], "init": []}
     timed(floor_cmd)  # warm the page cache and the interpreter's files for every contender alike
     timed(tool_command(str(root), "--no-hash", "--replay", "none", "--out", str(work / "out"), "-q"))
     for i in range(repeats):
@@ -97,7 +99,8 @@ def measure(root: Path, work: Path, repeats: int) -> dict:
         rows["tool"].append(timed(tool_command(str(root), "--no-hash", "--replay", "none", "--out", str(work / f"out{i}"), "-q")))
         (root / "llm360.yaml").write_bytes(skeleton)  # init from the human skeleton each time
         rows["init"].append(timed(tool_command("init", str(root), "--no-hash", "-q"), ok=(0,)))
-    return {k: (statistics.median(w for w, _ in v), max(r for _, r in v), [w for w, _ in v]) for k, v in rows.items()}
+    return {k: (statistics.median(w for w, _, _ in v), max(r for _, r, _ in v), [w for w, _, _ in v],
+                statistics.median(c for _, _, c in v)) for k, v in rows.items()}  # fmt: skip
 
 
 def main() -> int:
@@ -132,12 +135,13 @@ def main() -> int:
     print()
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    print(f"| N | floor | tool | tool / floor | tool peak RSS | init --no-hash | init / tool |")
+    print("| N | floor wall (CPU) | tool wall (CPU) | tool / floor wall (CPU) | tool peak RSS | init --no-hash wall (CPU) | init / tool wall (CPU) |")
     print("|---|---|---|---|---|---|---|")
     for n in counts:
         r = results[n]
-        print(f"| {n} | {r['floor'][0]:.3f} s | {r['tool'][0]:.3f} s | {r['tool'][0] / r['floor'][0]:.2f}× | "
-              f"{r['tool'][1]:.1f} MB | {r['init'][0]:.3f} s | {r['init'][0] / r['tool'][0]:.2f}× |")  # fmt: skip
+        f, tl, it = r["floor"], r["tool"], r["init"]
+        print(f"| {n} | {f[0]:.3f} s ({f[3]:.3f}) | {tl[0]:.3f} s ({tl[3]:.3f}) | {tl[0] / f[0]:.2f}× ({tl[3] / f[3]:.2f}×) | "
+              f"{tl[1]:.1f} MB | {it[0]:.3f} s ({it[3]:.3f}) | {it[0] / tl[0]:.2f}× ({it[3] / tl[3]:.2f}×) |")  # fmt: skip
     print(f"goal 1: tool / floor at N={big} {ratio:.2f}× (≤ {GOAL_RATIO:g}: {'met' if ok['ratio'] else 'NOT met'}); "
           f"peak RSS {rss:.1f} MB (≤ {GOAL_RSS_MB:g}: {'met' if ok['rss'] else 'NOT met'})")  # fmt: skip
     if len(counts) >= 3:

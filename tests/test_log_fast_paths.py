@@ -96,3 +96,19 @@ def test_the_schedule_check_finds_the_same_steps_vectorised_or_not(name, n, tmp_
     assert [step for step, _, _ in bad] == [17, 12345]
     assert bad[0][1] == 1.0 and bad[0][2] == lr_at(17, schedule=name, peak_lr=3e-4, final_lr=3e-5,
                                                     warmup_steps=2000, total_steps=n - 100)  # fmt: skip
+
+
+def test_absent_steps_are_counted_without_a_set_of_every_step():
+    from audit.readers.training_log import StepTable
+
+    r = random.Random(3)
+    for _ in range(500):
+        table = StepTable()
+        steps = sorted(r.sample(range(-3, 60), r.randrange(0, 40)))
+        if r.random() < 0.3:
+            r.shuffle(steps)
+        for s in steps:
+            table.add(s, {})
+        last = r.randrange(0, 70)
+        want = sorted(set(range(1, last + 1)) - set(steps))
+        assert table.absent(last) == (len(want), want[:5])

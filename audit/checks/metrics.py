@@ -23,6 +23,7 @@ LR_RTOL = 1e-5
 
 #: From this many logged rates on, the schedule is checked with numpy (its import costs more than small logs).
 VECTOR_MIN_ROWS = 20_000
+VECTOR_BLOCK = 32_768
 
 
 def _isclose(got: float, want: float) -> bool:
@@ -38,21 +39,22 @@ def lr_mismatches(log, s) -> list[tuple[int, float, float]]:
     if ordered and len(steps) >= VECTOR_MIN_ROWS:
         import numpy as np
 
-        st = np.frombuffer(steps, dtype=np.int64)
-        got = np.frombuffer(values, dtype=np.float64)
-        keep = (np.frombuffer(present, dtype=np.uint8) == 1) & (st >= 1) & np.isfinite(got)
-        st, got = st[keep], got[keep]
-        want = lr_array(st, **kw)
-        if want is not None:
+        all_st, all_got = np.frombuffer(steps, dtype=np.int64), np.frombuffer(values, dtype=np.float64)
+        all_present = np.frombuffer(present, dtype=np.uint8)
+        out, vectorised = [], lr_array(all_st[:1].clip(1), **kw) is not None
+        for lo in range(0, len(all_st), VECTOR_BLOCK) if vectorised else ():  # blocks: memory stays flat
+            st, got = all_st[lo : lo + VECTOR_BLOCK], all_got[lo : lo + VECTOR_BLOCK]
+            keep = (all_present[lo : lo + VECTOR_BLOCK] == 1) & (st >= 1) & np.isfinite(got)
+            st, got = st[keep], got[keep]
+            want = lr_array(st, **kw)
             tol = np.maximum(LR_RTOL * np.maximum(np.abs(got), np.abs(want)), 1e-15)
             # A superset of the mismatches (numpy's cos may differ in the last bit), each then decided by lr_at.
-            suspect = np.flatnonzero((np.abs(got - want) > tol * (1 - 1e-6)) | ~np.isfinite(want))
-            out = []
-            for i in suspect.tolist():
+            for i in np.flatnonzero((np.abs(got - want) > tol * (1 - 1e-6)) | ~np.isfinite(want)).tolist():
                 step, g = int(st[i]), float(got[i])
                 w = lr_at(step, **kw)
                 if not _isclose(g, w):
                     out.append((step, g, w))
+        if vectorised:
             return out
     out = []
     for step, got in log.rows.series("learning_rate"):
@@ -91,12 +93,12 @@ class MetricsCheck(Check):
             what = "problem(s) in log_history" if entry.format == "hf-trainer-state" else "bad line(s)"
             out.add(MALFORMED, f"{p}: {len(log.problems)} {what}, first: {log.problems[0]}", p, log.first_problem_line)
         last = m.checkpoints[-1].step if m.checkpoints else max(log.rows, default=0)
-        absent = sorted(set(range(1, last + 1)).difference(log.rows))
-        if absent:
-            shown = ", ".join(map(str, absent[:5])) + (" …" if len(absent) > 5 else "")
+        n_absent, absent = log.rows.absent(last)
+        if n_absent:
+            shown = ", ".join(map(str, absent)) + (" …" if n_absent > 5 else "")
             every = logging_steps(path) if entry.format == "hf-trainer-state" else None
             why = f" (logging_steps is {every}: one mean loss per {every} steps)" if every and every > 1 else ""
-            out.add(STEPS, f"{p}: {len(absent)} of steps 1–{last} not logged: {shown}{why}", p)
+            out.add(STEPS, f"{p}: {n_absent} of steps 1–{last} not logged: {shown}{why}", p)
         for name, n in log.missing_fields.items():
             out.add(FIELDS, f"{p}: {n} row(s) without a numeric {name}", p)
         for step, name in log.non_finite[:5]:

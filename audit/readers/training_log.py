@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from operator import itemgetter
 from dataclasses import dataclass, field
@@ -108,6 +108,23 @@ class StepTable:
             if present[i]:
                 yield self._steps[i], col[i]
 
+    def absent(self, last: int, show: int = 5) -> tuple[int, list[int]]:
+        """How many of steps 1…``last`` are not logged, and the first ``show`` of them (no set of every step)."""
+        steps = self._steps if self._index is None else sorted(self._steps)
+        lo, hi = bisect_left(steps, 1), bisect_right(steps, last)
+        count = last - (hi - lo)  # steps are unique
+        first: list[int] = []
+        expect = 1
+        for i in range(lo, hi) if count else ():
+            s = steps[i]
+            if s > expect:
+                first.extend(range(expect, min(s, expect + show - len(first))))
+                if len(first) >= show:
+                    return count, first
+            expect = s + 1
+        first.extend(range(expect, min(last + 1, expect + show - len(first))) if count else ())
+        return count, first[:show]
+
     def buffers(self, name: str) -> tuple[array, array, bytearray, bool]:
         """The raw columns, for vectorised checks: (steps, values of ``name``, present flags, in step order)."""
         return self._steps, self._cols[name], self._present[name], self._index is None
@@ -191,7 +208,7 @@ def add_record(log: TrainingLog, where: str | Callable[[], str], rec: object, po
 
 
 #: The fast path reads the log in blocks of this many bytes (memory: the block's rows as dicts, at once).
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 256 << 10
 _BIG_FLOAT = 2.0**63
 
 
