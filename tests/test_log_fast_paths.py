@@ -112,3 +112,18 @@ def test_absent_steps_are_counted_without_a_set_of_every_step():
         last = r.randrange(0, 70)
         want = sorted(set(range(1, last + 1)) - set(steps))
         assert table.absent(last) == (len(want), want[:5])
+
+
+def test_token_ids_beyond_64_bits_are_read_exactly_not_as_floats(tmp_path):
+    """The chunk scan checks each token list once; a float it did not expect (orjson's reading of an integer
+    beyond 64 bits) makes it read the line again exactly: out of the vocabulary, not malformed."""
+    from audit.formats.registry import scan_chunk
+    from audit.spec.manifest import DataFormat
+
+    path = tmp_path / "chunk.jsonl"
+    path.write_text('{"token_ids": [1, 2, 3]}\n{"token_ids": [4, 123456789012345678901234567890]}\n'
+                    '{"token_ids": [5, 6.5]}\n')  # fmt: skip
+    scan = scan_chunk(path, DataFormat(), vocab_size=100)
+    assert (scan.sequences, scan.out_of_vocab, scan.vocab_line) == (2, 1, 2)
+    assert (scan.malformed, scan.malformed_line) == (1, 3)
+    assert scan.max_token_id == 123456789012345678901234567890
