@@ -29,6 +29,22 @@ def _figures(s: OrderSegment) -> str:
             f"{s.p_opposite:.2g}, {s.sequences} declared vs {s.controls} control sequences, power {s.power:.2f}")  # fmt: skip
 
 
+def _bound(s: OrderSegment) -> str:
+    return (f"{s.step_bound_share:.1%} of the parameters moved further than the declared Adam and learning-rate "
+            f"schedule allow in {s.end_step - s.start_step} steps (largest move {s.step_bound_ratio:.2f}× the bound): "
+            "not a checkpoint of this run, or not these hyperparameters")  # fmt: skip
+
+
+def _inconsistent(s: OrderSegment) -> str:
+    said = []
+    if "step-bound" in s.fired:
+        said.append(f"step-size bound: {_bound(s)}")
+    if "order" in s.fired:
+        said.append(f"order test: the declared sequences' loss did not drop more than other segments' sequences: "
+                    f"{_figures(s)}")  # fmt: skip
+    return "; ".join(said)
+
+
 class OrderTestCheck(Check):
     info = DATA_ORDER_CHECK
 
@@ -83,8 +99,7 @@ class OrderTestCheck(Check):
             result.segments.append(seg)
             span = f"steps {a.step}→{b.step}"
             if seg.verdict == "inconsistent":
-                out.add(ORDER_INCONSISTENT, f"{span}: the declared sequences' loss did not drop more than other "
-                                            f"segments' sequences: {_figures(seg)}")  # fmt: skip
+                out.add(ORDER_INCONSISTENT, f"{span}: {_inconsistent(seg)}")
             elif seg.verdict == "inconclusive":
                 out.add(ORDER_INCONCLUSIVE, f"{span}: order test inconclusive: {_figures(seg)}")
         try:

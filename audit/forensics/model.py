@@ -38,15 +38,15 @@ def _config(release: Release, ck: Checkpoint) -> dict:
     return config
 
 
-def load_model(release: Release, ck: Checkpoint, device: str = "cpu") -> CausalLM:
-    """The checkpoint's weights in the reference LLaMA; ``ForensicsError`` when they do not fit it."""
-    weights = [f.path for f in ck.files if f.role == "weights" and f.path.endswith(".safetensors")]
+def weight_files(ck: Checkpoint) -> list[str]:
+    return [f.path for f in ck.files if f.role == "weights" and f.path.endswith(".safetensors")]
+
+
+def checkpoint_tensors(release: Release, ck: Checkpoint) -> dict[str, torch.Tensor]:
+    """Every tensor of the checkpoint's safetensors weights, as stored; ``ForensicsError`` naming the file."""
+    weights = weight_files(ck)
     if not weights:
         raise ForensicsError(f"checkpoint step {ck.step}: no safetensors weights declared")
-    try:
-        cfg = ModelConfig.from_hf_config(_config(release, ck))
-    except ValueError as exc:
-        raise ForensicsError(f"checkpoint step {ck.step}: the reference LLaMA cannot be built: {exc}") from None
     tensors: dict[str, torch.Tensor] = {}
     for path in weights:
         if not release.has_file(path):
@@ -56,13 +56,26 @@ def load_model(release: Release, ck: Checkpoint, device: str = "cpu") -> CausalL
             tensors |= safetensors.torch.load(release.path(path).read_bytes())
         except (ValueError, OSError, SafetensorError) as exc:
             raise ForensicsError(f"{path}: {exc}") from None
+    return tensors
+
+
+def load_model(release: Release, ck: Checkpoint, device: str = "cpu",
+               tensors: dict[str, torch.Tensor] | None = None) -> CausalLM:  # fmt: skip
+    """The checkpoint's weights (``tensors`` when already read) in the reference LLaMA; ``ForensicsError``
+    when they do not fit it."""
+    try:
+        cfg = ModelConfig.from_hf_config(_config(release, ck))
+    except ValueError as exc:
+        raise ForensicsError(f"checkpoint step {ck.step}: the reference LLaMA cannot be built: {exc}") from None
+    if tensors is None:
+        tensors = checkpoint_tensors(release, ck)
     model = CausalLM(cfg)
     params = dict(model.named_parameters())
     missing = sorted(set(params) - set(tensors))
     shapes = [n for n, p in params.items() if n in tensors and tensors[n].shape != p.shape]
     if missing or shapes:
         what = f"lacks {missing[0]}" if missing else f"{shapes[0]} has shape {tuple(tensors[shapes[0]].shape)}"
-        raise ForensicsError(f"{weights[0]}: not a LLaMA of its config ({what})")
+        raise ForensicsError(f"{weight_files(ck)[0]}: not a LLaMA of its config ({what})")
     with torch.no_grad():
         for name, param in params.items():
             param.copy_(tensors[name].to(param.dtype))

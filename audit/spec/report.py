@@ -182,6 +182,13 @@ class OrderSegment(Strict):
     power: float | None = Field(None, description="Power of the test at alpha against the expected effect.")
     reason: str | None = None
     wall_s: float | None = None
+    step_bound_ratio: float | None = Field(None, description="The largest parameter move from c to c+1 over the most "
+                                           "the declared Adam and learning-rate schedule can move it (> 1: impossible; "
+                                           "audit.forensics.continuity).")
+    step_bound_share: float | None = Field(None, description="Share of the parameters that moved further than that bound.")
+    step_bound_note: str | None = Field(None, description="Why the step-size bound was not applied.")
+    fired: list[Literal["order", "step-bound"]] = Field(default_factory=list, description="The tests that found the "
+                                                        "segment inconsistent.")
 
 
 class PalimpsestResult(Strict):
