@@ -15,7 +15,8 @@ from audit.example.build import FORENSICS, build_example
 from audit.forensics.options import OrderTestOptions
 from audit.forensics.order import decide, order_test
 from audit.forensics.stats import mann_whitney, spearman, u_power
-from audit.forensics.tamper import substitute_chunk, swap_chunks
+from audit.forensics.continuity import adam_ratio_bound
+from audit.forensics.tamper import foreign_checkpoint, substitute_chunk, swap_chunks
 from audit.replay.plan import segments
 from audit.spec.manifest_loader import load_manifest
 from conftest import REPO, run_cli
@@ -56,6 +57,32 @@ def test_the_decision_rule():
     assert 0.9 < u_power(0.65, 64, 256, 0.01) < 0.95
 
 
+def test_adams_update_never_exceeds_the_ratio_bound():
+    """torch's Adam on gradients built to push |m̂|/sqrt(v̂) up (one sign, shrinking magnitudes)."""
+    torch = pytest.importorskip("torch")
+    assert adam_ratio_bound(1, 0.9, 0.95) == 1.0 and 1.16 < adam_ratio_bound(10_000, 0.9, 0.95) < 1.17
+    p = torch.nn.Parameter(torch.zeros(4, dtype=torch.float64))
+    opt = torch.optim.Adam([p], lr=1.0, betas=(0.9, 0.95), eps=0.0)
+    worst = 0.0
+    for t in range(1, 60):
+        before = p.detach().clone()
+        p.grad = torch.tensor([1.0, 0.8**t, 0.5**t, (-1.0) ** t], dtype=torch.float64)
+        opt.step()
+        ratio = ((p.detach() - before).abs() / adam_ratio_bound(t, 0.9, 0.95)).max().item()
+        assert ratio <= 1 + 1e-12, (t, ratio)
+        worst = max(worst, ratio)
+    assert worst > 0.9  # shrinking gradients come close to it
+
+
+def test_heatmap_shades_escapes_and_marks_missing_cells():
+    from audit.render.svg import heatmap
+
+    svg = heatmap(["0", "<b>"], ["g0", "g1"], {(0, 0): 0.0, (0, 1): 1.0, (1, 0): float("nan")}, title="T & U")
+    assert "<b>" not in svg and "&lt;b&gt;" in svg and 'aria-label="T &amp; U"' in svg
+    assert 'fill="#eff6ff"' in svg and 'fill="#1d4ed8"' in svg  # lowest and highest shades
+    assert svg.count('fill="#f1f5f9"') == 2  # the NaN cell and the missing one
+
+
 @pytest.fixture(scope="module")
 def fixture(tmp_path_factory):
     root = tmp_path_factory.mktemp("forensics") / "release"
@@ -82,8 +109,19 @@ def test_clean_weights_only_release_is_consistent(fixture, tmp_path):
     assert {r["step"] for r in f["memorization"]["rows"]} == set(range(0, 29, 4))
     schema = json.loads((REPO / "schemas" / "report.schema.json").read_text())
     jsonschema.validate(report, schema)
-    assert "Weights-only tests" in (tmp_path / "out" / "report.md").read_text()
-    assert 'id="forensics"' in (tmp_path / "out" / "report.html").read_text()
+    assert f["forward_passes"] > 2 * 7 * 64 and f["wall_s"] > 0
+    assert all(s["fired"] == [] and s["step_bound_ratio"] <= 1 for s in f["segments"])  # measured 0.84 – 0.99
+    assert all(s["declared_drop"] > s["control_drop"] for s in f["segments"])
+    assert len(f["palimpsest"]["points"]) == f["palimpsest"]["sequences"]
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "Weights-only tests" in md and "| step | group 0 |" in md and "sequence forward passes" in md
+    html = (tmp_path / "out" / "report.html").read_text()
+    section = html[html.index('<section id="forensics"') :]
+    section = section[: section.index("</section>")]
+    for title in ("Loss drop c → c+1: declared vs control sequences", "Palimpsest at step 28", "Token match",
+                  "Full match"):  # fmt: skip
+        assert f'aria-label="{title}"' in section
+    assert section.count("<circle") >= f["palimpsest"]["sequences"]  # one dot per sampled sequence
 
 
 @pytest.mark.slow
@@ -121,3 +159,21 @@ def test_an_unreadable_checkpoint_is_inconclusive_not_a_traceback(fixture, tmp_p
     assert code == 0 and [s["verdict"] for s in segs] == ["inconclusive"]
     (msg,) = [f["message"] for f in report["findings"] if f["id"] == "data_order.order-inconclusive"]
     assert msg.startswith("steps 0→4: ") and "checkpoints/step_000004/model.safetensors" in msg
+
+
+def test_a_differently_seeded_runs_checkpoint_is_inconsistent(fixture, tmp_path):
+    """Same data, same order, another initialisation: its last steps saw the declared sequences, so the
+    loss drops pass; its weights are further from checkpoint 12 (and 20) than Adam can move them."""
+    root = tmp_path / "foreign"
+    shutil.copytree(fixture, root)
+    foreign_checkpoint(root, 16, seed=777)
+    manifest, _, _ = load_manifest(root)
+    release = Release(root=root, manifest=manifest, manifest_sha256="")
+    pairs = segments(manifest)
+    into, out_of = (order_test(release, *pairs[i], 28, OrderTestOptions(sample=16, control_sample=64), i) for i in (3, 4))
+    assert (into.verdict, out_of.verdict) == ("inconsistent", "inconsistent")
+    assert into.fired == out_of.fired == ["step-bound"]  # the loss drops alone: consistent (A 0.79, 0.68)
+    assert into.step_bound_ratio > 3 and out_of.step_bound_share > 0.3  # measured 6.4 and 0.74
+    clean = order_test(Release(root=fixture, manifest=load_manifest(fixture)[0], manifest_sha256=""),
+                       *segments(load_manifest(fixture)[0])[3], 28, OrderTestOptions(sample=16, control_sample=64), 3)
+    assert clean.fired == [] and clean.step_bound_share == 0 and clean.step_bound_ratio <= 1  # measured 0.86

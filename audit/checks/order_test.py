@@ -3,6 +3,7 @@ exactly, with the palimpsest correlation and the memorization table — only whe
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 
 from audit.checks.base import Addition, Check, Outcome
@@ -88,6 +89,7 @@ class OrderTestCheck(Check):
         result = Forensics(alpha=o.alpha, min_effect=o.min_effect, sample=o.sample, control_sample=o.control_sample,
                            seed=o.seed)  # fmt: skip
         out.addition = ForensicsAddition(result)
+        began = time.perf_counter()
         for i in chosen:
             a, b = pairs[i]
             with self.progress.task(f"order test, steps {a.step} → {b.step}"):
@@ -97,6 +99,7 @@ class OrderTestCheck(Check):
                     seg = OrderSegment(start_step=a.step, end_step=b.step, verdict="inconclusive", sequences=0,
                                        reason=str(exc))  # fmt: skip
             result.segments.append(seg)
+            result.forward_passes += 2 * (seg.sequences + seg.controls) if seg.effect is not None else 0
             span = f"steps {a.step}→{b.step}"
             if seg.verdict == "inconsistent":
                 out.add(ORDER_INCONSISTENT, f"{span}: {_inconsistent(seg)}")
@@ -107,11 +110,14 @@ class OrderTestCheck(Check):
             with self.progress.task("palimpsest and memorization"):
                 p = palimpsest(release, final, o.control_sample, o.seed, o.device)
                 result.palimpsest = PalimpsestResult(**asdict(p))
+                result.forward_passes += p.sequences
                 rows, short = memorization(release, m.checkpoints, o.memorization_sample, o.seed, device=o.device)
                 result.memorization = Memorization(k=K, l=L, rows=[MemorizationRow(**asdict(r)) for r in rows],
                                                    skipped_short=short)  # fmt: skip
+                result.forward_passes += L * sum(r.sequences for r in rows)
         except (ForensicsError, ReplayDataError, ValueError) as exc:
             out.evidence["forensics_problem"] = str(exc)
+        result.wall_s = time.perf_counter() - began
         counts = {v: sum(s.verdict == v for s in result.segments) for v in ("consistent", "inconsistent", "inconclusive")}
         out.evidence["order_test"] = {"segments_not_replayable": len(candidates), "tested": len(chosen), **counts}
         out.summary = (f"order test: {counts['consistent']} of {len(chosen)} segment(s) consistent"

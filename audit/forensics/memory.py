@@ -28,13 +28,15 @@ class Palimpsest:
     rho: float
     p_value: float
     sequences: int
+    points: list[tuple[int, float]]  # (declared step, mean per-token log-likelihood) of each sequence
 
 
 def palimpsest(release: Release, ck: Checkpoint, sample: int, seed: int, device: str = "cpu") -> Palimpsest:
     slots = sample_slots(range(1, ck.step + 1), release, sample, random.Random(f"{seed}:palimpsest"))
     losses = sequence_losses(load_model(release, ck, device), read_slots(release, slots), device)
     r = spearman([-x for x in losses], [float(step) for step, _ in slots])
-    return Palimpsest(ck.step, r.rho, r.p_greater, len(slots))
+    points = [(step, -x) for (step, _), x in zip(slots, losses)]
+    return Palimpsest(ck.step, r.rho, r.p_greater, len(slots), points)
 
 
 @dataclass(frozen=True)

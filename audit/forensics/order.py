@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 import time
 from dataclasses import dataclass, field
 
@@ -61,6 +62,8 @@ class OrderResult:
     step_bound_share: float | None = None  # share of the parameters over the bound
     step_bound_note: str | None = None  # why the bound was not applied
     fired: list[str] = field(default_factory=list)  # the tests that found the segment inconsistent
+    declared_drop: float | None = None  # median loss drop c → c+1 of the declared sequences (nats)
+    control_drop: float | None = None  # the same of the controls
 
 
 def decide(p_greater: float, p_less: float, effect: float, sigma: float, n1: int, n2: int,
@@ -102,7 +105,8 @@ def order_test(release: Release, start: Checkpoint, end: Checkpoint, last_step: 
         fired.insert(0, "order")
     return OrderResult(**base, verdict="inconsistent" if fired else verdict, p_value=test.p_greater,
                        effect=test.effect, control=control, p_opposite=test.p_less, upper_bound=min(1.0, upper),
-                       power=power, fired=fired, wall_s=time.perf_counter() - began)  # fmt: skip
+                       power=power, fired=fired, declared_drop=statistics.median(drops[: len(declared)]),
+                       control_drop=statistics.median(drops[len(declared) :]), wall_s=time.perf_counter() - began)  # fmt: skip
 
 
 def _bound(release: Release, start: Checkpoint, end: Checkpoint, before, after) -> dict:

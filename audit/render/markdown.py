@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from audit.spec.report import Report
+from audit.spec.report import Forensics, Report
 
 ICON = {"pass": "✅", "fail": "❌", "partial": "⚠️", "skipped": "⏭️"}
 
@@ -61,17 +61,40 @@ def _forensics(report: Report) -> list[str]:
     f = report.forensics
     if f is None:
         return []
+    cost = f" Cost: {f.forward_passes:,} sequence forward passes, {f.wall_s:.1f} s." if f.wall_s is not None else ""
     lines = ["", "## Weights-only tests", "",
              f"Order test at alpha {f.alpha}, expected effect {f.min_effect}, {f.sample} declared and "
-             f"{f.control_sample} control sequences per segment (seed {f.seed}).", ""]  # fmt: skip
+             f"{f.control_sample} control sequences per segment (seed {f.seed}); each segment also held to the "
+             f"step-size bound of the declared optimizer.{cost}", ""]  # fmt: skip
     if f.segments:
-        lines += ["| segment | verdict | p | effect A | upper bound | power | declared / controls |", "|---|---|---|---|---|---|---|"]
+        lines += ["| segment | verdict | fired | p | effect A | upper bound | power | loss drop declared / controls "
+                  "| step bound ratio | declared / controls |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for s in f.segments:
         num = [("—" if v is None else f"{v:{fmt}}") for v, fmt in
                ((s.p_value, ".2g"), (s.effect, ".2f"), (s.upper_bound, ".2f"), (s.power, ".2f"))]  # fmt: skip
-        lines.append(f"| {s.start_step}→{s.end_step} | {s.verdict} | {' | '.join(num)} | {s.sequences} / {s.controls} |")
+        drops = "—" if s.declared_drop is None else f"{s.declared_drop:.3f} / {s.control_drop:.3f}"
+        ratio = "—" if s.step_bound_ratio is None else f"{s.step_bound_ratio:.2f}"
+        lines.append(f"| {s.start_step}→{s.end_step} | {s.verdict} | {', '.join(s.fired) or '—'} | {' | '.join(num)} "
+                     f"| {drops} | {ratio} | {s.sequences} / {s.controls} |")  # fmt: skip
     if f.palimpsest is not None:
         p = f.palimpsest
         lines += ["", f"Palimpsest at step {p.checkpoint_step}: Spearman rho {p.rho:.3f}, one-sided p {p.p_value:.2g} "
                       f"({p.sequences} sequences)."]  # fmt: skip
+    return lines + memorization_table(f)
+
+
+def memorization_table(f: Forensics) -> list[str]:
+    """The Analysis360 memorization scores as a Markdown table: checkpoint × chunk group."""
+    mem = f.memorization
+    if mem is None or not mem.rows:
+        return []
+    groups = sorted({r.chunk_group for r in mem.rows})
+    cell = {(r.step, r.chunk_group): r for r in mem.rows}
+    lines = ["", f"Memorization (k = {mem.k}, l = {mem.l}), token match / full match per checkpoint × chunk group "
+                 f"(0 = trained first):", "",
+             "| step | " + " | ".join(f"group {g}" for g in groups) + " |", "|---" * (len(groups) + 1) + "|"]  # fmt: skip
+    for step in sorted({r.step for r in mem.rows}):
+        lines.append(f"| {step} | " + " | ".join(
+            f"{cell[step, g].token_match:.3f} / {cell[step, g].full_match:.3f}" if (step, g) in cell else "—"
+            for g in groups) + " |")  # fmt: skip
     return lines
