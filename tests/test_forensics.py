@@ -177,3 +177,31 @@ def test_a_differently_seeded_runs_checkpoint_is_inconsistent(fixture, tmp_path)
     clean = order_test(Release(root=fixture, manifest=load_manifest(fixture)[0], manifest_sha256=""),
                        *segments(load_manifest(fixture)[0])[3], 28, OrderTestOptions(sample=16, control_sample=64), 3)
     assert clean.fired == [] and clean.step_bound_share == 0 and clean.step_bound_ratio <= 1  # measured 0.86
+
+
+def test_analyze_memorization_writes_the_table_and_heatmaps(fixture, tmp_path):
+    out = tmp_path / "study"
+    r = run_cli("analyze", str(fixture), "--memorization", "--sample", "3", "--groups", "3", "--steps", "0,28",
+                "--out", str(out), "-q")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    study = json.loads((out / "memorization.json").read_text())
+    assert (study["k"], study["l"], study["final_step"]) == (32, 32, 28)
+    assert [(g["first_step"], g["last_step"]) for g in study["groups"]] == [(1, 12), (13, 24), (25, 28)]
+    assert {(row["step"], row["chunk_group"]) for row in study["rows"]} == {(s, g) for s in (0, 28) for g in range(3)}
+    assert all(0 <= row["full_match"] <= row["token_match"] <= 1 and row["sequences"] == 3 for row in study["rows"])
+    assert study["forward_passes"] == 32 * 3 * 3 * 2 and study["trend_p"] is not None
+    md = (out / "memorization.md").read_text()
+    assert "| step | group 0 | group 1 | group 2 |" in md and "At the final checkpoint (step 28)" in md
+    svg = (out / "memorization.svg").read_text()
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and svg.count("<rect") >= 1 + 2 * 3
+
+
+def test_analyze_errors_are_one_line(fixture, tmp_path):
+    r = run_cli("analyze", str(fixture), "--out", str(tmp_path / "a"))
+    assert r.returncode == 2 and "choose a study: --memorization" in r.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = run_cli("analyze", str(empty), "--memorization", "--out", str(tmp_path / "b"))
+    assert r.returncode == 2 and "llm360.yaml not found" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("analyze", str(fixture), "--memorization", "--steps", "5", "--out", str(tmp_path / "c"))
+    assert r.returncode == 2 and "no checkpoint to study at steps 5" in r.stderr

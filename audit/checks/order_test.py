@@ -112,7 +112,7 @@ class OrderTestCheck(Check):
                 result.palimpsest = PalimpsestResult(**asdict(p))
                 result.forward_passes += p.sequences
                 rows, short = memorization(release, m.checkpoints, o.memorization_sample, o.seed, device=o.device)
-                result.memorization = Memorization(k=K, l=L, rows=[MemorizationRow(**asdict(r)) for r in rows],
+                result.memorization = Memorization(k=K, l=L, rows=[MemorizationRow(**r.scores()) for r in rows],
                                                    skipped_short=short)  # fmt: skip
                 result.forward_passes += L * sum(r.sequences for r in rows)
         except (ForensicsError, ReplayDataError, ValueError) as exc:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from audit.spec.report import Forensics, Report
+from audit.render.memorization import markdown_table
+from audit.spec.report import Report
 
 ICON = {"pass": "✅", "fail": "❌", "partial": "⚠️", "skipped": "⏭️"}
 
@@ -80,21 +81,5 @@ def _forensics(report: Report) -> list[str]:
         p = f.palimpsest
         lines += ["", f"Palimpsest at step {p.checkpoint_step}: Spearman rho {p.rho:.3f}, one-sided p {p.p_value:.2g} "
                       f"({p.sequences} sequences)."]  # fmt: skip
-    return lines + memorization_table(f)
-
-
-def memorization_table(f: Forensics) -> list[str]:
-    """The Analysis360 memorization scores as a Markdown table: checkpoint × chunk group."""
     mem = f.memorization
-    if mem is None or not mem.rows:
-        return []
-    groups = sorted({r.chunk_group for r in mem.rows})
-    cell = {(r.step, r.chunk_group): r for r in mem.rows}
-    lines = ["", f"Memorization (k = {mem.k}, l = {mem.l}), token match / full match per checkpoint × chunk group "
-                 f"(0 = trained first):", "",
-             "| step | " + " | ".join(f"group {g}" for g in groups) + " |", "|---" * (len(groups) + 1) + "|"]  # fmt: skip
-    for step in sorted({r.step for r in mem.rows}):
-        lines.append(f"| {step} | " + " | ".join(
-            f"{cell[step, g].token_match:.3f} / {cell[step, g].full_match:.3f}" if (step, g) in cell else "—"
-            for g in groups) + " |")  # fmt: skip
-    return lines
+    return lines + (["", *markdown_table(mem.k, mem.l, mem.rows)] if mem and mem.rows else [])

@@ -5,7 +5,8 @@ and what the tests cost."""
 from __future__ import annotations
 
 from audit.render.html.markup import DASH, TONE, esc, figure, not_available, pill
-from audit.render.svg import bar_chart, format_number, heatmap, line_chart
+from audit.render.memorization import grid, heatmap_svg
+from audit.render.svg import bar_chart, format_number, line_chart
 from audit.spec.report import Forensics, Report
 
 
@@ -52,19 +53,12 @@ def _palimpsest(f: Forensics) -> str:
                        f"{p.sequences} sequences: later-seen sequences are expected higher.")  # fmt: skip
 
 
-def memorization_grid(f: Forensics, score: str) -> tuple[list[int], list[int], dict[tuple[int, int], float]]:
-    """(checkpoint steps, chunk groups, {(step index, group index): score})."""
-    rows = f.memorization.rows if f.memorization else []
-    steps, groups = sorted({r.step for r in rows}), sorted({r.chunk_group for r in rows})
-    return steps, groups, {(steps.index(r.step), groups.index(r.chunk_group)): getattr(r, score) for r in rows}
-
-
 def _memorization(f: Forensics) -> str:
     mem = f.memorization
     if mem is None or not mem.rows:
         return ""
-    steps, groups, cells = memorization_grid(f, "token_match")
-    full = memorization_grid(f, "full_match")[2]
+    steps, groups, cells = grid(mem.rows, "token_match")
+    full = grid(mem.rows, "full_match")[2]
     head = "".join(f"<th>group {g}</th>" for g in groups)
     body = "".join(
         f"<tr><td class=num>{s}</td>" + "".join(
@@ -72,10 +66,8 @@ def _memorization(f: Forensics) -> str:
             else f"<td>{DASH}</td>" for j in range(len(groups))) + "</tr>"
         for i, s in enumerate(steps)
     )  # fmt: skip
-    maps = [figure(heatmap([str(s) for s in steps], [str(g) for g in groups], grid, title=title,
-                           row_label="checkpoint step", column_label="chunk group (training order)",
-                           value_label=title.lower(), lo=0.0), "")
-            for title, grid in (("Token match", cells), ("Full match", full))]  # fmt: skip
+    maps = [figure(heatmap_svg(mem.rows, score, title)) for score, title in (("token_match", "Token match"),
+                                                                              ("full_match", "Full match"))]  # fmt: skip
     return (f"<h3>Memorization (k = {mem.k}, l = {mem.l}): token match / full match</h3>"
             f'<div class="charts">{"".join(maps)}</div>'
             f"<table><thead><tr><th>step</th>{head}</tr></thead><tbody>{body}</tbody></table>")  # fmt: skip
