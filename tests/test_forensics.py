@@ -205,3 +205,15 @@ def test_analyze_errors_are_one_line(fixture, tmp_path):
     assert r.returncode == 2 and "llm360.yaml not found" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("analyze", str(fixture), "--memorization", "--steps", "5", "--out", str(tmp_path / "c"))
     assert r.returncode == 2 and "no checkpoint to study at steps 5" in r.stderr
+
+
+def test_the_default_order_tests_the_weights_only_segments_the_replay_selected(fixture, tmp_path):
+    out = tmp_path / "out"
+    r = run_cli(str(fixture), "--no-cache", "--select", "data_order", "--out", str(out), "-q")
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    report = json.loads((out / "report.json").read_text())
+    replay = {(s["start_step"], s["status"]) for s in report["replay"]["segments"]}
+    tested = {s["start_step"] for s in report["forensics"]["segments"]}
+    assert len(tested) == 2 and {(s, "skipped") for s in tested} == replay  # --replay's default sample: 2 segments
+    assert all(s["verdict"] == "consistent" for s in report["forensics"]["segments"])
+    assert report["forensics"]["palimpsest"] is None and report["forensics"]["memorization"] is None
