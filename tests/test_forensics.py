@@ -217,3 +217,67 @@ def test_the_default_order_tests_the_weights_only_segments_the_replay_selected(f
     assert len(tested) == 2 and {(s, "skipped") for s in tested} == replay  # --replay's default sample: 2 segments
     assert all(s["verdict"] == "consistent" for s in report["forensics"]["segments"])
     assert report["forensics"]["palimpsest"] is None and report["forensics"]["memorization"] is None
+
+
+def _train_neox(fixture, root, seed: int, until: int = 28) -> None:
+    """A 2-layer, 64-wide GPT-NeoX trained for real with torch's AdamW on the fixture's data, in its order and
+    with its declared hyperparameters; its weights-only checkpoints (transformers' layout: config.json and
+    model.safetensors) written over ``root``'s up to step ``until``."""
+    transformers = pytest.importorskip("transformers")
+    import safetensors.torch
+    import torch
+
+    from audit.replay.data import step_batches
+    from audit.spec.schedule import lr_at
+
+    release = Release(root=fixture, manifest=load_manifest(fixture)[0], manifest_sha256="")
+    h = release.manifest.config.training
+    config = transformers.GPTNeoXConfig(vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                        intermediate_size=128, max_position_embeddings=64, rotary_pct=0.25)  # fmt: skip
+    torch.manual_seed(seed)
+    model = transformers.GPTNeoXForCausalLM(config)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0, betas=tuple(h.optimizer.betas), eps=h.optimizer.eps,
+                            weight_decay=h.optimizer.weight_decay)  # fmt: skip
+    s = h.lr_schedule
+
+    def save(step: int) -> None:
+        ck = root / "checkpoints" / f"step_{step:06d}"
+        safetensors.torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()}, ck / "model.safetensors")
+        (ck / "config.json").write_text(config.to_json_string())
+
+    save(0)
+    for step, batch in enumerate(step_batches(release, 1, until), start=1):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, schedule=s.name, peak_lr=s.peak_lr, final_lr=s.final_lr,
+                                warmup_steps=s.warmup_steps, total_steps=s.total_steps)  # fmt: skip
+        ids = torch.tensor(batch)
+        model(input_ids=ids, labels=ids).loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), h.grad_clip)
+        opt.step()
+        opt.zero_grad()
+        if step % 4 == 0:
+            save(step)
+    (root / "config.json").write_text(config.to_json_string())
+
+
+def test_a_gpt_neox_release_through_transformers(fixture, tmp_path):
+    """Another architecture (Pythia's) through transformers: consistent, within the step-size bound, and a
+    checkpoint of another seed's run over it."""
+    root = tmp_path / "neox"
+    shutil.copytree(fixture, root)
+    _train_neox(fixture, root, seed=1)
+    other = tmp_path / "other"
+    shutil.copytree(fixture, other)
+    _train_neox(fixture, other, seed=2, until=16)
+    shutil.copyfile(other / "checkpoints/step_000016/model.safetensors", root / "checkpoints/step_000016/model.safetensors")
+    from audit.init import init_release
+
+    init_release(root)
+    manifest = load_manifest(root)[0]
+    release = Release(root=root, manifest=manifest, manifest_sha256="")
+    pairs = segments(manifest)
+    opts = OrderTestOptions(sample=32, control_sample=128)
+    clean, into, out_of = (order_test(release, *pairs[i], 28, opts, i) for i in (1, 3, 4))
+    assert clean.verdict == "consistent" and clean.fired == [] and clean.step_bound_ratio <= 1, clean
+    assert (into.verdict, out_of.verdict) == ("inconsistent", "inconsistent")
+    assert "step-bound" in into.fired and "step-bound" in out_of.fired
