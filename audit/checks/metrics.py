@@ -12,13 +12,55 @@ from audit.frameworks.hf_trainer import logging_steps
 from audit.frameworks.registry import read_log
 from audit.readers.training_log import read_evaluations
 from audit.core.release import Release
-from audit.spec.schedule import lr_at
+from audit.spec.schedule import lr_array, lr_at
 from audit.spec.rules.metrics import FILE, NO_LOG, MALFORMED, STEPS, FIELDS, NON_FINITE, LR, LR_CONVENTION, NO_EVALS, EVAL_MISSING, EVAL_NON_FINITE, CONTENT, CHECK as METRICS_CHECK
 
 #: Curves in the report keep at most this many points per series (every k-th step, and the last).
 MAX_SERIES_POINTS = 2000
 #: Relative tolerance for the logged learning rate (float32 logging loses ~1e-7).
 LR_RTOL = 1e-5
+
+
+#: From this many logged rates on, the schedule is checked with numpy (its import costs more than small logs).
+VECTOR_MIN_ROWS = 20_000
+
+
+def _isclose(got: float, want: float) -> bool:
+    return math.isclose(got, want, rel_tol=LR_RTOL, abs_tol=1e-15)
+
+
+def lr_mismatches(log, s) -> list[tuple[int, float, float]]:
+    """(step, logged, scheduled) for every logged learning rate the declared schedule does not give, in step
+    order (steps below 1 and non-finite rates are not compared: the log's own findings name those)."""
+    kw = dict(schedule=s.name, peak_lr=s.peak_lr, final_lr=s.final_lr, warmup_steps=s.warmup_steps,
+              total_steps=s.total_steps)  # fmt: skip
+    steps, values, present, ordered = log.rows.buffers("learning_rate")
+    if ordered and len(steps) >= VECTOR_MIN_ROWS:
+        import numpy as np
+
+        st = np.frombuffer(steps, dtype=np.int64)
+        got = np.frombuffer(values, dtype=np.float64)
+        keep = (np.frombuffer(present, dtype=np.uint8) == 1) & (st >= 1) & np.isfinite(got)
+        st, got = st[keep], got[keep]
+        want = lr_array(st, **kw)
+        if want is not None:
+            tol = np.maximum(LR_RTOL * np.maximum(np.abs(got), np.abs(want)), 1e-15)
+            # A superset of the mismatches (numpy's cos may differ in the last bit), each then decided by lr_at.
+            suspect = np.flatnonzero((np.abs(got - want) > tol * (1 - 1e-6)) | ~np.isfinite(want))
+            out = []
+            for i in suspect.tolist():
+                step, g = int(st[i]), float(got[i])
+                w = lr_at(step, **kw)
+                if not _isclose(g, w):
+                    out.append((step, g, w))
+            return out
+    out = []
+    for step, got in log.rows.series("learning_rate"):
+        if step >= 1 and math.isfinite(got):
+            want = lr_at(step, **kw)
+            if not _isclose(got, want):
+                out.append((step, got, want))
+    return out
 
 
 class MetricsCheck(Check):
@@ -66,14 +108,7 @@ class MetricsCheck(Check):
             out.add(LR_CONVENTION, f"{p}: learning rates not compared: a Hugging Face Trainer log follows "
                                    f"transformers' schedules, the manifest declares {s.name}", p)  # fmt: skip
         elif s is not None:
-            bad = []
-            for step, got in log.rows.series("learning_rate"):
-                if step < 1 or not math.isfinite(got):
-                    continue
-                want = lr_at(step, schedule=s.name, peak_lr=s.peak_lr, final_lr=s.final_lr,
-                             warmup_steps=s.warmup_steps, total_steps=s.total_steps)  # fmt: skip
-                if not math.isclose(got, want, rel_tol=LR_RTOL, abs_tol=1e-15):
-                    bad.append((step, got, want))
+            bad = lr_mismatches(log, s)
             if bad:
                 step, got, want = bad[0]
                 out.add(LR, f"{p}: learning rate at step {step} is {got:.6g}, the {s.name} schedule gives "
