@@ -190,6 +190,7 @@ def test_analyze_memorization_writes_the_table_and_heatmaps(fixture, tmp_path):
     assert {(row["step"], row["chunk_group"]) for row in study["rows"]} == {(s, g) for s in (0, 28) for g in range(3)}
     assert all(0 <= row["full_match"] <= row["token_match"] <= 1 and row["sequences"] == 3 for row in study["rows"])
     assert study["forward_passes"] == 32 * 3 * 3 * 2 and study["trend_p"] is not None
+    jsonschema.validate(study, json.loads((REPO / "schemas" / "memorization.schema.json").read_text()))
     md = (out / "memorization.md").read_text()
     assert "| step | group 0 | group 1 | group 2 |" in md and "At the final checkpoint (step 28)" in md
     svg = (out / "memorization.svg").read_text()
