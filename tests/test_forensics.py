@@ -83,6 +83,22 @@ def test_heatmap_shades_escapes_and_marks_missing_cells():
     assert svg.count('fill="#f1f5f9"') == 2  # the NaN cell and the missing one
 
 
+def test_the_step_bound_by_hand():
+    torch = pytest.importorskip("torch")
+    from audit.forensics.continuity import step_bound, why_not
+    from audit.spec.manifest import TrainingHyperparameters
+
+    h = TrainingHyperparameters.model_validate({
+        "optimizer": {"name": "adamw", "betas": [0.9, 0.95], "weight_decay": 0.0},
+        "lr_schedule": {"name": "constant", "peak_lr": 1e-3, "total_steps": 10}, "batch_size": 1, "precision": "fp32"})  # fmt: skip
+    assert why_not(h) is None
+    before, after = {"w": torch.zeros(4), "empty": torch.zeros(0)}, {"w": torch.tensor([1e-3, -2e-3, 2.1e-3, 0.0]),
+                                                                      "empty": torch.zeros(0)}  # fmt: skip
+    b = step_bound(h, 0, 2, before, after)  # M = 1e-3 × (B_1 + B_2) = 2.0e-3 (B_2 = 1.0004)
+    assert b.parameters == 4 and b.share_over == 0.25 and 1.04 < b.max_ratio < 1.06
+    assert why_not(h.model_copy(update={"optimizer": h.optimizer.model_copy(update={"name": "sgd"})})).startswith("optimizer 'sgd'")
+
+
 @pytest.fixture(scope="module")
 def fixture(tmp_path_factory):
     root = tmp_path_factory.mktemp("forensics") / "release"

@@ -32,6 +32,7 @@ from audit.spec.manifest import TrainingHyperparameters
 from audit.spec.schedule import lr_at
 
 ADAM = ("adam", "adamw")
+CHUNK = 1 << 22  # elements compared at once
 
 
 @dataclass(frozen=True)
@@ -89,12 +90,14 @@ def step_bound(h: TrainingHyperparameters, start_step: int, end_step: int, befor
         a, b = before[name], after[name]
         if a.shape != b.shape:
             raise ValueError(f"{name} has shape {tuple(a.shape)} at step {start_step}, {tuple(b.shape)} at {end_step}")
-        a64, b64 = a.double(), b.double()
-        size = torch.maximum(a64.abs(), b64.abs())
-        rounding = (4 * steps * _eps(torch.float32) + _eps(a.dtype) + _eps(b.dtype)) * size
-        bound = move + shrink * (a64.abs() + move) + rounding
-        ratio = (b64 - a64).abs() / bound.clamp_min(1e-300)
-        worst = max(worst, ratio.max().item() if ratio.numel() else 0.0)
-        over += int((ratio > 1).sum())
-        count += ratio.numel()
+        if a.numel() == 0:
+            continue
+        slack = 4 * steps * _eps(torch.float32) + _eps(a.dtype) + _eps(b.dtype)
+        for pa, pb in zip(a.flatten().split(CHUNK), b.flatten().split(CHUNK)):  # float64 copies of one chunk at a time
+            a64, b64 = pa.double(), pb.double()
+            bound = move + shrink * (a64.abs() + move) + slack * torch.maximum(a64.abs(), b64.abs())
+            ratio = (b64 - a64).abs() / bound.clamp_min(1e-300)
+            worst = max(worst, ratio.max().item())
+            over += int((ratio > 1).sum())
+        count += a.numel()
     return StepBound(max_ratio=worst, share_over=over / count if count else 0.0, parameters=count, move=move)
