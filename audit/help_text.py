@@ -20,6 +20,7 @@ Options:
   --help     Show this message and exit.
 
 Commands:
+  analyze  Studies of a release's checkpoints: --memorization (Analysis360).
   audit    Audit a release (the default command).
   init     Write or refresh RELEASE/llm360.yaml.
   merge    Combine the reports of --shard 1/N … N/N.

@@ -9,10 +9,10 @@ from typing import Annotated, Optional
 import typer
 
 from audit import __version__, interrupts
-from audit.cli import audit_cmd, example_cmd, init_cmd, merge_cmd, rules_cmd, verify_cmd  # noqa: F401  (each registers its command)
+from audit.cli import analyze_cmd, audit_cmd, example_cmd, init_cmd, merge_cmd, rules_cmd, verify_cmd  # noqa: F401  (each registers its command)
 from audit.cli.root import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_PASS, EXIT_USAGE, app, err
 
-SUBCOMMANDS = {"audit", "init", "merge", "example", "rules", "verify"}
+SUBCOMMANDS = {"audit", "analyze", "init", "merge", "example", "rules", "verify"}
 
 
 def _version(show: bool) -> None:

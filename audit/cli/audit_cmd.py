@@ -20,6 +20,10 @@ def _replay_mode(text: str) -> str:
     raise typer.BadParameter("must be all, none or a positive number of segments")
 
 
+def _order_mode(text: str) -> str:
+    return text if text == "auto" else _replay_mode(text)
+
+
 def _cuda_available() -> bool:
     import torch
 
@@ -37,9 +41,10 @@ def audit_cmd(
     replay_seed: Annotated[int, typer.Option(metavar="S", help="Seed of the segment sample.")] = 0,
     device: Annotated[str, typer.Option(metavar="cpu|cuda[:N]", help="Device for the replay and the order test.")] = "cpu",
     order_test: Annotated[str, typer.Option(
-        callback=_replay_mode, metavar="all|none|N",
-        help="Order test from the weights (segments that cannot be replayed exactly): all, none, or N (the first "
-             "plus a seeded sample).")] = "none",
+        callback=_order_mode, metavar="auto|all|none|N",
+        help="Order test from the weights (segments that cannot be replayed exactly): auto (those selected for replay "
+             "that lack the optimizer or RNG state), all, none, or N (the first plus a seeded sample); all and N add "
+             "the palimpsest and memorization studies.")] = "auto",
     order_sample: Annotated[int, typer.Option(
         min=2, metavar="M", help="Declared sequences sampled per tested segment (controls: 4 × M).")] = OrderTestOptions.sample,
     order_seed: Annotated[int, typer.Option(metavar="S", help="Seed of the order test's segment and sequence samples.")] = 0,

@@ -182,6 +182,16 @@ class OrderSegment(Strict):
     power: float | None = Field(None, description="Power of the test at alpha against the expected effect.")
     reason: str | None = None
     wall_s: float | None = None
+    step_bound_ratio: float | None = Field(None, description="The largest parameter move from c to c+1 over the most "
+                                           "the declared Adam and learning-rate schedule can move it (> 1: impossible; "
+                                           "audit.forensics.continuity).")
+    step_bound_share: float | None = Field(None, description="Share of the parameters that moved further than that bound.")
+    step_bound_note: str | None = Field(None, description="Why the step-size bound was not applied.")
+    fired: list[Literal["order", "step-bound"]] = Field(default_factory=list, description="The tests that found the "
+                                                        "segment inconsistent.")
+    declared_drop: float | None = Field(None, description="Median per-sequence loss drop c → c+1 of the declared "
+                                        "sequences (nats per token).")
+    control_drop: float | None = Field(None, description="The same of the control sequences.")
 
 
 class PalimpsestResult(Strict):
@@ -189,6 +199,8 @@ class PalimpsestResult(Strict):
     rho: float = Field(description="Spearman rho of per-sequence log-likelihood with the declared training step.")
     p_value: float = Field(description="One-sided (rho > 0), t-approximation.")
     sequences: int
+    points: list[tuple[int, float]] = Field(default_factory=list, description="(declared step, mean per-token "
+                                            "log-likelihood) of each sampled sequence.")
 
 
 class MemorizationRow(Strict):
@@ -217,6 +229,8 @@ class Forensics(Strict):
     segments: list[OrderSegment] = Field(default_factory=list)
     palimpsest: PalimpsestResult | None = None
     memorization: Memorization | None = None
+    forward_passes: int = Field(0, description="Sequences run through a model (a greedy step counting one per prompt).")
+    wall_s: float | None = Field(None, description="Seconds the weights-only tests took.")
 
 
 class Tool(Strict):

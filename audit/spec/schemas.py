@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from audit import SPEC_VERSION
+from audit.spec.analysis import MemorizationStudy
 from audit.spec.manifest import Manifest
 from audit.spec.report import Report
 
 SCHEMAS = {
     "manifest": (Manifest, "validation", "LLM360 release manifest (llm360.yaml)"),
     "report": (Report, "serialization", "llm360-audit report (report.json)"),
+    "memorization": (MemorizationStudy, "serialization",
+                     "llm360-audit memorization study (analyze --memorization: memorization.json)"),
 }
 
 
