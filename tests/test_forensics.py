@@ -298,3 +298,27 @@ def test_a_gpt_neox_release_through_transformers(fixture, tmp_path):
     assert clean.verdict == "consistent" and clean.fired == [] and clean.step_bound_ratio <= 1, clean
     assert (into.verdict, out_of.verdict) == ("inconsistent", "inconsistent")
     assert "step-bound" in into.fired and "step-bound" in out_of.fired
+
+
+def test_weights_released_as_torch_save_pickles_are_tested_alike(fixture, tmp_path):
+    """pytorch_model.bin instead of model.safetensors (as many weights-only releases publish): statically scanned,
+    opened weights-only, and the segment's figures are those of the safetensors copy."""
+    import torch
+    from safetensors.torch import load_file
+
+    from audit.init import init_release
+
+    root = tmp_path / "pickled"
+    shutil.copytree(fixture, root)
+    for st in sorted(root.glob("checkpoints/step_*/model.safetensors")):
+        torch.save(load_file(st), st.with_name("pytorch_model.bin"))
+        st.unlink()
+    init_release(root)
+    manifest = load_manifest(root)[0]
+    assert all(any(f.path.endswith("pytorch_model.bin") for f in ck.files) for ck in manifest.checkpoints)
+    opts = OrderTestOptions(sample=16, control_sample=64)
+    pickled = order_test(Release(root=root, manifest=manifest, manifest_sha256=""), *segments(manifest)[3], 28, opts, 3)
+    same = load_manifest(fixture)[0]
+    clean = order_test(Release(root=fixture, manifest=same, manifest_sha256=""), *segments(same)[3], 28, opts, 3)
+    assert (pickled.verdict, pickled.p_value, pickled.effect) == (clean.verdict, clean.p_value, clean.effect)
+    assert pickled.verdict == "consistent"

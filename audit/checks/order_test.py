@@ -12,6 +12,7 @@ from audit.core.progress import Progress
 from audit.core.release import Release
 from audit.forensics.options import OrderTestOptions
 from audit.replay.options import ReplayOptions
+from audit.forensics import weight_files
 from audit.spec.manifest import Checkpoint, Manifest
 from audit.spec.report import Forensics, Memorization, MemorizationRow, OrderSegment, PalimpsestResult, Report
 from audit.spec.rules.data_order import CHECK as DATA_ORDER_CHECK
@@ -19,8 +20,9 @@ from audit.spec.rules.data_order import ORDER_INCONCLUSIVE, ORDER_INCONSISTENT
 
 
 def _weights_only(start: Checkpoint, end: Checkpoint) -> bool:
-    """Both checkpoints' weights released as safetensors, the optimizer or RNG state of the first not."""
-    weights = all(f.path.endswith(".safetensors") for ck in (start, end) for f in ck.files if f.role == "weights")
+    """Both checkpoints' weights released (safetensors or torch.save files), the optimizer or RNG state of the
+    first not."""
+    weights = all(weight_files(ck) for ck in (start, end))
     return weights and "weights" in start.state and "weights" in end.state and not {"optimizer", "rng"} <= set(start.state)
 
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 
 from audit.core.release import Release
+from audit.forensics import weight_files
 from audit.spec.manifest import Checkpoint
 from audit.trainer import CausalLM, ModelConfig, deterministic
 
@@ -42,19 +43,31 @@ def _config(release: Release, ck: Checkpoint) -> dict:
     return config
 
 
-def weight_files(ck: Checkpoint) -> list[str]:
-    return [f.path for f in ck.files if f.role == "weights" and f.path.endswith(".safetensors")]
+def _pickled_tensors(release: Release, path: str) -> dict[str, torch.Tensor]:
+    from audit.frameworks.litgpt import model_state
+    from audit.readers.torch_pickle import PickleProblem, load_scanned
+
+    try:
+        state = model_state(load_scanned(release.path(path), path))
+    except PickleProblem as exc:
+        raise ForensicsError(str(exc)) from None
+    if state is None:
+        raise ForensicsError(f"{path}: not a state dict of tensors (nor one under 'model')")
+    return state
 
 
 def checkpoint_tensors(release: Release, ck: Checkpoint) -> dict[str, torch.Tensor]:
-    """Every tensor of the checkpoint's safetensors weights, as stored; ``ForensicsError`` naming the file."""
+    """Every tensor of the checkpoint's weights, as stored; ``ForensicsError`` naming the file."""
     weights = weight_files(ck)
     if not weights:
-        raise ForensicsError(f"checkpoint step {ck.step}: no safetensors weights declared")
+        raise ForensicsError(f"checkpoint step {ck.step}: no safetensors or torch.save weights declared")
     tensors: dict[str, torch.Tensor] = {}
     for path in weights:
         if not release.has_file(path):
             raise ForensicsError(f"{path} is missing")
+        if not path.endswith(".safetensors"):
+            tensors |= _pickled_tensors(release, path)
+            continue
         try:
             release.header(path)  # never hand a malformed file to a tensor loader
             tensors |= safetensors.torch.load(release.path(path).read_bytes())
