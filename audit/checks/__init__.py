@@ -23,7 +23,7 @@ def default_checks(replay: ReplayOptions | None = None, progress: Progress | Non
     """One check per criterion, in report order (data_order also from the weights, when --order-test asks)."""
     allow_exec = replay.allow_exec if replay is not None else False
     return [CodeCheck(), ConfigCheck(), CheckpointsCheck(), OptimizerCheck(), DataMixCheck(), DataOrderCheck(),
-            OrderTestCheck(order, allow_exec, progress), DataAvailabilityCheck(data_sample, data_sample_seed),
+            OrderTestCheck(order, allow_exec, progress, replay), DataAvailabilityCheck(data_sample, data_sample_seed),
             MetricsCheck(), ReplayCheck(replay, progress)]  # fmt: skip
 
 

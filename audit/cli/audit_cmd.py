@@ -20,6 +20,10 @@ def _replay_mode(text: str) -> str:
     raise typer.BadParameter("must be all, none or a positive number of segments")
 
 
+def _order_mode(text: str) -> str:
+    return text if text == "auto" else _replay_mode(text)
+
+
 def _cuda_available() -> bool:
     import torch
 
@@ -37,9 +41,10 @@ def audit_cmd(
     replay_seed: Annotated[int, typer.Option(metavar="S", help="Seed of the segment sample.")] = 0,
     device: Annotated[str, typer.Option(metavar="cpu|cuda[:N]", help="Device for the replay and the order test.")] = "cpu",
     order_test: Annotated[str, typer.Option(
-        callback=_replay_mode, metavar="all|none|N",
-        help="Order test from the weights (segments that cannot be replayed exactly): all, none, or N (the first "
-             "plus a seeded sample).")] = "none",
+        callback=_order_mode, metavar="auto|all|none|N",
+        help="Order test from the weights (segments that cannot be replayed exactly): auto (those selected for replay "
+             "that lack the optimizer or RNG state), all, none, or N (the first plus a seeded sample); all and N add "
+             "the palimpsest and memorization studies.")] = "auto",
     order_sample: Annotated[int, typer.Option(
         min=2, metavar="M", help="Declared sequences sampled per tested segment (controls: 4 × M).")] = OrderTestOptions.sample,
     order_seed: Annotated[int, typer.Option(metavar="S", help="Seed of the order test's segment and sequence samples.")] = 0,
@@ -73,6 +78,9 @@ def audit_cmd(
     sign_key: Annotated[Optional[Path], typer.Option(
         metavar="PRIVATE.pem", help="Sign the release (release.sig, OpenSSF Model Signing) and the report (report.sig) with this "
              "EC P-256 or Ed25519 key; an encrypted key's passphrase comes from $LLM360_AUDIT_KEY_PASSWORD.")] = None,
+    sigstore: Annotated[bool, typer.Option(
+        "--sigstore", help="Sign keyless through sigstore instead (an OIDC identity from $SIGSTORE_ID_TOKEN or the CI's "
+                           "ambient credentials; needs the network and the sigstore package).")] = False,
 ) -> None:
     """Audit RELEASE, write every report artifact to --out, exit 0 (pass) or 1 (fail)."""
     import datetime as dt
@@ -99,11 +107,14 @@ def audit_cmd(
         part = Shard.parse(shard) if shard is not None else None
     except ShardError as exc:
         raise usage(str(exc)) from None
-    if sign_key is not None and no_hash:
-        raise usage("--sign-key signs the files' digests: it cannot sign an audit run with --no-hash")
-    if sign_key is not None and part is not None:
-        raise usage("--sign-key signs a whole audit, not one shard (merge does not sign): sign an audit run without --shard")
-    key = common.signing_key(sign_key) if sign_key is not None else None
+    if sign_key is not None and sigstore:
+        raise usage("--sign-key and --sigstore: choose one way to sign")
+    flag = "--sign-key" if sign_key is not None else "--sigstore"
+    if (sign_key is not None or sigstore) and no_hash:
+        raise usage(f"{flag} signs the files' digests: it cannot sign an audit run with --no-hash")
+    if (sign_key is not None or sigstore) and part is not None:
+        raise usage(f"{flag} signs a whole audit, not one shard (merge does not sign): sign an audit run without --shard")
+    signer = common.signer(sign_key, sigstore)
     root, out_dir = common.release_and_out(release, out)
     if device.startswith("cuda") and not _cuda_available():
         raise usage(f"--device {device}: no CUDA device is available")
@@ -121,10 +132,10 @@ def audit_cmd(
         resolver=resolver,
     )  # fmt: skip
     auditor = Auditor(progress=common.progress(quiet, output_format))
-    if key is None:
+    if signer is None:
         return common.finish(lambda: auditor.audit(root, options), out_dir, output_format, quiet)
     from audit.attest.seal import Sealer
 
-    sealer = Sealer(key, root, options.scope.cache_dir)
+    sealer = Sealer(signer, root, options.scope.cache_dir)
     common.finish(lambda: sealer.stamp(auditor.audit(root, options)), out_dir, output_format, quiet,
                   seal=lambda report, files: sealer.seal(report, files, auditor.hashes))

@@ -51,6 +51,7 @@ class Variant:
     data: str = "corpus"  # corpus | text-then-random
     text_tokens: int = 16  # text-then-random: tokens of text before the random ones
     weights_only: bool = False
+    data_seed: int | None = None  # seed of the data shuffle and random bytes; None: the training seed
     extra: dict = field(default_factory=dict)  # manifest keys merged over the skeleton
 
 
@@ -146,11 +147,12 @@ def _sequences(v: Variant, count: int) -> tuple[list[tuple[str, list[int]]], dic
     """(the training sequences in training order, the held-out sequences per source)."""
     seq_tokens = v.train.sequence_length + 1
     train, held_out = split_corpus(seq_tokens)
+    seed = v.train.seed if v.data_seed is None else v.data_seed
     if v.data == "corpus":
-        return mix(train, count, v.train.seed), held_out
-    rng = random.Random(v.train.seed + 1)
+        return mix(train, count, seed), held_out
+    rng = random.Random(seed + 1)
     half = v.text_tokens
-    text = mix(train, count, v.train.seed)
+    text = mix(train, count, seed)
 
     def noise(n: int) -> list[int]:
         return [rng.randrange(v.model.vocab_size) for _ in range(n)]

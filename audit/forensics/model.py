@@ -1,6 +1,10 @@
-"""A released checkpoint's weights in the reference model, and what the statistical tests ask of it:
-per-sequence loss (mean next-token cross-entropy) and greedy continuations. Batched, ``torch.no_grad``,
-deterministic (audit.trainer.deterministic), on the CPU unless told otherwise."""
+"""A released checkpoint's weights in a model, and what the statistical tests ask of it: per-sequence loss
+(mean next-token cross-entropy) and greedy continuations. Batched, ``torch.no_grad``, deterministic
+(audit.trainer.deterministic), on the CPU unless told otherwise.
+
+LLaMA-family configs (``model_type`` llama) go through the reference model; any other architecture
+(GPT-NeoX/Pythia, …) through ``transformers`` when it is installed (an optional extra): its own class
+for the config's ``model_type``, built from the config alone — never code from the release."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 
 from audit.core.release import Release
+from audit.forensics import weight_files
 from audit.spec.manifest import Checkpoint
 from audit.trainer import CausalLM, ModelConfig, deterministic
 
@@ -38,38 +43,94 @@ def _config(release: Release, ck: Checkpoint) -> dict:
     return config
 
 
-def load_model(release: Release, ck: Checkpoint, device: str = "cpu") -> CausalLM:
-    """The checkpoint's weights in the reference LLaMA; ``ForensicsError`` when they do not fit it."""
-    weights = [f.path for f in ck.files if f.role == "weights" and f.path.endswith(".safetensors")]
-    if not weights:
-        raise ForensicsError(f"checkpoint step {ck.step}: no safetensors weights declared")
+def _pickled_tensors(release: Release, path: str) -> dict[str, torch.Tensor]:
+    from audit.frameworks.litgpt import model_state
+    from audit.readers.torch_pickle import PickleProblem, load_scanned
+
     try:
-        cfg = ModelConfig.from_hf_config(_config(release, ck))
-    except ValueError as exc:
-        raise ForensicsError(f"checkpoint step {ck.step}: the reference LLaMA cannot be built: {exc}") from None
+        state = model_state(load_scanned(release.path(path), path))
+    except PickleProblem as exc:
+        raise ForensicsError(str(exc)) from None
+    if state is None:
+        raise ForensicsError(f"{path}: not a state dict of tensors (nor one under 'model')")
+    return state
+
+
+def checkpoint_tensors(release: Release, ck: Checkpoint) -> dict[str, torch.Tensor]:
+    """Every tensor of the checkpoint's weights, as stored; ``ForensicsError`` naming the file."""
+    weights = weight_files(ck)
+    if not weights:
+        raise ForensicsError(f"checkpoint step {ck.step}: no safetensors or torch.save weights declared")
     tensors: dict[str, torch.Tensor] = {}
     for path in weights:
         if not release.has_file(path):
             raise ForensicsError(f"{path} is missing")
+        if not path.endswith(".safetensors"):
+            tensors |= _pickled_tensors(release, path)
+            continue
         try:
             release.header(path)  # never hand a malformed file to a tensor loader
             tensors |= safetensors.torch.load(release.path(path).read_bytes())
         except (ValueError, OSError, SafetensorError) as exc:
             raise ForensicsError(f"{path}: {exc}") from None
-    model = CausalLM(cfg)
+    return tensors
+
+
+class _HFLogits(torch.nn.Module):
+    """A transformers causal LM called as the reference model is: token ids in, logits out."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=ids, use_cache=False).logits
+
+
+def _transformers_model(config: dict, ck: Checkpoint) -> torch.nn.Module:
+    kind = config.get("model_type")
+    try:
+        import transformers
+    except ImportError:
+        raise ForensicsError(f"checkpoint step {ck.step}: model_type {kind!r} needs transformers "
+                             "(pip install transformers); only LLaMA models run without it") from None  # fmt: skip
+    try:
+        cfg = transformers.AutoConfig.for_model(kind, **{k: v for k, v in config.items() if k != "model_type"})
+        with deterministic(1):
+            return transformers.AutoModelForCausalLM.from_config(cfg, trust_remote_code=False)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ForensicsError(f"checkpoint step {ck.step}: transformers cannot build model_type {kind!r}: {exc}") from None
+
+
+def load_model(release: Release, ck: Checkpoint, device: str = "cpu",
+               tensors: dict[str, torch.Tensor] | None = None) -> torch.nn.Module:  # fmt: skip
+    """The checkpoint's weights (``tensors`` when already read) in the reference LLaMA, or in transformers'
+    class for another ``model_type``; ``ForensicsError`` when they do not fit it."""
+    config = _config(release, ck)
+    llama = config.get("model_type", "llama") == "llama"
+    if llama:
+        try:
+            model = CausalLM(ModelConfig.from_hf_config(config))
+        except ValueError as exc:
+            raise ForensicsError(f"checkpoint step {ck.step}: the reference LLaMA cannot be built: {exc}") from None
+    else:
+        model = _transformers_model(config, ck)
+    if tensors is None:
+        tensors = checkpoint_tensors(release, ck)
     params = dict(model.named_parameters())
     missing = sorted(set(params) - set(tensors))
     shapes = [n for n, p in params.items() if n in tensors and tensors[n].shape != p.shape]
     if missing or shapes:
         what = f"lacks {missing[0]}" if missing else f"{shapes[0]} has shape {tuple(tensors[shapes[0]].shape)}"
-        raise ForensicsError(f"{weights[0]}: not a LLaMA of its config ({what})")
+        kind = "a LLaMA" if llama else f"a {config.get('model_type')}"
+        raise ForensicsError(f"{weight_files(ck)[0]}: not {kind} of its config ({what})")
     with torch.no_grad():
         for name, param in params.items():
             param.copy_(tensors[name].to(param.dtype))
-    return model.to(device).eval()
+    return (model if llama else _HFLogits(model)).to(device).eval()
 
 
-def sequence_losses(model: CausalLM, sequences: list[list[int]], device: str = "cpu") -> list[float]:
+def sequence_losses(model: torch.nn.Module, sequences: list[list[int]], device: str = "cpu") -> list[float]:
     """Mean next-token cross-entropy of each sequence (sequences of equal length batch together)."""
     out = [0.0] * len(sequences)
     by_length: dict[int, list[int]] = {}
@@ -89,7 +150,7 @@ def sequence_losses(model: CausalLM, sequences: list[list[int]], device: str = "
     return out
 
 
-def greedy(model: CausalLM, prompts: list[list[int]], length: int, device: str = "cpu") -> list[list[int]]:
+def greedy(model: torch.nn.Module, prompts: list[list[int]], length: int, device: str = "cpu") -> list[list[int]]:
     """``length`` greedily decoded tokens after each prompt (prompts of one length, recomputed each step)."""
     if not prompts:
         return []

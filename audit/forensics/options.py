@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class OrderTestOptions:
-    mode: str = "none"  # "all" | "none" | a number of segments (the first plus a seeded sample)
+    #: "auto" (the segments the replay selected that cannot be replayed for want of optimizer or RNG state;
+    #: no palimpsest or memorization) | "all" | "none" | a number of segments (the first plus a seeded sample)
+    mode: str = "auto"
     sample: int = 64  # declared sequences per segment
     control_sample: int = 256  # control sequences per segment (from the other segments)
     seed: int = 0  # seed of the segment and sequence samples

@@ -6,21 +6,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from audit.formats.interface import ChunkScan
-from audit.readers.jsonl import BadLine, iter_jsonl
+from audit.readers.jsonl import BadLine, exact, iter_jsonl, iter_jsonl_lines
 from audit.spec.manifest import DataFormat
 
 _INT_ONLY = {int}
 
 
 def scan(path: Path, fmt: DataFormat, vocab_size: int | None, scan: ChunkScan) -> ChunkScan:
-    for lineno, rec in iter_jsonl(path):
+    for lineno, rec, line in iter_jsonl_lines(path):
         if isinstance(rec, BadLine):
             scan.malformed += 1
             scan.malformed_line = scan.malformed_line or lineno
             scan._problem(f"line {lineno}: {rec.reason}")
             continue
         ids = rec.get(fmt.tokens_field) if isinstance(rec, dict) else None
-        if not isinstance(ids, list) or (ids and set(map(type, ids)) != _INT_ONLY):  # C loops, no generator
+        if isinstance(ids, list) and ids and set(map(type, ids)) != _INT_ONLY:  # C loops, no generator
+            rec = exact(line)  # a float may be orjson's reading of an integer beyond 64 bits: read it exactly
+            ids = rec.get(fmt.tokens_field) if isinstance(rec, dict) else None
+        if not isinstance(ids, list) or (ids and set(map(type, ids)) != _INT_ONLY):
             scan.malformed += 1
             scan.malformed_line = scan.malformed_line or lineno
             scan._problem(f"line {lineno}: no list of integer {fmt.tokens_field!r}")

@@ -45,6 +45,38 @@ class BadLine:
         self.reason = reason
 
 
+def exact(line: bytes) -> Any:
+    """A line parsed by the standard parser (NaN/Infinity, integers beyond 64 bits exact), or a BadLine."""
+    try:
+        return json.loads(line)
+    except (ValueError, RecursionError) as exc:
+        return BadLine(f"not valid JSON ({str(exc).splitlines()[0][:80]})")
+
+
+def iter_jsonl_lines(path: Path) -> Iterator[tuple[int, Any, bytes]]:
+    """Like :func:`iter_jsonl`, with each raw line, and *without* the big-integer check: a value may hold
+    floats orjson made of integers beyond 64 bits, and the caller who sees a float it did not expect
+    re-reads the line with :func:`exact` (a list of token ids is then checked once, not twice)."""
+    with open(path, "rb") as f:
+        lineno = 0
+        while True:
+            line = f.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                return
+            lineno += 1
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                while line and not line.endswith(b"\n"):
+                    line = f.readline(MAX_LINE_BYTES)
+                yield lineno, BadLine(f"line longer than {MAX_LINE_BYTES} bytes"), b""
+                continue
+            if not line.strip():
+                continue
+            try:
+                yield lineno, orjson.loads(line), line
+            except (orjson.JSONDecodeError, RecursionError):
+                yield lineno, exact(line), line
+
+
 def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
     """Yield ``(line_number, value | BadLine)`` for each non-empty line; memory bounded per line."""
     with open(path, "rb") as f:
@@ -69,7 +101,4 @@ def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
                 if not _may_hold_big_int(value):
                     yield lineno, value
                     continue
-            try:  # the standard parser also reads NaN/Infinity and integers beyond 64 bits
-                yield lineno, json.loads(line)
-            except (ValueError, RecursionError) as exc:
-                yield lineno, BadLine(f"not valid JSON ({str(exc).splitlines()[0][:80]})")
+            yield lineno, exact(line)  # the standard parser also reads NaN/Infinity and integers beyond 64 bits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from audit.render.memorization import markdown_table
 from audit.spec.report import Report
 
 ICON = {"pass": "✅", "fail": "❌", "partial": "⚠️", "skipped": "⏭️"}
@@ -61,17 +62,24 @@ def _forensics(report: Report) -> list[str]:
     f = report.forensics
     if f is None:
         return []
+    cost = f" Cost: {f.forward_passes:,} sequence forward passes, {f.wall_s:.1f} s." if f.wall_s is not None else ""
     lines = ["", "## Weights-only tests", "",
              f"Order test at alpha {f.alpha}, expected effect {f.min_effect}, {f.sample} declared and "
-             f"{f.control_sample} control sequences per segment (seed {f.seed}).", ""]  # fmt: skip
+             f"{f.control_sample} control sequences per segment (seed {f.seed}); each segment also held to the "
+             f"step-size bound of the declared optimizer.{cost}", ""]  # fmt: skip
     if f.segments:
-        lines += ["| segment | verdict | p | effect A | upper bound | power | declared / controls |", "|---|---|---|---|---|---|---|"]
+        lines += ["| segment | verdict | fired | p | effect A | upper bound | power | loss drop declared / controls "
+                  "| step bound ratio | declared / controls |", "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for s in f.segments:
         num = [("—" if v is None else f"{v:{fmt}}") for v, fmt in
                ((s.p_value, ".2g"), (s.effect, ".2f"), (s.upper_bound, ".2f"), (s.power, ".2f"))]  # fmt: skip
-        lines.append(f"| {s.start_step}→{s.end_step} | {s.verdict} | {' | '.join(num)} | {s.sequences} / {s.controls} |")
+        drops = "—" if s.declared_drop is None else f"{s.declared_drop:.3f} / {s.control_drop:.3f}"
+        ratio = "—" if s.step_bound_ratio is None else f"{s.step_bound_ratio:.2f}"
+        lines.append(f"| {s.start_step}→{s.end_step} | {s.verdict} | {', '.join(s.fired) or '—'} | {' | '.join(num)} "
+                     f"| {drops} | {ratio} | {s.sequences} / {s.controls} |")  # fmt: skip
     if f.palimpsest is not None:
         p = f.palimpsest
         lines += ["", f"Palimpsest at step {p.checkpoint_step}: Spearman rho {p.rho:.3f}, one-sided p {p.p_value:.2g} "
                       f"({p.sequences} sequences)."]  # fmt: skip
-    return lines
+    mem = f.memorization
+    return lines + (["", *markdown_table(mem.k, mem.l, mem.rows)] if mem and mem.rows else [])

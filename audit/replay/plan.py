@@ -25,6 +25,22 @@ def select(count: int, mode: str, seed: int) -> list[int]:
     return [0] + sorted(random.Random(seed).sample(range(1, count), n - 1))
 
 
+def data_unmapped(m: Manifest, start: Checkpoint, end: Checkpoint) -> str | None:
+    """Why the sequences of steps start+1 … end are not known from the manifest, or None."""
+    if m.data is None:
+        return "training data not released"
+    order = m.data.order
+    if order.global_indices is None and order.within_chunk != "global-indices":  # a global order maps every step
+        if order.within_chunk != "sequential":
+            detail = f" ({order.description})" if order.description else ""
+            return f"the order of sequences inside chunks is {order.within_chunk}{detail}: the data of each step is unknown"
+        mapped = {s for c in m.data.chunks if c.first_step and c.last_step for s in range(c.first_step, c.last_step + 1)}
+        lacking = [s for s in range(start.step + 1, end.step + 1) if s not in mapped]
+        if lacking:
+            return f"step {lacking[0]} has no data in the step → chunk mapping"
+    return None
+
+
 def why_not(release: Release, start: Checkpoint, end: Checkpoint, engine: str, allow_exec: bool) -> str | None:
     """The reason a segment cannot be replayed, or None."""
     m = release.manifest
@@ -48,17 +64,9 @@ def why_not(release: Release, start: Checkpoint, end: Checkpoint, engine: str, a
                    if f.role != "other" and not release.has_file(f.path)), None)  # fmt: skip
     if absent is not None:
         return f"{absent} is missing"
-    if m.data is None:
-        return "training data not released"
-    order = m.data.order
-    if order.global_indices is None and order.within_chunk != "global-indices":  # a global order maps every step
-        if order.within_chunk != "sequential":
-            detail = f" ({order.description})" if order.description else ""
-            return f"the order of sequences inside chunks is {order.within_chunk}{detail}: the data of each step is unknown"
-        mapped = {s for c in m.data.chunks if c.first_step and c.last_step for s in range(c.first_step, c.last_step + 1)}
-        lacking = [s for s in range(start.step + 1, end.step + 1) if s not in mapped]
-        if lacking:
-            return f"step {lacking[0]} has no data in the step → chunk mapping"
+    unmapped = data_unmapped(m, start, end)
+    if unmapped is not None:
+        return unmapped
     if engine == "command":
         return None if allow_exec else "the release's replay command runs only with --allow-exec"
     names = {f.path.rsplit("/", 1)[-1] for f in start.files}

@@ -182,6 +182,16 @@ class OrderSegment(Strict):
     power: float | None = Field(None, description="Power of the test at alpha against the expected effect.")
     reason: str | None = None
     wall_s: float | None = None
+    step_bound_ratio: float | None = Field(None, description="The largest parameter move from c to c+1 over the most "
+                                           "the declared Adam and learning-rate schedule can move it (> 1: impossible; "
+                                           "audit.forensics.continuity).")
+    step_bound_share: float | None = Field(None, description="Share of the parameters that moved further than that bound.")
+    step_bound_note: str | None = Field(None, description="Why the step-size bound was not applied.")
+    fired: list[Literal["order", "step-bound"]] = Field(default_factory=list, description="The tests that found the "
+                                                        "segment inconsistent.")
+    declared_drop: float | None = Field(None, description="Median per-sequence loss drop c → c+1 of the declared "
+                                        "sequences (nats per token).")
+    control_drop: float | None = Field(None, description="The same of the control sequences.")
 
 
 class PalimpsestResult(Strict):
@@ -189,6 +199,8 @@ class PalimpsestResult(Strict):
     rho: float = Field(description="Spearman rho of per-sequence log-likelihood with the declared training step.")
     p_value: float = Field(description="One-sided (rho > 0), t-approximation.")
     sequences: int
+    points: list[tuple[int, float]] = Field(default_factory=list, description="(declared step, mean per-token "
+                                            "log-likelihood) of each sampled sequence.")
 
 
 class MemorizationRow(Strict):
@@ -217,6 +229,8 @@ class Forensics(Strict):
     segments: list[OrderSegment] = Field(default_factory=list)
     palimpsest: PalimpsestResult | None = None
     memorization: Memorization | None = None
+    forward_passes: int = Field(0, description="Sequences run through a model (a greedy step counting one per prompt).")
+    wall_s: float | None = Field(None, description="Seconds the weights-only tests took.")
 
 
 class Tool(Strict):
@@ -243,15 +257,33 @@ class ShardEvidence(Strict):
 
 
 class Signing(Strict):
-    """Set when the audit signed what it verified (``--sign-key``): ``release.sig`` and ``report.sig`` in --out."""
+    """Set when the audit signed what it verified: ``release.sig`` and ``report.sig`` in --out, with a key
+    (``--sign-key``) or keyless through sigstore (``--sigstore``: a short-lived certificate for an OIDC identity)."""
 
-    key_fingerprint: str = Field(description="SHA-256 of the signing public key's DER (SubjectPublicKeyInfo), hex.")
+    method: Literal["key", "sigstore"] = Field("key", description="key: --sign-key; sigstore: keyless (--sigstore).")
+    key_fingerprint: str | None = Field(
+        None, description="SHA-256 of the signing public key's DER (SubjectPublicKeyInfo), hex (method key).")
     algorithm: Literal["ecdsa-p256-sha256", "ecdsa-p384-sha384", "ecdsa-p521-sha512", "ed25519"]
+    identity: str | None = Field(None, description="The OIDC identity the signing certificate binds (method sigstore).")
+    issuer: str | None = Field(None, description="The OIDC issuer of that identity (method sigstore).")
     predicate_type: str = Field(description="predicateType of the report attestation (report.sig).")
 
     @property
     def short_fingerprint(self) -> str:
-        return self.key_fingerprint[:16]
+        return (self.key_fingerprint or "")[:16]
+
+    @property
+    def signer(self) -> str:
+        """Who signed, in words: ``key 0123…`` or ``alice@example.com (sigstore, https://…)``."""
+        if self.method == "sigstore":
+            return f"{self.identity} (sigstore keyless, issuer {self.issuer})"
+        return f"key {self.short_fingerprint}"
+
+    @property
+    def verify_command(self) -> str:
+        if self.method == "sigstore":
+            return f"llm360-audit verify RELEASE --report DIR --identity {self.identity} --issuer {self.issuer}"
+        return "llm360-audit verify RELEASE --report DIR --key PUBLIC.pem"
 
 
 class Report(Strict):
@@ -266,7 +298,7 @@ class Report(Strict):
     shard: ShardEvidence | None = Field(
         None, description="Set on the report of one shard of a split audit; merge the shards' reports for the verdict."
     )
-    signing: Signing | None = Field(None, description="Set when the audit signed the release and this report (--sign-key).")
+    signing: Signing | None = Field(None, description="Set when the audit signed the release and this report (--sign-key, --sigstore).")
     forensics: Forensics | None = Field(None, description="The weights-only tests; None when not run (--order-test none).")
 
     @classmethod

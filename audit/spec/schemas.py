@@ -11,15 +11,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from audit import SPEC_VERSION
+from audit.spec.analysis import MemorizationStudy
 from audit.spec.manifest import Manifest
 from audit.spec.report import Report
 
 SCHEMAS = {
     "manifest": (Manifest, "validation", "LLM360 release manifest (llm360.yaml)"),
     "report": (Report, "serialization", "llm360-audit report (report.json)"),
+    "memorization": (MemorizationStudy, "serialization",
+                     "llm360-audit memorization study (analyze --memorization: memorization.json)"),
 }
 
 
@@ -55,7 +56,11 @@ def load(kind: str) -> dict[str, Any]:
 
 
 @cache
-def validator(kind: str) -> jsonschema.Draft202012Validator:
+def validator(kind: str):
+    """A jsonschema Draft 2020-12 validator (jsonschema imported only here: an audit of a valid manifest never
+    needs it)."""
+    import jsonschema
+
     return jsonschema.Draft202012Validator(load(kind))
 
 

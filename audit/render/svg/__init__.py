@@ -6,15 +6,17 @@ series and category names come from the release, which is untrusted. Non-finite 
 and malformed points are skipped; empty input draws an empty frame with a "no data" note.
 
 The modules: ``numbers`` (number formatting), ``ticks`` (axis ticks and their labels), ``frame``
-(the SVG element, title and legend shared by the charts), ``line`` and ``bar`` (the two charts).
+(the SVG element, title and legend shared by the charts), ``line`` (also scatter plots), ``bar`` and
+``heatmap`` (the charts).
 """
 
 from __future__ import annotations
 
 from audit.render.svg.bar import bar_chart
 from audit.render.svg.frame import PALETTE
+from audit.render.svg.heatmap import heatmap
 from audit.render.svg.line import line_chart
 from audit.render.svg.numbers import format_number
 from audit.render.svg.ticks import log_ticks, nice_ticks
 
-__all__ = ["PALETTE", "bar_chart", "format_number", "line_chart", "nice_ticks", "log_ticks"]
+__all__ = ["PALETTE", "bar_chart", "format_number", "heatmap", "line_chart", "nice_ticks", "log_ticks"]

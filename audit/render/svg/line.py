@@ -105,18 +105,19 @@ def _axis_titles(px: Scale, py: Scale, x_label: str, y_label: str, log_y: bool, 
 
 
 def _series_marks(data: Series, colors: list[str], px: Scale, py: Scale, log_y: bool,
-                  markers: bool | None) -> list[str]:
-    """Each series as a path, with a dot per point when asked (None: when every series is short)."""
+                  markers: bool | None, connect: bool = True) -> list[str]:
+    """Each series as a path (unless not ``connect``: a scatter), with a dot per point when asked (None: when
+    every series is short, or not connected)."""
     def y_of(y: float) -> float:
         return py(math.log10(y) if log_y else y)
 
-    short = all(len(p) <= 40 for _, p in data if p)
+    short = all(len(p) <= 40 for _, p in data if p) or not connect
     draw_markers = short if markers is None else markers
     out = []
     for (name, pts), color in zip(data, colors):
         if not pts:
             continue
-        if len(pts) > 1:
+        if len(pts) > 1 and connect:
             d = " ".join(f"{'M' if i == 0 else 'L'}{coord(px(x))},{coord(y_of(y))}" for i, (x, y) in enumerate(pts))
             out.append(f'<path d="{d}" fill="none" stroke="{color}" stroke-width="2" '
                        f'stroke-linejoin="round" stroke-linecap="round"><title>{esc(name)}</title></path>')
@@ -131,13 +132,14 @@ def _series_marks(data: Series, colors: list[str], px: Scale, py: Scale, log_y: 
 
 def line_chart(series: Mapping[str, object], *, title: str = "", x_label: str = "", y_label: str = "",
                log_y: bool = False, width: int = 520, height: int = 280, markers: bool | None = None,
-               standalone: bool = False) -> str:
+               connect: bool = True, standalone: bool = False) -> str:
     """A line chart of one or more series of (x, y) points, each drawn in x order.
 
     ``series`` maps a name to its points (pairs, or ``{"x":…, "y":…}``). Non-finite values are
     skipped; with ``log_y`` non-positive values are too (and the axis falls back to linear when no
     positive value is left). A series with one point is drawn as a dot; constant values get a
     padded axis. Markers are drawn when ``markers`` is True, or (None) when every series is short.
+    ``connect=False`` draws the points alone (a scatter plot).
     """
     data, log_y = _series_data(series, log_y)
     colors = [PALETTE[i % len(PALETTE)] for i in range(len(data))]
@@ -162,6 +164,6 @@ def line_chart(series: Mapping[str, object], *, title: str = "", x_label: str = 
     py = Scale(y_axis.ticks[0], y_axis.ticks[-1], bottom, top)
     out += _grid_and_axes(px, py, y_axis, xt, xstep)
     out += _axis_titles(px, py, x_label, y_label, log_y, height)
-    out += _series_marks(data, colors, px, py, log_y, markers)
+    out += _series_marks(data, colors, px, py, log_y, markers, connect)
     out.append("</svg>")
     return "\n".join(out)

@@ -25,7 +25,9 @@ CURSOR = Rule("data_order.cursor-mismatch", "error",
 ORDER_INCONSISTENT = Rule("data_order.order-inconsistent", "error",
                          "The weights contradict the declared data order: from checkpoint c to c+1 the loss of the "
                          "sequences declared for the segment did not drop more than that of other segments' "
-                         "sequences. Check the step → chunk mapping and that the checkpoints are of this run.")
+                         "sequences (order test), or the weights moved further than the declared optimizer and "
+                         "learning-rate schedule can move them in the segment's steps (step-size bound). Check the "
+                         "step → chunk mapping and that the checkpoints are of this run.")
 ORDER_INCONCLUSIVE = Rule("data_order.order-inconclusive", "warning",
                           "The order test could not tell whether the declared data trained the segment: raise "
                           "--order-sample, or publish the training state so the segment can be replayed exactly.")
