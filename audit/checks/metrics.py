@@ -71,7 +71,8 @@ class MetricsCheck(Check):
                 if step < 1 or not math.isfinite(got):
                     continue
                 want = lr_at(step, schedule=s.name, peak_lr=s.peak_lr, final_lr=s.final_lr,
-                             warmup_steps=s.warmup_steps, total_steps=s.total_steps)  # fmt: skip
+                             warmup_steps=s.warmup_steps, total_steps=s.total_steps,
+                             batch_size=m.config.training.batch_size)  # fmt: skip
                 if not math.isclose(got, want, rel_tol=LR_RTOL, abs_tol=1e-15):
                     bad.append((step, got, want))
             if bad:

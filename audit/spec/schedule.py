@@ -17,7 +17,8 @@ min_lr)``: update ``s`` uses ``it = s - 1`` (update 1 of a warmup uses 0), linea
 0): update ``s`` uses the rate set after ``s - 1`` updates, linear warmup from 0 over ``warmup_steps``
 (``--lr-warmup-iters``; update ``warmup_steps + 1`` is the first at ``peak_lr``), then decay to
 ``final_lr`` (``--min-lr``) at ``total_steps`` (``--lr-decay-iters``), ``final_lr`` after. Megatron counts
-in samples (iterations × global batch); the ratios, and so the rates, are the same bit for bit.
+in samples (iterations × global batch, ``batch_size``), which changes the warmup's rounding: it is
+computed in samples here too, so the rates are Megatron's bit for bit.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ def lr_at(
     final_lr: float,
     warmup_steps: int,
     total_steps: int,
+    batch_size: int = 1,
 ) -> float:
-    """Learning rate of update ``step`` (1-based): linear warmup to ``peak_lr``, then decay to ``final_lr``."""
+    """Learning rate of update ``step`` (1-based): linear warmup to ``peak_lr``, then decay to ``final_lr``.
+    ``batch_size``: the global batch, for the megatron-* schedules (Megatron counts samples)."""
     if step < 1:
         raise ValueError(f"step must be >= 1, got {step}")
     if schedule not in SCHEDULES:
@@ -50,7 +53,9 @@ def lr_at(
     if schedule == "litgpt-warmup-cosine":
         return _litgpt_lr(peak_lr, step - 1, warmup_steps, total_steps, final_lr)
     if schedule.startswith("megatron-"):
-        return _megatron_lr(schedule.removeprefix("megatron-"), peak_lr, final_lr, warmup_steps, total_steps, step - 1)
+        g = batch_size
+        return _megatron_lr(schedule.removeprefix("megatron-"), peak_lr, final_lr, warmup_steps * g, total_steps * g,
+                            (step - 1) * g)  # fmt: skip
     if warmup_steps > 0 and step <= warmup_steps:
         return peak_lr * step / warmup_steps
     decay_steps = max(1, total_steps - warmup_steps)
@@ -86,8 +91,8 @@ def _litgpt_lr(lr: float, it: int, warmup: int, max_iters: int, min_lr: float) -
 
 
 def _megatron_lr(style: str, max_lr: float, min_lr: float, warmup: int, decay: int, n: int) -> float:
-    """megatron.core.optimizer_param_scheduler.OptimizerParamScheduler.get_lr at ``num_steps = n``
-    (init_lr 0), operation for operation."""
+    """megatron.core.optimizer_param_scheduler.OptimizerParamScheduler.get_lr at ``num_steps = n`` (init_lr 0;
+    all counts in samples), operation for operation."""
     init_lr = 0.0
     if warmup > 0 and n <= warmup:
         return init_lr + ((max_lr - init_lr) * float(n) / float(warmup))
