@@ -193,3 +193,33 @@ def test_a_truncated_model_optim_rng_is_a_finding_naming_it(run_copy, tmp_path):
     rel = f"{DIRS[0]}/{FILE}"
     found = {f["id"] for f in report["findings"] if f.get("path") == rel and f["severity"] == "error"}
     assert "checkpoints.pickle-weights" in found, found  # not readable as a torch.save file
+
+
+def test_legacy_nested_model_and_fp16_optimizer_state_are_found():
+    """The legacy (non-mcore) model saves nested dicts, the fp16/bf16 optimizer wraps torch's state_dict:
+    both as megatron/legacy and megatron/core/optimizer save them (built here, not trained)."""
+    import torch
+
+    from audit.frameworks.torch_state import model_state, optimizer_state
+
+    emb = torch.zeros(8, 4)
+    inner = {"state": {0: {"exp_avg": emb, "exp_avg_sq": emb}}, "param_groups": [{"params": [0]}]}
+    obj = {"iteration": 3, "checkpoint_version": 3.0,
+           "model": {"language_model": {"embedding": {"word_embeddings": {"weight": emb}},
+                                        "encoder": {"layers.0.mlp.dense_h_to_4h._extra_state": None,
+                                                    "final_layernorm.weight": torch.ones(4)}}},
+           "optimizer": {"optimizer": inner, "grad_scaler": {"scale": 1.0}, "fp32_from_fp16_params": [[emb]]}}  # fmt: skip
+    assert set(model_state(obj)) == {"language_model.embedding.word_embeddings.weight",
+                                     "language_model.encoder.final_layernorm.weight"}  # fmt: skip
+    assert optimizer_state(obj) is inner
+    lit = {"model": {"w": emb}, "optimizer": inner, "iter_num": 3}  # LitGPT's lit_model.pth: unchanged
+    assert set(model_state(lit)) == {"w"} and optimizer_state(lit) is inner
+
+
+def test_an_iter_directory_that_is_not_its_iteration_is_found(run_copy, tmp_path):
+    (run_copy / DIRS[1]).rename(run_copy / "iter_0000009")
+    m = _init(run_copy)
+    assert [c["path"] for c in m["checkpoints"]] == [DIRS[0], "iter_0000009", DIRS[2]]
+    _, report = _audit(run_copy, tmp_path / "report")
+    [f] = [f for f in report["findings"] if f["id"] == "checkpoints.recorded-inconsistent"]
+    assert f["path"] == f"iter_0000009/{FILE}" and "records iteration 8" in f["message"], f
