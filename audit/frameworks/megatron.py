@@ -181,6 +181,12 @@ class Megatron(Framework):
         sched = head.get("opt_param_scheduler")
         if isinstance(sched, dict) and type(sched.get("num_steps")) is int:
             holds.add("scheduler")
+            batch = _int(args.get("global_batch_size"))
+            counted = batch and args.get("train_iters") and not args.get("rampup_batch_size")
+            if counted and sched["num_steps"] != step * batch:
+                problems.append((source, f"{directory.name}/{source}: opt_param_scheduler.num_steps is "
+                                         f"{sched['num_steps']}, iteration {step} × global_batch_size {batch} is "
+                                         f"{step * batch}"))  # fmt: skip
         rng = head.get("rng_state")
         if isinstance(rng, list) and rng and all(isinstance(r, dict) and all(k in r for k in RNG_KEYS) for r in rng):
             holds.add("rng")

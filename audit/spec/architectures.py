@@ -102,8 +102,9 @@ def expected_megatron_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
     """Tensor name → shape of megatron-core's ``GPTModel`` state dict on one model-parallel rank, for its
     local and Transformer Engine layer specs (dense MLP, no QK norm); ``_extra_state`` entries left out."""
     ranks = (cfg.get("tensor_model_parallel_size") or 1) * (cfg.get("pipeline_model_parallel_size") or 1)
+    impl = cfg.get("transformer_impl")
     if cfg.get("use_legacy_models") or ranks != 1 or cfg.get("num_experts") or cfg.get("qk_layernorm") \
-            or cfg.get("multi_latent_attention") or cfg.get("transformer_impl") not in ("local", "transformer_engine"):  # fmt: skip
+            or cfg.get("multi_latent_attention") or impl not in ("local", "transformer_engine"):  # fmt: skip
         raise UnsupportedArchitecture("Megatron model with these arguments (legacy model, model-parallel ranks, "
                                       "experts, QK norm or MLA) is not one the auditor knows the tensors of")  # fmt: skip
     vocab, hidden = _int(cfg, "padded_vocab_size"), _int(cfg, "hidden_size")
@@ -113,7 +114,7 @@ def expected_megatron_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
     groups = _int(cfg, "num_query_groups", heads) if cfg.get("group_query_attention") else heads
     norms = ("weight", "bias") if cfg.get("normalization", "LayerNorm") == "LayerNorm" else ("weight",)
     bias = bool(cfg.get("add_bias_linear", True))
-    te = cfg.get("transformer_impl") == "transformer_engine"
+    te = impl == "transformer_engine"
     shapes: dict[str, tuple[int, ...]] = {"embedding.word_embeddings.weight": (vocab, hidden)}
     if cfg.get("position_embedding_type", "learned_absolute") == "learned_absolute":
         shapes["embedding.position_embeddings.weight"] = (_int(cfg, "max_position_embeddings"), hidden)
