@@ -136,12 +136,18 @@ def test_init_and_audit_read_every_checkpoint_with_no_false_error(run_copy, tmp_
     assert opt["moment_tensors_checked"] == 2 * TENSORS * len(ITERS)
     config = _criterion(report, "config")
     assert config["status"] == "pass" and config["evidence"]["architecture"] == "Megatron-LM GPTModel"
-    assert config["evidence"]["recorded_hyperparameters_compared"] == len(ITERS)
+    assert config["evidence"]["recorded_hyperparameters_compared"] == 2 * len(ITERS)  # args, opt_param_scheduler
     assert code == 1  # the missing data, log and code fail the audit, nothing else
 
 
-def test_a_wrong_tracker_a_misnamed_directory_and_a_declared_lr_other_than_args_lr_are_found(run_copy, tmp_path):
+def test_a_wrong_tracker_a_misnamed_directory_and_recorded_hyperparameters_are_found(run_copy, tmp_path):
+    import torch
+
     (run_copy / DIRS[1]).rename(run_copy / "iter_0000009")
+    obj = _load(run_copy / DIRS[2] / FILE)
+    obj["opt_param_scheduler"]["lr_warmup_steps"] = 5 * 4  # the scheduler's own record, against args' 3 iterations
+    torch.save(obj, tmp_path / "edited.pt")
+    os.replace(tmp_path / "edited.pt", run_copy / DIRS[2] / FILE)
     m = _init(run_copy)
     assert [c["path"] for c in m["checkpoints"]] == [DIRS[0], "iter_0000009", DIRS[2]]
     m["config"]["training"]["lr_schedule"]["peak_lr"] = 0.002
@@ -152,8 +158,10 @@ def test_a_wrong_tracker_a_misnamed_directory_and_a_declared_lr_other_than_args_
     assert set(found) == {TRACKER, f"iter_0000009/{FILE}"}, found
     assert "16" in found[TRACKER] and DIRS[-1] in found[TRACKER]
     assert "records iteration 8" in found[f"iter_0000009/{FILE}"]
-    lr = [f for f in report["findings"] if f["id"] == "config.recorded-mismatch"]
-    assert len(lr) == 1 and "lr_schedule.peak_lr 0.001" in lr[0]["message"], lr
+    recorded = sorted(f["message"] for f in report["findings"] if f["id"] == "config.recorded-mismatch")
+    assert len(recorded) == 2, recorded  # peak_lr: args and scheduler agree (one finding); warmup: the scheduler
+    assert "says lr_schedule.peak_lr 0.001" in recorded[0] and "(and 2 other checkpoint file(s))" in recorded[0]
+    assert recorded[1].startswith(f"{DIRS[2]}/{FILE} (opt_param_scheduler) says lr_schedule.warmup_steps 5"), recorded
 
 
 class Payload:

@@ -133,6 +133,18 @@ def training_from_args(args: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
     return training, notes
 
 
+def scheduler_schedule(sched: dict[str, Any], batch: int) -> dict[str, Any]:
+    """lr_schedule as an ``OptimizerParamScheduler.state_dict()`` records it (its counts in samples ÷ the global
+    batch; a count that is not a whole number of iterations is left unknown)."""
+
+    def iters(v: object) -> int | None:
+        return v // batch if type(v) is int and v % batch == 0 else None
+
+    return {"name": SCHEDULES.get(str(sched.get("lr_decay_style"))), "peak_lr": sched.get("max_lr"),
+            "final_lr": sched.get("min_lr"), "warmup_steps": iters(sched.get("lr_warmup_steps")),
+            "total_steps": iters(sched.get("lr_decay_steps"))}  # fmt: skip
+
+
 class Megatron(Framework):
     """``iter_NNNNNNN/mp_rank_*/model_optim_rng.pt`` of Megatron-LM (and NeMo 1.x, which saves the same)."""
 
@@ -231,8 +243,15 @@ class Megatron(Framework):
             return [RecordedTraining(rel, "args", {}, problem=str(exc))]
         if found is None or not found[1]:
             return []
-        training, _ = training_from_args(found[1])
-        return [RecordedTraining(found[0], "args", training)]
+        rel, args = found
+        training, _ = training_from_args(args)
+        records = [RecordedTraining(rel, "args", training)]
+        sched = read_header(rank_files(directory)[0], rel).get("opt_param_scheduler")
+        batch = _int(args.get("global_batch_size"))
+        if isinstance(sched, dict) and batch and args.get("train_iters") and not args.get("rampup_batch_size"):
+            schedule = scheduler_schedule(sched, batch)
+            records.append(RecordedTraining(rel, "opt_param_scheduler", {"lr_schedule": schedule}))
+        return records
 
     def hyperparameters(self, directory: Path, root: Path, read_json: ReadJson) -> Hyperparameters | None:
         try:
