@@ -232,7 +232,10 @@ def test_state_that_cannot_be_compared_is_never_called_bit_exact(release):
     (d / "optimizer.pt").write_bytes(pickle.dumps({"exp_avg": [0.0]}))
     refresh(release)
     segs = segments(audit(release, replay="all"))
-    assert segs[(4, 8)].status == "error" and "optimizer.pt is not safetensors" in segs[(4, 8)].reason
+    seg = segs[(4, 8)]
+    assert seg.status == "error" and seg.compared == ["log"]
+    assert seg.reason.startswith("end state not compared: released optimizer.pt: not a readable torch.save file")
+    assert seg.reason.endswith("; the step log was compared: 4 logged step(s), identical")  # kept, not thrown away
     assert segs[(8, 12)].status == "skipped"  # resuming needs optimizer.safetensors
 
 

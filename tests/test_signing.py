@@ -207,3 +207,77 @@ def test_a_release_without_a_manifest_is_signed_and_verifies_with_git_files_left
     assert r.returncode == 1 and (out / "release.sig").is_file()
     r = verify(release, out, keys[1], tmp_path)
     assert r.returncode == 0 and "attested: FAIL · level closed" in r.stdout and "(1 file)" in r.stdout
+
+
+def test_verify_prints_the_statement_digest_the_badge_carries(release, tmp_path, keys, signed):
+    att = json.loads((signed / "badges" / "llm360.json").read_text())["llm360Attestation"]
+    assert att["method"] == "key" and att["verify"] == "llm360-audit verify RELEASE --report DIR --key PUBLIC.pem"
+    r = verify(release, signed, keys[1], tmp_path)
+    assert r.returncode == 0
+    assert f"report statement sha256 {att['statement_sha256']}" in r.stdout
+
+
+# Keyless signing (--sigstore) needs the network (Fulcio, Rekor, sigstore's TUF root), which tests do not
+# have: only its offline paths are covered, each a one-line error with nothing written.
+
+
+def _jwt(claims: dict) -> str:
+    """An unsigned but well-formed OIDC token (sigstore checks its claims, Fulcio its signature)."""
+    import base64
+    import time
+
+    def part(d: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+    now = int(time.time())
+    body = {"iss": "https://oauth2.sigstore.dev/auth", "aud": "sigstore", "sub": "auditor", "iat": now - 10,
+            "exp": now + 3600, "email": "auditor@example.com", "email_verified": True, **claims}  # fmt: skip
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(body)}.c2ln"
+
+
+@pytest.mark.parametrize("token, said", [
+    ("", "--sigstore needs an OIDC identity token: set $SIGSTORE_ID_TOKEN"),
+    ("not-a-token", "--sigstore: $SIGSTORE_ID_TOKEN is not a usable identity token"),
+    ("expired", "--sigstore: $SIGSTORE_ID_TOKEN is not a usable identity token"),
+    ("offline", "cannot sign: --sigstore: signing failed ("),
+])  # fmt: skip
+def test_keyless_signing_offline_is_one_line_and_writes_nothing(release, tmp_path, token, said):
+    import time
+
+    if token == "expired":
+        token = _jwt({"iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600})
+    elif token == "offline":
+        pytest.importorskip("sigstore")
+        token = _jwt({})
+    out = tmp_path / "out"
+    blank = {k: "" for k in ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN", "GITLAB_CI", "BUILDKITE",
+                             "CIRCLECI", "GOOGLE_SERVICE_ACCOUNT_NAME")}  # fmt: skip
+    r = run_cli(str(release), *AUDIT, "--out", str(out), "--sigstore", "-q",
+                env=env(tmp_path, SIGSTORE_ID_TOKEN=token, **blank), timeout=300)  # fmt: skip
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0] and "Traceback" not in r.stderr, r.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_keyless_flags_are_checked_before_any_work(release, tmp_path, keys):
+    r = run_cli(str(release), *AUDIT, "--out", str(tmp_path / "o"), "--sigstore", "--sign-key", str(keys[0]))
+    assert r.returncode == 2 and "--sign-key and --sigstore: choose one way to sign" in r.stderr
+    r = run_cli(str(release), "--no-hash", "--sigstore", "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "--sigstore signs the files' digests" in r.stderr
+    for args, said in ((["--identity", "a@b.c"], "--identity and --issuer go together"),
+                       (["--key", str(keys[1]), "--identity", "a@b.c", "--issuer", "https://x"], "not both"),
+                       ([], "give --key PUBLIC.pem (a signing key) or --identity and --issuer")):  # fmt: skip
+        r = run_cli("verify", str(release), "--report", str(tmp_path), *args)
+        assert r.returncode == 2 and said in r.stderr, r.stderr
+
+
+def test_keyless_verification_offline_says_it_needs_the_trust_root(release, tmp_path, keys, signed):
+    pytest.importorskip("sigstore")
+    r = run_cli("verify", str(release), "--report", str(signed), "--identity", "auditor@example.com",
+                "--issuer", "https://oauth2.sigstore.dev/auth", env=env(tmp_path), timeout=300)  # fmt: skip
+    assert "Traceback" not in r.stderr
+    if r.returncode == 2:  # no network (as in CI): the trust root cannot be loaded
+        assert "keyless verification needs network access to sigstore's TUF repository" in r.stderr
+    else:  # with a network: a key-signed bundle is not a keyless one
+        assert r.returncode == 1 and "does not verify for auditor@example.com" in r.stdout

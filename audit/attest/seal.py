@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from audit.attest import RELEASE_SIG, REPORT_PREDICATE_TYPE, REPORT_SIG, SealError
 from audit.attest.dsse import bundle, payload_bytes
@@ -19,32 +20,50 @@ from audit.spec.report import Report, Signing
 
 
 @dataclass(frozen=True)
-class Sealer:
+class KeySigner:
+    """Signs with a private key (``--sign-key``)."""
+
     key: SigningKey
+
+    def signing(self) -> Signing:
+        return Signing(method="key", key_fingerprint=self.key.public.fingerprint, algorithm=self.key.public.algorithm,
+                       predicate_type=REPORT_PREDICATE_TYPE)  # fmt: skip
+
+    def bundles(self, payloads: list[bytes]) -> list[str]:
+        return [bundle(p, self.key) for p in payloads]
+
+
+class Signer(Protocol):
+    def signing(self) -> Signing: ...
+
+    def bundles(self, payloads: list[bytes]) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Sealer:
+    signer: Signer  # KeySigner, or audit.attest.keyless.KeylessSigner
     root: Path  # resolved
     cache_dir: Path | None  # the audit's hash cache; None: --no-cache
 
     def stamp(self, report: Report) -> Report:
-        """The report, saying who signs it (the HTML shows the key's fingerprint)."""
-        signing = Signing(key_fingerprint=self.key.public.fingerprint, algorithm=self.key.public.algorithm,
-                          predicate_type=REPORT_PREDICATE_TYPE)  # fmt: skip
-        return report.model_copy(update={"signing": signing})
+        """The report, saying who signs it (the HTML shows the key's fingerprint or the identity)."""
+        return report.model_copy(update={"signing": self.signer.signing()})
 
     def seal(self, report: Report, rendered: dict[str, str], known: dict[str, str]) -> dict[str, str]:
         """The signatures and the badges that name them, keyed by path relative to --out.
 
-        Raises :class:`audit.attest.SealError` when the release cannot be listed or read."""
+        Raises :class:`audit.attest.SealError` when the release cannot be listed or read, or signing fails."""
         try:
             files = digests(self.root, release_files(self.root), known, self.cache_dir)
         except TreeProblem as exc:
             raise SealError(str(exc)) from None
         except OSError as exc:
             raise SealError(f"{exc.filename or self.root}: cannot read: {exc.strerror or exc}") from None
-        out = {RELEASE_SIG: bundle(payload_bytes(release_statement(self.root.name, files)), self.key)}
         time = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
         report_sha = hashlib.sha256(rendered["report.json"].encode()).hexdigest()
-        statement = report_statement(report, files.get("llm360.yaml"), report_sha, time)
-        payload = payload_bytes(statement)
-        out[REPORT_SIG] = bundle(payload, self.key)
-        out.update(render_badges(report, statement_sha256=hashlib.sha256(payload).hexdigest()))
+        release_payload = payload_bytes(release_statement(self.root.name, files))
+        report_payload = payload_bytes(report_statement(report, files.get("llm360.yaml"), report_sha, time))
+        release_sig, report_sig = self.signer.bundles([release_payload, report_payload])
+        out = {RELEASE_SIG: release_sig, REPORT_SIG: report_sig}
+        out.update(render_badges(report, statement_sha256=hashlib.sha256(report_payload).hexdigest()))
         return out

@@ -7,9 +7,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from audit.attest import RELEASE_SIG, REPORT_PREDICATE_TYPE, REPORT_SIG, STATEMENT_TYPE
-from audit.attest.dsse import BadSignature, open_bundle
+from audit.attest.dsse import BadSignature, open_bundle, payload_bytes
 from audit.attest.keys import PublicKey
 from audit.attest.statements import release_statement, signed_files
 from audit.attest.tree import TreeProblem, digests, release_files
@@ -24,6 +25,7 @@ class Verification:
     differences: list[str] = field(default_factory=list)
     claim: dict | None = None  # report.sig's predicate, once its signature holds
     files: int = 0  # files release.sig lists
+    statement_sha256: str | None = None  # of report.sig's statement (canonical JSON), as the badges carry it
 
     @property
     def ok(self) -> bool:
@@ -40,13 +42,33 @@ def _read(path: Path) -> str | None:
         raise Unreadable(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
 
 
-def _statement(path: Path, key: PublicKey, out: Verification) -> dict | None:
+class Opener(Protocol):
+    """Opens a signature file's bundle: the statement once its signature holds (raises BadSignature)."""
+
+    name: str
+
+    def open(self, text: str) -> dict: ...
+
+
+@dataclass(frozen=True)
+class KeyOpener:
+    key: PublicKey
+
+    @property
+    def name(self) -> str:
+        return f"key {self.key.fingerprint[:16]}"
+
+    def open(self, text: str) -> dict:
+        return open_bundle(text, self.key)
+
+
+def _statement(path: Path, opener: Opener, out: Verification) -> dict | None:
     text = _read(path)
     if text is None:
         out.differences.append(f"{path.name}: missing (not a signed audit, or signed into another directory)")
         return None
     try:
-        return open_bundle(text, key)
+        return opener.open(text)
     except BadSignature as exc:
         out.differences.append(f"{path.name}: {exc}")
         return None
@@ -98,10 +120,10 @@ def _subjects(statement: dict, root: Path, report_dir: Path, current: dict[str, 
             out.differences.append(f"{name}: expected sha256 {subjects[name]}, actual {actual}")
 
 
-def verify(root: Path, report_dir: Path, key: PublicKey, cache_dir: Path | None) -> Verification:
+def verify(root: Path, report_dir: Path, opener: Opener, cache_dir: Path | None) -> Verification:
     out = Verification()
     current: dict[str, str] = {}
-    release = _statement(report_dir / RELEASE_SIG, key, out)
+    release = _statement(report_dir / RELEASE_SIG, opener, out)
     if release is not None:
         try:
             signed = signed_files(release)
@@ -113,11 +135,12 @@ def verify(root: Path, report_dir: Path, key: PublicKey, cache_dir: Path | None)
                 out.differences.append(f"{RELEASE_SIG}: its subject digest does not match its resources")
             out.files = len(signed)
             current = _compare(root, signed, cache_dir, out)
-    report = _statement(report_dir / REPORT_SIG, key, out)
+    report = _statement(report_dir / REPORT_SIG, opener, out)
     if report is not None:
         if report.get("_type") != STATEMENT_TYPE or report.get("predicateType") != REPORT_PREDICATE_TYPE:
             out.differences.append(f"{REPORT_SIG}: not an llm360-audit attestation ({report.get('predicateType')})")
         else:
             _subjects(report, root, report_dir, current, out)
             out.claim = report.get("predicate") if isinstance(report.get("predicate"), dict) else None
+            out.statement_sha256 = hashlib.sha256(payload_bytes(report)).hexdigest()
     return out

@@ -165,17 +165,24 @@ class ConfigCheck(Check):
 
     def _checkpoint_configs(self, release: Release, model_cfg: dict, out: Outcome) -> None:
         compared = 0
+        same: set[tuple[bool, bytes]] = set()  # copies already found identical to the model config
         for ck in release.manifest.checkpoints:
             for f in ck.files:
                 if f.role != "config":
                     continue
                 try:
                     raw = release.path(f.path).read_bytes()
-                    data = yamlio.loads(raw) if f.path.endswith((".yaml", ".yml")) else json.loads(raw)
+                    yaml_file = f.path.endswith((".yaml", ".yml"))
+                    if (yaml_file, raw) in same:  # byte-identical to a copy that matched: it matches too
+                        compared += 1
+                        continue
+                    data = yamlio.loads(raw) if yaml_file else json.loads(raw)
                 except (OSError, ValueError, RecursionError):
                     continue  # missing/unsafe files are reported by the checkpoints check
                 compared += 1
                 diff = differing_keys(model_cfg, data if isinstance(data, dict) else {})
+                if not diff:
+                    same.add((yaml_file, raw))
                 if diff:
                     out.add(CKPT_MISMATCH, f"{f.path} differs from {release.manifest.config.model} in: "
                                            f"{', '.join(diff[:5])}", f.path)  # fmt: skip

@@ -12,13 +12,58 @@ from audit.frameworks.hf_trainer import logging_steps
 from audit.frameworks.registry import read_log
 from audit.readers.training_log import read_evaluations
 from audit.core.release import Release
-from audit.spec.schedule import lr_at
+from audit.spec.schedule import lr_array, lr_at
 from audit.spec.rules.metrics import FILE, NO_LOG, MALFORMED, STEPS, FIELDS, NON_FINITE, LR, LR_CONVENTION, NO_EVALS, EVAL_MISSING, EVAL_NON_FINITE, CONTENT, CHECK as METRICS_CHECK
 
 #: Curves in the report keep at most this many points per series (every k-th step, and the last).
 MAX_SERIES_POINTS = 2000
 #: Relative tolerance for the logged learning rate (float32 logging loses ~1e-7).
 LR_RTOL = 1e-5
+
+
+#: From this many logged rates on, the schedule is checked with numpy (its import costs more than small logs).
+VECTOR_MIN_ROWS = 20_000
+VECTOR_BLOCK = 32_768
+
+
+def _isclose(got: float, want: float) -> bool:
+    return math.isclose(got, want, rel_tol=LR_RTOL, abs_tol=1e-15)
+
+
+def lr_mismatches(log, s, batch_size: int = 1) -> list[tuple[int, float, float]]:
+    """(step, logged, scheduled) for every logged learning rate the declared schedule does not give, in step
+    order (steps below 1 and non-finite rates are not compared: the log's own findings name those).
+    ``batch_size``: the global batch (the megatron-* schedules count samples; no vectorised form)."""
+    kw = dict(schedule=s.name, peak_lr=s.peak_lr, final_lr=s.final_lr, warmup_steps=s.warmup_steps,
+              total_steps=s.total_steps)  # fmt: skip
+    steps, values, present, ordered = log.rows.buffers("learning_rate")
+    if ordered and len(steps) >= VECTOR_MIN_ROWS:
+        import numpy as np
+
+        all_st, all_got = np.frombuffer(steps, dtype=np.int64), np.frombuffer(values, dtype=np.float64)
+        all_present = np.frombuffer(present, dtype=np.uint8)
+        out, vectorised = [], lr_array(all_st[:1].clip(1), **kw) is not None
+        for lo in range(0, len(all_st), VECTOR_BLOCK) if vectorised else ():  # blocks: memory stays flat
+            st, got = all_st[lo : lo + VECTOR_BLOCK], all_got[lo : lo + VECTOR_BLOCK]
+            keep = (all_present[lo : lo + VECTOR_BLOCK] == 1) & (st >= 1) & np.isfinite(got)
+            st, got = st[keep], got[keep]
+            want = lr_array(st, **kw)
+            tol = np.maximum(LR_RTOL * np.maximum(np.abs(got), np.abs(want)), 1e-15)
+            # A superset of the mismatches (numpy's cos may differ in the last bit), each then decided by lr_at.
+            for i in np.flatnonzero((np.abs(got - want) > tol * (1 - 1e-6)) | ~np.isfinite(want)).tolist():
+                step, g = int(st[i]), float(got[i])
+                w = lr_at(step, **kw, batch_size=batch_size)
+                if not _isclose(g, w):
+                    out.append((step, g, w))
+        if vectorised:
+            return out
+    out = []
+    for step, got in log.rows.series("learning_rate"):
+        if step >= 1 and math.isfinite(got):
+            want = lr_at(step, **kw, batch_size=batch_size)
+            if not _isclose(got, want):
+                out.append((step, got, want))
+    return out
 
 
 class MetricsCheck(Check):
@@ -49,12 +94,12 @@ class MetricsCheck(Check):
             what = "problem(s) in log_history" if entry.format == "hf-trainer-state" else "bad line(s)"
             out.add(MALFORMED, f"{p}: {len(log.problems)} {what}, first: {log.problems[0]}", p, log.first_problem_line)
         last = m.checkpoints[-1].step if m.checkpoints else max(log.rows, default=0)
-        absent = sorted(set(range(1, last + 1)).difference(log.rows))
-        if absent:
-            shown = ", ".join(map(str, absent[:5])) + (" …" if len(absent) > 5 else "")
+        n_absent, absent = log.rows.absent(last)
+        if n_absent:
+            shown = ", ".join(map(str, absent)) + (" …" if n_absent > 5 else "")
             every = logging_steps(path) if entry.format == "hf-trainer-state" else None
             why = f" (logging_steps is {every}: one mean loss per {every} steps)" if every and every > 1 else ""
-            out.add(STEPS, f"{p}: {len(absent)} of steps 1–{last} not logged: {shown}{why}", p)
+            out.add(STEPS, f"{p}: {n_absent} of steps 1–{last} not logged: {shown}{why}", p)
         for name, n in log.missing_fields.items():
             out.add(FIELDS, f"{p}: {n} row(s) without a numeric {name}", p)
         for step, name in log.non_finite[:5]:
@@ -66,15 +111,7 @@ class MetricsCheck(Check):
             out.add(LR_CONVENTION, f"{p}: learning rates not compared: a Hugging Face Trainer log follows "
                                    f"transformers' schedules, the manifest declares {s.name}", p)  # fmt: skip
         elif s is not None:
-            bad = []
-            for step, got in log.rows.series("learning_rate"):
-                if step < 1 or not math.isfinite(got):
-                    continue
-                want = lr_at(step, schedule=s.name, peak_lr=s.peak_lr, final_lr=s.final_lr,
-                             warmup_steps=s.warmup_steps, total_steps=s.total_steps,
-                             batch_size=m.config.training.batch_size)  # fmt: skip
-                if not math.isclose(got, want, rel_tol=LR_RTOL, abs_tol=1e-15):
-                    bad.append((step, got, want))
+            bad = lr_mismatches(log, s, m.config.training.batch_size)
             if bad:
                 step, got, want = bad[0]
                 out.add(LR, f"{p}: learning rate at step {step} is {got:.6g}, the {s.name} schedule gives "

@@ -23,7 +23,8 @@ def _version(show: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True)] = None,
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Print the version and exit.")] = None,
 ) -> None:
     pass
 
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: ``llm360-audit RELEASE ...`` means ``llm360-audit audit RELEASE ...``."""
     interrupts.install()  # SIGTERM is handled like Ctrl-C: a clean message, no report
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["-h"]:
+        args[0] = "--help"
     if args and args[0] == "--explain":  # `llm360-audit --explain RULE` = `llm360-audit rules --explain RULE`
         args.insert(0, "rules")
     if args and args[0] not in SUBCOMMANDS and args[0] not in ("--help", "-h", "--version"):

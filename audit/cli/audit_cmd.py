@@ -73,6 +73,9 @@ def audit_cmd(
     sign_key: Annotated[Optional[Path], typer.Option(
         metavar="PRIVATE.pem", help="Sign the release (release.sig, OpenSSF Model Signing) and the report (report.sig) with this "
              "EC P-256 or Ed25519 key; an encrypted key's passphrase comes from $LLM360_AUDIT_KEY_PASSWORD.")] = None,
+    sigstore: Annotated[bool, typer.Option(
+        "--sigstore", help="Sign keyless through sigstore instead (an OIDC identity from $SIGSTORE_ID_TOKEN or the CI's "
+                           "ambient credentials; needs the network and the sigstore package).")] = False,
 ) -> None:
     """Audit RELEASE, write every report artifact to --out, exit 0 (pass) or 1 (fail)."""
     import datetime as dt
@@ -99,11 +102,14 @@ def audit_cmd(
         part = Shard.parse(shard) if shard is not None else None
     except ShardError as exc:
         raise usage(str(exc)) from None
-    if sign_key is not None and no_hash:
-        raise usage("--sign-key signs the files' digests: it cannot sign an audit run with --no-hash")
-    if sign_key is not None and part is not None:
-        raise usage("--sign-key signs a whole audit, not one shard (merge does not sign): sign an audit run without --shard")
-    key = common.signing_key(sign_key) if sign_key is not None else None
+    if sign_key is not None and sigstore:
+        raise usage("--sign-key and --sigstore: choose one way to sign")
+    flag = "--sign-key" if sign_key is not None else "--sigstore"
+    if (sign_key is not None or sigstore) and no_hash:
+        raise usage(f"{flag} signs the files' digests: it cannot sign an audit run with --no-hash")
+    if (sign_key is not None or sigstore) and part is not None:
+        raise usage(f"{flag} signs a whole audit, not one shard (merge does not sign): sign an audit run without --shard")
+    signer = common.signer(sign_key, sigstore)
     root, out_dir = common.release_and_out(release, out)
     if device.startswith("cuda") and not _cuda_available():
         raise usage(f"--device {device}: no CUDA device is available")
@@ -121,10 +127,10 @@ def audit_cmd(
         resolver=resolver,
     )  # fmt: skip
     auditor = Auditor(progress=common.progress(quiet, output_format))
-    if key is None:
+    if signer is None:
         return common.finish(lambda: auditor.audit(root, options), out_dir, output_format, quiet)
     from audit.attest.seal import Sealer
 
-    sealer = Sealer(key, root, options.scope.cache_dir)
+    sealer = Sealer(signer, root, options.scope.cache_dir)
     common.finish(lambda: sealer.stamp(auditor.audit(root, options)), out_dir, output_format, quiet,
                   seal=lambda report, files: sealer.seal(report, files, auditor.hashes))

@@ -81,13 +81,19 @@ def resolver(values: list[str] | None):
         raise usage(str(exc)) from None
 
 
-def signing_key(path: Path):
-    """The private key of --sign-key (a one-line usage error when it cannot be used)."""
+def signer(key_path: Path | None, sigstore: bool):
+    """The signer of --sign-key or --sigstore, or None (a one-line usage error when it cannot be used)."""
+    if key_path is None and not sigstore:
+        return None
+    from audit.attest.keyless import KeylessProblem, KeylessSigner, identity_token
     from audit.attest.keys import KeyProblem, load_signing_key
+    from audit.attest.seal import KeySigner
 
     try:
-        return load_signing_key(path)
-    except KeyProblem as exc:
+        if key_path is not None:
+            return KeySigner(load_signing_key(key_path))
+        return KeylessSigner(identity_token()) if sigstore else None
+    except (KeyProblem, KeylessProblem) as exc:
         raise usage(str(exc)) from None
 
 

@@ -16,25 +16,34 @@ from audit.cli.root import EXIT_FAIL, EXIT_PASS, app, usage
 def verify_cmd(
     release: Annotated[Path, typer.Argument(metavar="RELEASE", help="Release directory that was audited.")],
     report: Annotated[Path, typer.Option(metavar="DIR", help="The signed audit's report directory (holds release.sig, report.sig, report.json).")],
-    key: Annotated[Path, typer.Option(metavar="PUBLIC.pem", help="The signer's public key (PEM).")],
+    key: Annotated[Optional[Path], typer.Option(metavar="PUBLIC.pem", help="The signer's public key (PEM).")] = None,
+    identity: Annotated[Optional[str], typer.Option(
+        metavar="ID", help="Keyless (--sigstore) audits: the signer's OIDC identity (e-mail or workflow URI).")] = None,
+    issuer: Annotated[Optional[str], typer.Option(
+        metavar="URL", help="Keyless audits: the OIDC issuer of --identity (e.g. https://token.actions.githubusercontent.com).")] = None,
     cache_dir: Annotated[Optional[Path], typer.Option(
         metavar="DIR", help="Hash cache directory (default: $XDG_CACHE_HOME/llm360-audit).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Hash every file; neither read nor write the cache.")] = False,
 ) -> None:
-    """Check both signatures with KEY, that RELEASE's files have the signed digests and that DIR's report.json
-    is the signed one; print the attested verdict and level."""
+    """Check both signatures with KEY (or, keyless, for IDENTITY and ISSUER), that RELEASE's files have the
+    signed digests and that DIR's report.json is the signed one; print the attested verdict and level."""
+    from audit.attest.keyless import KeylessProblem, KeylessVerifier
     from audit.attest.keys import KeyProblem, load_public_key
-    from audit.attest.verify import Unreadable, verify
+    from audit.attest.verify import KeyOpener, Unreadable, verify
     from audit.storage.hashing import default_cache_dir
 
+    if (key is None) == (identity is None):
+        raise usage("give --key PUBLIC.pem (a signing key) or --identity and --issuer (keyless), not both")
+    if (identity is None) != (issuer is None):
+        raise usage("--identity and --issuer go together")
     if not release.is_dir():
         raise usage(f"{release} is not a directory")
     if not report.is_dir():
         raise usage(f"--report {report} is not a directory")
     try:
-        public = load_public_key(key)
-        result = verify(release.resolve(), report.resolve(), public, None if no_cache else (cache_dir or default_cache_dir()))
-    except (KeyProblem, Unreadable) as exc:
+        opener = KeyOpener(load_public_key(key)) if key is not None else KeylessVerifier(identity, issuer)
+        result = verify(release.resolve(), report.resolve(), opener, None if no_cache else (cache_dir or default_cache_dir()))
+    except (KeyProblem, KeylessProblem, Unreadable) as exc:
         raise usage(str(exc)) from None
     from rich.console import Console
 
@@ -52,7 +61,8 @@ def verify_cmd(
                       f"{claim.get('mof_class')} (hashing {scope.get('hashing')}{replayed}; "
                       f"{tool.get('name')} {tool.get('version')}, {claim.get('time')})")  # fmt: skip
     if result.ok:
-        console.print(f"verified: release.sig ({result.files} file{'s' * (result.files != 1)}) and report.sig hold for key {public.fingerprint[:16]}")
+        console.print(f"verified: release.sig ({result.files} file{'s' * (result.files != 1)}) and report.sig hold for "
+                      f"{opener.name}; report statement sha256 {result.statement_sha256}")
         raise typer.Exit(EXIT_PASS)
     console.print(f"NOT VERIFIED: {len(result.differences)} difference(s)")
     raise typer.Exit(EXIT_FAIL)

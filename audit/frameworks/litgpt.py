@@ -46,14 +46,10 @@ def read_checkpoint(path: Path, rel: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=8)
 def _read_checkpoint(path: str, rel: str, size: int, mtime: int) -> dict[str, Any]:
-    from audit.readers.pickle_scan import scan_pickle_file
-    from audit.readers.torch_pickle import PickleProblem, load_weights_only
+    from audit.readers.torch_pickle import PickleProblem, load_scanned
 
-    scan = scan_pickle_file(Path(path), rel)
-    if scan.unsafe:
-        raise ValueError(f"{rel}: a pickle that would import {', '.join(scan.unsafe[:3])}; not opened")
     try:
-        obj = load_weights_only(Path(path), rel)
+        obj = load_scanned(Path(path), rel)
     except PickleProblem as exc:
         raise ValueError(str(exc)) from None
     if not isinstance(obj, dict):

@@ -86,8 +86,26 @@ def _fast_json(raw: bytes) -> dict | None:
     return obj if raw.count(b'":') == _keys(obj) else None
 
 
+#: Validated headers by (header bytes, file size): the checkpoints of one run repeat the same layout, and
+#: identical bytes in a file of the same size parse to the same header (the result is shared, read-only).
+_SEEN: dict[tuple[bytes, int], SafetensorsHeader] = {}
+_SEEN_MAX = 256
+
+
 def parse_header_bytes(prefix: bytes, file_size: int) -> SafetensorsHeader:
     """Parse and validate a header given the first bytes of the file (length field + JSON)."""
+    key = (prefix, file_size)
+    seen = _SEEN.get(key)
+    if seen is not None:
+        return seen
+    header = _parse(prefix, file_size)
+    if len(_SEEN) >= _SEEN_MAX:
+        _SEEN.pop(next(iter(_SEEN)))
+    _SEEN[key] = header
+    return header
+
+
+def _parse(prefix: bytes, file_size: int) -> SafetensorsHeader:
     fast = _fast_json(prefix[8 : 8 + struct.unpack("<Q", prefix[:8])[0]]) if len(prefix) >= 8 else None
     if fast is not None:
         try:

@@ -75,7 +75,8 @@ def loads(text: str | bytes) -> Any:
             node = loader.get_single_node()
             if node is None:
                 return None
-            _expanded_size(node, {})
+            if b"&" in (text if isinstance(text, bytes) else text.encode()):  # aliases need anchors: none, no walk
+                _expanded_size(node, {})
             return loader.construct_document(node)
         finally:
             loader.dispose()

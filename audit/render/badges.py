@@ -152,9 +152,6 @@ def render_svg(label: str, message: str, color: str, ident: str = "b") -> str:
     return ET.tostring(svg, encoding="unicode") + "\n"
 
 
-VERIFY_COMMAND = "llm360-audit verify RELEASE --report DIR --key PUBLIC.pem"
-
-
 def endpoint_json(label: str, message: str, color: str, attestation: dict | None = None) -> str:
     """A shields.io endpoint: https://img.shields.io/endpoint?url=<URL of this file>; ``attestation``, when
     signed, rides along under ``llm360Attestation`` (shields.io ignores keys it does not know)."""
@@ -176,22 +173,27 @@ def _badges(report: Report) -> list[tuple[str, str, str, str]]:
 
 
 def _attestation(report: Report, statement_sha256: str | None) -> dict | None:
-    if report.signing is None or statement_sha256 is None:
+    signing = report.signing
+    if signing is None or statement_sha256 is None:
         return None
-    return {"statement_sha256": statement_sha256, "predicate_type": report.signing.predicate_type,
-            "key_fingerprint": report.signing.key_fingerprint, "signatures": ["release.sig", "report.sig"],
-            "verify": VERIFY_COMMAND}  # fmt: skip
+    who = ({"identity": signing.identity, "issuer": signing.issuer} if signing.method == "sigstore" else
+           {"key_fingerprint": signing.key_fingerprint})  # fmt: skip
+    return {"statement_sha256": statement_sha256, "predicate_type": signing.predicate_type, "method": signing.method,
+            **who, "signatures": ["release.sig", "report.sig"], "verify": signing.verify_command}  # fmt: skip
 
 
-def _signed_readme(att: dict | None) -> list[str]:
-    if att is None:
+def _signed_readme(report: Report, att: dict | None) -> list[str]:
+    if att is None or report.signing is None:
         return []
+    who = (f"by key `{att['key_fingerprint'][:16]}` (SHA-256 of its public key's DER)" if report.signing.method == "key"
+           else f"keyless through sigstore, by `{att['identity']}` (issuer `{att['issuer']}`)")  # fmt: skip
+    with_what = "the public key" if report.signing.method == "key" else "network access to sigstore's trust root"
     return [
         "## Verifying the badge",
         "",
-        f"This audit is signed by key `{att['key_fingerprint'][:16]}` (SHA-256 of its public key's DER): `release.sig`",
+        f"This audit is signed {who}: `release.sig`",
         "signs every file of the release, `report.sig` the verdict (`report.json`, `llm360.yaml`); the report",
-        f"statement's SHA-256 is `{att['statement_sha256']}`. With the report directory and the public key:",
+        f"statement's SHA-256 is `{att['statement_sha256']}`. With the report directory and {with_what}:",
         "",
         "```text",
         att["verify"],
@@ -232,7 +234,7 @@ def _readme(report: Report, badges: list[tuple[str, str, str, str]], att: dict |
         "`![LLM360](https://img.shields.io/endpoint?url=<where you host badges/llm360.json>)`.",
         "Re-running the audit rewrites the files, so the hosted badges follow the latest audit.",
         "",
-        *_signed_readme(att),
+        *_signed_readme(report, att),
     ])  # fmt: skip
 
 

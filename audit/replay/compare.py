@@ -24,6 +24,10 @@ LOG_FIELDS = ("loss", "learning_rate", "grad_norm")
 #: State fields of training_state.json compared exactly when both sides have them.
 STATE_FIELDS = ("step", "optimizer.step", "scheduler.last_step", "rng")
 
+#: torch.save files compared by value (opened only through audit.readers.torch_pickle).
+PICKLED = (".pt", ".pth", ".bin", ".ckpt")
+MAX_DEPTH = 16
+
 _INT_VIEW = {torch.float32: torch.int32, torch.float64: torch.int64, torch.bfloat16: torch.int16,
              torch.float16: torch.int16}  # fmt: skip
 
@@ -110,10 +114,67 @@ def compare_states(released: Path, replayed: Path, file_names: list[str]) -> Sta
                 raise CompareError(f"{name} cannot be read: {str(exc).splitlines()[0]}") from None
             result.fields = [f for f in STATE_FIELDS
                              if _get(a, f) is not _ABSENT and _get(b, f) is not _ABSENT and _get(a, f) != _get(b, f)]  # fmt: skip
+        elif name.endswith(PICKLED):
+            _compare_pickled(released / name, replayed / name, name, result)
         elif not name.endswith(".json"):
-            raise CompareError(f"released {name} is not safetensors: its state cannot be compared (pickles are never loaded)")
+            raise CompareError(f"released {name} is neither safetensors nor a torch.save file: its state cannot be compared")
     result.diffs.sort(key=lambda d: (-d.max_abs_diff, d.name))
     return result
+
+
+def _leaves(obj: Any, prefix: str, out: dict[str, Any], depth: int = 0) -> dict[str, Any]:
+    """The values of a loaded torch.save object by dotted path (nested dicts, lists and tuples)."""
+    if isinstance(obj, dict) and depth < MAX_DEPTH:
+        for k, v in obj.items():
+            _leaves(v, f"{prefix}.{k}" if prefix else str(k), out, depth + 1)
+    elif isinstance(obj, (list, tuple)) and depth < MAX_DEPTH and not all(isinstance(v, (int, float)) for v in obj):
+        for i, v in enumerate(obj):
+            _leaves(v, f"{prefix}.{i}" if prefix else str(i), out, depth + 1)
+    else:
+        out[prefix] = obj
+    return out
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if hasattr(a, "tobytes") and hasattr(a, "dtype"):  # a numpy array (HF's rng_state.pth)
+        return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError, RuntimeError):
+        return False
+
+
+def _compare_pickled(ref_path: Path, got_path: Path, name: str, result: StateComparison) -> None:
+    """Every tensor of a released torch.save file against the replayed one by value; other values
+    (step counters, learning rates, RNG states) exactly. Both are opened only after the static scan,
+    with the weights-only loader."""
+    from audit.readers.torch_pickle import PickleProblem, load_scanned
+
+    try:
+        ref = _leaves(load_scanned(ref_path, f"released {name}", numpy_arrays=True), "", {})
+    except PickleProblem as exc:
+        raise CompareError(str(exc)) from None
+    got: dict[str, Any] = {}
+    if got_path.is_file():
+        try:
+            got = _leaves(load_scanned(got_path, f"replayed {name}", numpy_arrays=True), "", {})
+        except PickleProblem:
+            got = {}
+    result.missing += [f"{name}:{k}" for k in sorted(set(ref) ^ set(got))]
+    for key in sorted(set(ref) & set(got)):
+        a, b = ref[key], got[key]
+        if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+            diff, rel = diff_tensor(f"{name}:{key}", a, b)
+            result.compared += 1
+            result.max_rel = max(result.max_rel, rel)
+            if diff.differing:
+                result.diffs.append(diff)
+        elif not _same_value(a, b):
+            result.fields.append(f"{name}:{key}")
 
 
 def _differs(a: float, b: float, rtol: float | None) -> bool:

@@ -29,7 +29,7 @@ OUTPUT_TAIL = 2000
 MAX_LOG_BYTES = 64 * 1024 * 1024
 #: The replayed checkpoint may not be much larger than the released one.
 OUT_SIZE_FACTOR, OUT_SIZE_SLACK = 4, 256 * 1024 * 1024
-PLACEHOLDERS = ("python", "checkpoint", "start_step", "steps", "data", "out", "device")
+PLACEHOLDERS = ("python", "checkpoint", "start_step", "steps", "data", "release_data", "out", "device")
 
 
 def run_builtin(release: Release, start: Checkpoint, batches: list, opts: ReplayOptions, work: Path) -> EngineRun:
@@ -67,8 +67,10 @@ def run_command(release: Release, start: Checkpoint, batches: list, opts: Replay
             for ids in batch:
                 f.write(json.dumps({"token_ids": ids}) + "\n")
     out.mkdir()
+    chunks = _data_files(release)
     values = {"python": sys.executable, "checkpoint": str(ckpt), "start_step": str(start.step),
-              "steps": str(len(batches)), "data": str(data), "out": str(out), "device": opts.device}  # fmt: skip
+              "steps": str(len(batches)), "data": str(data), "out": str(out), "device": opts.device,
+              "release_data": _data_root(release, chunks)}  # fmt: skip
     try:
         argv = [arg.format(**values) for arg in argv_template]
     except (KeyError, IndexError, ValueError) as exc:
@@ -85,6 +87,9 @@ def run_command(release: Release, start: Checkpoint, batches: list, opts: Replay
         raise EngineError(f"replay command timed out after {opts.timeout_s:g} s") from None
     except OSError as exc:
         raise EngineError(f"replay command could not start: {exc.strerror}: {argv[0]}") from None
+    changed = next((rel for rel, seen in chunks.items() if _stamp(release.path(rel)) != seen), None)
+    if changed is not None:
+        raise EngineError(f"the replay command modified the release's data: {changed}")
     if proc.returncode != 0:
         raise EngineError(f"replay command exited with {proc.returncode}: {_last_line(console)}")
     if console.stat().st_size > MAX_LOG_BYTES:
@@ -105,6 +110,26 @@ def run_command(release: Release, start: Checkpoint, batches: list, opts: Replay
         except (ValueError, AttributeError):
             environment = None
     return EngineRun(out=out, logs=logs, environment=environment)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _data_files(release: Release) -> dict[str, tuple[int, int] | None]:
+    """The declared data files and their (size, mtime): the command may read them, never change them."""
+    data = release.manifest.data
+    return {c.path: _stamp(release.path(c.path)) for c in (data.chunks if data else [])}
+
+
+def _data_root(release: Release, chunks: dict) -> str:
+    """``{release_data}``: the directory holding every declared chunk (in their native format)."""
+    dirs = [str(release.path(rel).parent) for rel in chunks]
+    return os.path.commonpath(dirs) if dirs else str(release.root)
 
 
 def _limit_file_size(limit: int) -> None:

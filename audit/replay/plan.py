@@ -10,7 +10,6 @@ from audit.frameworks.reference import FILES as REFERENCE_FILES
 from audit.frameworks.registry import for_files
 
 
-
 def segments(manifest: Manifest) -> list[tuple[Checkpoint, Checkpoint]]:
     cks = manifest.checkpoints
     return [(a, b) for a, b in zip(cks, cks[1:]) if b.step > a.step]
@@ -36,7 +35,9 @@ def why_not(release: Release, start: Checkpoint, end: Checkpoint, engine: str, a
         return "no training hyperparameters declared (config.training)"
     if m.config.training.sequence_length is None:
         return "config.training.sequence_length is not declared"
-    for part, what in (("optimizer", "optimizer state"), ("rng", "RNG state")):
+    # The release's own code decides what its resume needs: RNG state it lacks shows as a mismatch.
+    needed = (("optimizer", "optimizer state"),) + ((("rng", "RNG state"),) if engine != "command" else ())
+    for part, what in needed:
         if part not in start.state:
             return f"{what} for step {start.step} not released"
     if "weights" not in end.state:

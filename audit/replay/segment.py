@@ -83,11 +83,15 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
         batches = step_batches(release, start.step + 1, last)
         with tempfile.TemporaryDirectory(prefix="llm360-replay-") as tmp:
             run = (run_command if engine == "command" else run_builtin)(release, start, batches, opts, Path(tmp))
-            state = None
+            state, not_compared = None, None
             if with_state:
                 names = [f.path.rsplit("/", 1)[-1] for f in end.files if f.role in ("weights", "optimizer", "training-state")]
-                state = compare.compare_states(release.path(end.path), run.out, names)
-    except (ReplayDataError, EngineError, compare.CompareError) as exc:
+                try:
+                    state = compare.compare_states(release.path(end.path), run.out, names)
+                except compare.CompareError as exc:  # the step log is still compared and reported
+                    not_compared = str(exc)
+                    seg["compared"] = ["log"]
+    except (ReplayDataError, EngineError) as exc:
         return ReplaySegment(**seg, status="error", reason=str(exc), wall_s=time.perf_counter() - began), None
     wall = time.perf_counter() - began
 
@@ -110,6 +114,11 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
             tensors_compared=state.compared,
             tensors_differing=len(state.diffs),
         )
+    if not_compared is not None and ((tol_step if env_diff else exact_step) is None or not run.logs):
+        logged = sum(1 for r in run.logs if log.rows.get(r["step"]) is not None)
+        said = (f"; the step log was compared: {logged} logged step(s), identical" if run.logs and logged else
+                "; no step log to compare")  # fmt: skip
+        return ReplaySegment(**seg, **details, status="error", reason=f"end state not compared: {not_compared}{said}"), run.environment
     identical = exact_step is None and (state is None or state.identical)
     if identical:
         return ReplaySegment(**seg, **details, status="bit-exact"), run.environment
@@ -122,7 +131,7 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
         return ReplaySegment(**seg, **details, status="within-tolerance", tolerance=opts.tolerance,
                              reason="the replay environment differs from the release's"), run.environment  # fmt: skip
     first = (tol_step if env_diff else exact_step) or exact_step or last
-    why = []
+    why = [f"end state not compared: {not_compared}"] if not_compared else []
     if state is not None and state.missing:
         why.append(f"{len(state.missing)} tensor(s) missing from the replay, e.g. {state.missing[0]}")
     if state is not None and state.fields:

@@ -243,15 +243,33 @@ class ShardEvidence(Strict):
 
 
 class Signing(Strict):
-    """Set when the audit signed what it verified (``--sign-key``): ``release.sig`` and ``report.sig`` in --out."""
+    """Set when the audit signed what it verified: ``release.sig`` and ``report.sig`` in --out, with a key
+    (``--sign-key``) or keyless through sigstore (``--sigstore``: a short-lived certificate for an OIDC identity)."""
 
-    key_fingerprint: str = Field(description="SHA-256 of the signing public key's DER (SubjectPublicKeyInfo), hex.")
+    method: Literal["key", "sigstore"] = Field("key", description="key: --sign-key; sigstore: keyless (--sigstore).")
+    key_fingerprint: str | None = Field(
+        None, description="SHA-256 of the signing public key's DER (SubjectPublicKeyInfo), hex (method key).")
     algorithm: Literal["ecdsa-p256-sha256", "ecdsa-p384-sha384", "ecdsa-p521-sha512", "ed25519"]
+    identity: str | None = Field(None, description="The OIDC identity the signing certificate binds (method sigstore).")
+    issuer: str | None = Field(None, description="The OIDC issuer of that identity (method sigstore).")
     predicate_type: str = Field(description="predicateType of the report attestation (report.sig).")
 
     @property
     def short_fingerprint(self) -> str:
-        return self.key_fingerprint[:16]
+        return (self.key_fingerprint or "")[:16]
+
+    @property
+    def signer(self) -> str:
+        """Who signed, in words: ``key 0123…`` or ``alice@example.com (sigstore, https://…)``."""
+        if self.method == "sigstore":
+            return f"{self.identity} (sigstore keyless, issuer {self.issuer})"
+        return f"key {self.short_fingerprint}"
+
+    @property
+    def verify_command(self) -> str:
+        if self.method == "sigstore":
+            return f"llm360-audit verify RELEASE --report DIR --identity {self.identity} --issuer {self.issuer}"
+        return "llm360-audit verify RELEASE --report DIR --key PUBLIC.pem"
 
 
 class Report(Strict):
@@ -266,7 +284,7 @@ class Report(Strict):
     shard: ShardEvidence | None = Field(
         None, description="Set on the report of one shard of a split audit; merge the shards' reports for the verdict."
     )
-    signing: Signing | None = Field(None, description="Set when the audit signed the release and this report (--sign-key).")
+    signing: Signing | None = Field(None, description="Set when the audit signed the release and this report (--sign-key, --sigstore).")
     forensics: Forensics | None = Field(None, description="The weights-only tests; None when not run (--order-test none).")
 
     @classmethod

@@ -104,3 +104,41 @@ def _megatron_lr(style: str, max_lr: float, min_lr: float, warmup: int, decay: i
     delta_lr = max_lr - min_lr
     coeff = 1.0 - decay_ratio if style == "linear" else 0.5 * (math.cos(math.pi * decay_ratio) + 1.0)
     return min_lr + coeff * delta_lr
+
+
+def lr_array(steps, *, schedule: str, peak_lr: float, final_lr: float, warmup_steps: int, total_steps: int):
+    """:func:`lr_at` over a numpy array of steps (all ≥ 1) at once, or None for a schedule without a
+    vectorised form. The formulas are lr_at's, but numpy's cos may differ from math.cos in the last bit:
+    for checks with a tolerance (the logged rates), never for the replay."""
+    import numpy as np
+
+    s = np.asarray(steps, dtype=np.float64)
+    warm, total = float(warmup_steps), float(total_steps)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if schedule == "constant":
+            return np.full(s.shape, peak_lr)
+        if schedule in ("warmup-cosine", "warmup-linear"):
+            progress = np.minimum(1.0, (s - warm) / max(1, total_steps - warmup_steps))
+            if schedule == "warmup-linear":
+                out = peak_lr + (final_lr - peak_lr) * progress
+            else:
+                out = final_lr + 0.5 * (peak_lr - final_lr) * (1.0 + np.cos(math.pi * progress))
+            return np.where(s <= warm, peak_lr * s / warm, out) if warmup_steps > 0 else out
+        if schedule.startswith("hf-") and schedule in SCHEDULES:
+            k = s - 1.0
+            if schedule == "hf-constant":
+                return np.full(s.shape, peak_lr)
+            if schedule == "hf-constant-with-warmup":
+                after = np.ones(s.shape)
+            elif schedule == "hf-linear":
+                after = np.maximum(0.0, (total - k) / float(max(1, total_steps - warmup_steps)))
+            else:
+                progress = (k - warm) / float(max(1, total_steps - warmup_steps))
+                after = np.maximum(0.0, 0.5 * (1.0 + np.cos(math.pi * 0.5 * 2.0 * progress)))
+            return peak_lr * np.where(k < warm, k / float(max(1, warmup_steps)), after)
+        if schedule == "litgpt-warmup-cosine":
+            it = s - 1.0
+            coeff = 0.5 * (1.0 + np.cos(math.pi * ((it - warm) / max(1, total_steps - warmup_steps))))
+            out = np.where(it > total, final_lr, final_lr + coeff * (peak_lr - final_lr))
+            return np.where(it < warm, peak_lr * it / warm, out) if warmup_steps > 0 else out
+    return None

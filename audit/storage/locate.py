@@ -26,6 +26,7 @@ class Locator:
     manifest: Manifest
     resolver: Resolver = field(default_factory=Resolver)
     _dirs: dict[str, Path] = field(default_factory=dict)  # resolved directories of the release
+    _files: dict[str, Path] = field(default_factory=dict)  # resolved files that are no symlinks
     _store: GitStore | GitStoreError | None = None
     _git_files: dict[str, GitFile | None] = field(default_factory=dict)
     _git_revisions: set[str] = field(default_factory=set)  # checkpoints published as branches
@@ -53,6 +54,9 @@ class Locator:
     def _resolve(self, rel: str) -> Path:
         """resolve_inside(root, rel), each directory resolved once: a file that is not a symlink resolves
         to its resolved directory / its name (one lstat instead of a walk of every component)."""
+        hit = self._files.get(rel)
+        if hit is not None:
+            return hit
         head, _, name = rel.rpartition("/")
         if not head or name in ("", ".", "..") or "\\" in rel:
             return resolve_inside(self.root, rel, root_resolved=True)
@@ -62,6 +66,7 @@ class Locator:
         candidate = parent / name
         if os.path.islink(candidate):
             return resolve_inside(self.root, rel, root_resolved=True)
+        self._files[rel] = candidate  # each check asks again: resolved once per audit
         return candidate
 
     def remote(self, ref: str | None) -> Path | None:

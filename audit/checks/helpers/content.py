@@ -104,11 +104,26 @@ def _owner(rel: str, regions: dict[str, str], unlisted: set[str]) -> tuple[str, 
     return "model_checkpoints", False
 
 
-def _walk(root: Path):
-    for here, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if d != ".git")
-        for name in sorted(files):
-            yield Path(here) / name
+def _walk(directory: str, prefix: str = ""):
+    """(release-relative path, os.DirEntry) of every file under ``directory`` as os.walk lists them (no
+    ``.git``, links to directories not followed; a directory's files sorted, before its subdirectories)."""
+    try:
+        with os.scandir(directory) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return
+    subdirs = []
+    for e in entries:
+        try:
+            is_dir = e.is_dir()
+        except OSError:
+            is_dir = False
+        if not is_dir:
+            yield prefix + e.name, e
+        elif e.name != ".git" and not e.is_symlink():
+            subdirs.append(e)
+    for e in subdirs:
+        yield from _walk(e.path, prefix + e.name + "/")
 
 
 def inventory(release) -> Inventory:
@@ -122,19 +137,18 @@ def _inventory(release) -> Inventory:
     regions, unlisted = _regions(m, release.root)
     inv = Inventory()
     root = release.root
-    for path in _walk(root):
+    for rel, entry in _walk(str(root)):
         interrupts.check()
-        rel = path.relative_to(root).as_posix()
         owner, listed = _owner(rel, regions, unlisted)
         owner = roles.get(rel, owner)
-        inside = not path.is_symlink() or path.resolve().is_relative_to(root)
+        inside = not entry.is_symlink() or Path(entry.path).resolve().is_relative_to(root)
         if rel not in declared and listed:
             inv.undeclared.setdefault(owner, []).append(rel)
             if not inside:
                 inv.leaving.add(rel)
-        if inside and path.is_file() and (rel.endswith(PLAIN_PICKLE_SUFFIXES) or looks_pickled(path)):
+        if inside and entry.is_file() and (rel.endswith(PLAIN_PICKLE_SUFFIXES) or looks_pickled(entry.path)):
             try:
-                scan = scan_pickle_file(path, rel)
+                scan = scan_pickle_file(Path(entry.path), rel)
             except ValueError:
                 continue  # unreadable: the check of a declared file says so; an undeclared one is listed
             inv.pickles_scanned += 1

@@ -85,9 +85,11 @@ def _meta(report: Report) -> str:
     if gate is not None:
         meta.append(_gate(gate))
     if report.signing is not None:
-        fp = report.signing.key_fingerprint
-        meta.append(meta_item("signature", f'signed by key <code title="{esc(fp)}">{esc(report.signing.short_fingerprint)}</code> '
-                                           f"({esc(report.signing.algorithm)}; release.sig, report.sig)"))
+        sg = report.signing
+        who = (f'signed by key <code title="{esc(sg.key_fingerprint)}">{esc(sg.short_fingerprint)}</code>'
+               if sg.method == "key" else
+               f"signed keyless by <code>{esc(sg.identity)}</code> (sigstore, issuer {esc(sg.issuer)})")  # fmt: skip
+        meta.append(meta_item("signature", f"{who} ({esc(sg.algorithm)}; release.sig, report.sig)"))
     return "".join(meta)
 
 
