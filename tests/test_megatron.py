@@ -237,3 +237,14 @@ def test_every_rank_directory_belongs_to_its_iteration(run_copy, tmp_path):
     assert opt["evidence"]["moment_tensors_checked"] == 2 * 2 * TENSORS * len(ITERS), opt
     assert not [f for f in report["findings"] if f["id"].startswith(("optimizer.", "checkpoints.")) and
                 f["severity"] == "error"], report["findings"]  # fmt: skip
+
+
+def test_a_replay_compares_model_optim_rng_by_value(megatron_run, tmp_path):
+    """What a replay command leaves is compared with the released file tensor by tensor (args and all)."""
+    from audit.replay.compare import compare_states
+
+    same = compare_states(megatron_run / DIRS[1], megatron_run / DIRS[1], [FILE])
+    assert same.compared > 3 * TENSORS and not same.diffs and not same.fields and not same.missing
+    later = compare_states(megatron_run / DIRS[1], megatron_run / DIRS[2], [FILE])
+    assert {d.name.split(":")[1] for d in later.diffs} >= {"model.embedding.word_embeddings.weight"}
+    assert "mp_rank_00/model_optim_rng.pt:iteration" in later.fields

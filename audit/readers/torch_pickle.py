@@ -108,7 +108,7 @@ def load_weights_only(path: Path, rel: str, *, numpy_arrays: bool = False, names
         raise PickleProblem("unreadable", f"{rel}: not a readable torch.save file ({_reason(exc)})") from None
 
 
-def load_scanned(path: Path, rel: str, *, numpy_arrays: bool = False) -> Any:
+def load_scanned(path: Path, rel: str, *, numpy_arrays: bool = False, namespaces: bool = False) -> Any:
     """:func:`load_weights_only` after the static scan (:mod:`audit.readers.pickle_scan`): a pickle that
     would import anything outside the allow-list is refused by name and never reaches torch.load."""
     from audit.readers.pickle_scan import scan_pickle_file
@@ -119,4 +119,4 @@ def load_scanned(path: Path, rel: str, *, numpy_arrays: bool = False) -> Any:
         raise PickleProblem("unreadable", str(exc)) from None
     if scan.unsafe:
         raise PickleProblem("refused", f"{rel}: a pickle that would import {', '.join(scan.unsafe[:3])}; not opened")
-    return load_weights_only(path, rel, numpy_arrays=numpy_arrays)
+    return load_weights_only(path, rel, numpy_arrays=numpy_arrays, namespaces=namespaces)
