@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import posixpath
 
 from audit.spec.architectures import TORCH_DTYPE_TO_SAFETENSORS, UnsupportedArchitecture, expected_tensors
 from audit.checks.base import Check, Outcome
@@ -15,7 +16,7 @@ from audit.readers.torch_pickle import looks_pickled
 from audit.core.release import Release
 from audit.readers.safetensors_header import HeaderError
 from audit.spec.manifest import role_criterion
-from audit.spec.rules.model_checkpoints import FILE, NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED, TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, PICKLE_READ, ARCH, INCONSISTENT, SHARED, RECORDED_STEP, RECORDED_TOKENS, NOT_COMPARED, CONTENT, CHECK as MODEL_CHECKPOINTS_CHECK
+from audit.spec.rules.model_checkpoints import FILE, NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED, TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, PICKLE_READ, ARCH, INCONSISTENT, SHARED, RECORDED_STEP, RECORDED_TOKENS, RECORDED_CONFLICT, NOT_COMPARED, CONTENT, CHECK as MODEL_CHECKPOINTS_CHECK
 
 
 class CheckpointsCheck(Check):
@@ -104,6 +105,8 @@ class CheckpointsCheck(Check):
         if facts.tokens_seen is not None and ck.tokens is not None and facts.tokens_seen != ck.tokens:
             out.add(RECORDED_TOKENS, f"{source} records {facts.tokens_seen} tokens seen; the manifest declares "
                                      f"{ck.tokens} for step {ck.step}", source)  # fmt: skip
+        for rel, problem in facts.problems:
+            out.add(RECORDED_CONFLICT, problem, posixpath.normpath(f"{ck.path}/{rel}"))
 
     @staticmethod
     def _available(release: Release, ck, unfetched: bool, local: dict[str, bool], out: Outcome) -> bool:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from audit.readers import yamlio
-from audit.spec.architectures import is_litgpt_config
+from audit.spec.architectures import is_litgpt_config, is_megatron_args
 from audit.checks.base import Check, Outcome
 from audit.checks.helpers import recorded
 from audit.storage.coderepo import CodeRepoError
@@ -63,8 +63,9 @@ class ConfigCheck(Check):
             out.add(MODEL_INVALID, str(exc), m.config.model)
             model_cfg = None
         if model_cfg is not None:
-            litgpt = f"LitGPT GPT ({model_cfg.get('mlp_class_name')})" if is_litgpt_config(model_cfg) else "?"
-            out.evidence["architecture"] = (model_cfg.get("architectures") or [litgpt])[0]
+            other = f"LitGPT GPT ({model_cfg.get('mlp_class_name')})" if is_litgpt_config(model_cfg) else \
+                "Megatron-LM GPTModel" if is_megatron_args(model_cfg) else "?"  # fmt: skip
+            out.evidence["architecture"] = (model_cfg.get("architectures") or [other])[0]
             self._checkpoint_configs(release, model_cfg, out)
         from_trainer = self._recorded(release, out)
         if m.code is None or m.code.commit is None or (is_remote(m.code.repo) and release.locate.remote(m.code.repo) is None):

@@ -30,9 +30,10 @@ def _isclose(got: float, want: float) -> bool:
     return math.isclose(got, want, rel_tol=LR_RTOL, abs_tol=1e-15)
 
 
-def lr_mismatches(log, s) -> list[tuple[int, float, float]]:
+def lr_mismatches(log, s, batch_size: int = 1) -> list[tuple[int, float, float]]:
     """(step, logged, scheduled) for every logged learning rate the declared schedule does not give, in step
-    order (steps below 1 and non-finite rates are not compared: the log's own findings name those)."""
+    order (steps below 1 and non-finite rates are not compared: the log's own findings name those).
+    ``batch_size``: the global batch (the megatron-* schedules count samples; no vectorised form)."""
     kw = dict(schedule=s.name, peak_lr=s.peak_lr, final_lr=s.final_lr, warmup_steps=s.warmup_steps,
               total_steps=s.total_steps)  # fmt: skip
     steps, values, present, ordered = log.rows.buffers("learning_rate")
@@ -51,7 +52,7 @@ def lr_mismatches(log, s) -> list[tuple[int, float, float]]:
             # A superset of the mismatches (numpy's cos may differ in the last bit), each then decided by lr_at.
             for i in np.flatnonzero((np.abs(got - want) > tol * (1 - 1e-6)) | ~np.isfinite(want)).tolist():
                 step, g = int(st[i]), float(got[i])
-                w = lr_at(step, **kw)
+                w = lr_at(step, **kw, batch_size=batch_size)
                 if not _isclose(g, w):
                     out.append((step, g, w))
         if vectorised:
@@ -59,7 +60,7 @@ def lr_mismatches(log, s) -> list[tuple[int, float, float]]:
     out = []
     for step, got in log.rows.series("learning_rate"):
         if step >= 1 and math.isfinite(got):
-            want = lr_at(step, **kw)
+            want = lr_at(step, **kw, batch_size=batch_size)
             if not _isclose(got, want):
                 out.append((step, got, want))
     return out
@@ -110,7 +111,7 @@ class MetricsCheck(Check):
             out.add(LR_CONVENTION, f"{p}: learning rates not compared: a Hugging Face Trainer log follows "
                                    f"transformers' schedules, the manifest declares {s.name}", p)  # fmt: skip
         elif s is not None:
-            bad = lr_mismatches(log, s)
+            bad = lr_mismatches(log, s, m.config.training.batch_size)
             if bad:
                 step, got, want = bad[0]
                 out.add(LR, f"{p}: learning rate at step {step} is {got:.6g}, the {s.name} schedule gives "

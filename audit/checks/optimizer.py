@@ -99,6 +99,12 @@ class OptimizerCheck(Check):
                     return False  # reported by the checkpoints check
             elif f.role == "weights" and f in opt_files:  # the weights of the file that holds the optimizer
                 params |= pickled_state.weight_shapes(release, f)
+        if len(opt_files) > 1 and all(f.role == "weights" for f in opt_files):
+            # One file per model-parallel rank, each with its own weights and optimizer (Megatron's mp_rank_*).
+            rules = {"moments": MOMENTS, "shape": SHAPE, "step": STEP}
+            results = [pickled_state.moments(release, ck, f, pickled_state.weight_shapes(release, f), rules, out)
+                       for f in opt_files]  # fmt: skip
+            return all(results)
         if pickled_state.is_pickled_state(opt_files[0]) or opt_files[0].role == "weights":
             if len(opt_files) > 1:
                 out.add(MOMENTS, f"step {ck.step}: {len(opt_files)} pickled optimizer files; one state_dict expected",

@@ -10,6 +10,7 @@ from typing import Any
 
 from audit.formats.interface import ChunkScan
 from audit.formats.registry import scan_chunk
+from audit.frameworks.registry import embedded_model_config
 from audit.storage.files import UnsafePath
 from audit.storage.hashing import Hasher
 from audit.storage.coderepo import CodeRepo, CodeRepoError
@@ -134,6 +135,13 @@ class Release:
         yaml = cfg.model.endswith((".yaml", ".yml"))  # LitGPT's model_config.yaml
         try:
             path = self.path(cfg.model)
+            if not yaml and not cfg.model.endswith(".json") and path.is_file():  # inside a checkpoint (Megatron's args)
+                try:
+                    embedded = embedded_model_config(path, cfg.model)
+                except ValueError as exc:
+                    return str(exc)
+                if embedded is not None:
+                    return embedded
             data = yamlio.loads(read_bytes(path, MAX_YAML_BYTES)) if yaml else load_json(path)
         except UnsafePath as exc:
             return str(exc)

@@ -61,6 +61,9 @@ class CheckpointFacts:
     #: Resume state the files record besides the file roles: "scheduler", "rng", "data_cursor".
     holds: frozenset[str] = frozenset()
     cursor: DataCursor | None = None
+    #: Where the framework's own files contradict each other: (file relative to the checkpoint directory,
+    #: ``../`` for the save directory's, one line saying what disagrees).
+    problems: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,10 +93,23 @@ class Framework(ABC):
     #: Whether :meth:`replay` is built; where not, :meth:`replay_blocker` is the reason a segment is skipped
     #: before any other (no use naming the RNG state a replay that cannot run would need).
     replays: ClassVar[bool] = False
+    #: What the weights-only loader allows in this framework's pickled checkpoint files besides tensors
+    #: (:func:`audit.readers.torch_pickle.load_weights_only` keywords: "numpy_arrays", "namespaces").
+    pickle_allows: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def owns(self, file_names: set[str]) -> bool:
         """Whether a checkpoint holding these file names was written by this framework."""
+
+    def nested_in(self, directory: Path) -> Path | None:
+        """The checkpoint directory that ``directory`` is a part of, where this framework nests a checkpoint's
+        files one level down (Megatron's ``iter_N/mp_rank_00/``); None where it is its own."""
+        return None
+
+    def model_config(self, path: Path, rel: str) -> dict[str, Any] | None:
+        """The model config held inside one of this framework's checkpoint files (``config.model`` naming
+        it), or None when ``path`` is not such a file; raises ValueError (one line naming ``rel``)."""
+        return None
 
     def checkpoint_facts(self, directory: Path, read_json: ReadJson) -> CheckpointFacts | None:
         """The step (and what else its files say) of a checkpoint directory of this framework, or None."""

@@ -57,23 +57,6 @@ def _read_checkpoint(path: str, rel: str, size: int, mtime: int) -> dict[str, An
     return obj
 
 
-def model_state(obj: Any) -> dict[str, Any] | None:
-    """The weights of a loaded torch checkpoint: LitGPT's ``["model"]``, or a plain state dict of tensors."""
-    import torch
-
-    inner = obj.get("model") if isinstance(obj, dict) and isinstance(obj.get("model"), dict) else obj
-    if isinstance(inner, dict) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
-        return {str(k): v for k, v in inner.items()}
-    return None
-
-
-def optimizer_state(obj: Any) -> Any:
-    """The optimizer state_dict of a loaded checkpoint: LitGPT's ``["optimizer"]``, else the object itself."""
-    if isinstance(obj, dict) and "state" not in obj and isinstance(obj.get("optimizer"), dict):
-        return obj["optimizer"]
-    return obj
-
-
 def _yaml(path: Path) -> dict[str, Any] | None:
     try:
         data = yamlio.loads(read_bytes(path, MAX_YAML_BYTES))

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from audit.formats import discover
-from audit.frameworks.registry import FRAMEWORKS
+from audit.frameworks.registry import FRAMEWORKS, checkpoint_directory
 from audit.init.common import CHECKPOINT_KEYS, INDEX_DIR, STATE_COMPONENTS, _role, _span, keep_roles
 from audit.init.git import branch_checkpoints, is_git_checkpoint
 
@@ -20,7 +20,7 @@ class CheckpointsPart:
         at_root = any(isinstance(c, dict) and c.get("path") == "." for c in self.doc.get("checkpoints") or [])
         dirs: dict[Path, list[Path]] = {}
         for p in self.files:
-            dirs.setdefault(p.parent, []).append(p)
+            dirs.setdefault(checkpoint_directory(p.parent), []).append(p)
         def weights(f: Path) -> bool:
             return _role(f.name) == "weights" and not discover.is_megatron_bin(f)
 

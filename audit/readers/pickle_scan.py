@@ -84,8 +84,8 @@ ALLOWED = frozenset({
 #: ``cls.__new__`` (``NEWOBJ``) with its attributes as state (``BUILD``), no ``__init__`` run. A call
 #: (``REDUCE``, ``OBJ``, ``INST``) would run ``__init__``/``__post_init__`` with the pickle's arguments
 #: (paths to read, devices to set up): unsafe. Other trainers' configs (TRL's ``SFTConfig``, ...) are
-#: unsafe until listed here.
-INSTANCES_ONLY = frozenset({
+#: unsafe until listed here. ``argparse.Namespace``: Megatron-LM's ``args`` in every model_optim_rng.pt.
+INSTANCES_ONLY = frozenset({"argparse.Namespace",
     "transformers.training_args.TrainingArguments", "transformers.training_args_seq2seq.Seq2SeqTrainingArguments",
     "transformers.trainer_pt_utils.AcceleratorConfig", "accelerate.state.PartialState",
 })  # fmt: skip

@@ -47,15 +47,21 @@ def looks_pickled(path: Path) -> bool:
     return (len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5) or head == ZIP_MAGIC
 
 
-def _numpy_arrays():
-    """Allow numpy arrays (as HF Trainer's rng_state.pth holds): the globals transformers allows itself."""
-    import numpy as np
+def _allowed(numpy_arrays: bool, namespaces: bool):
+    """Globals allowed besides tensors: numpy arrays (as HF Trainer's rng_state.pth and Megatron's rng_state
+    hold: the globals transformers allows itself) and ``argparse.Namespace`` (Megatron's ``args``: made by
+    ``__new__``, its ``__dict__`` set — no code of the pickle's choosing runs)."""
+    import argparse
+
     import torch
 
-    core = getattr(np, "_core", None) or np.core
-    return torch.serialization.safe_globals(
-        [core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
-    )
+    allowed: list = [argparse.Namespace] if namespaces else []
+    if numpy_arrays:
+        import numpy as np
+
+        core = getattr(np, "_core", None) or np.core
+        allowed += [core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32))]
+    return torch.serialization.safe_globals(allowed) if allowed else nullcontext()
 
 
 #: Lines of torch's error text that are advice, not the reason.
@@ -68,7 +74,7 @@ def _reason(exc: BaseException) -> str:
     return (lines[0].split(". ")[0] if lines else type(exc).__name__)[:120]
 
 
-def load_weights_only(path: Path, rel: str, *, numpy_arrays: bool = False) -> Any:
+def load_weights_only(path: Path, rel: str, *, numpy_arrays: bool = False, namespaces: bool = False) -> Any:
     """``torch.load(path, weights_only=True, map_location="cpu", mmap=...)``; raises :class:`PickleProblem`.
 
     ``rel`` names the file in messages. Zip archives are memory-mapped (memory stays flat however
@@ -87,7 +93,7 @@ def load_weights_only(path: Path, rel: str, *, numpy_arrays: bool = False) -> An
         if not zipped and path.stat().st_size > MAX_UNMAPPED_BYTES:
             raise PickleProblem("unreadable", f"{rel}: not a torch.save zip archive and larger than "
                                               f"{MAX_UNMAPPED_BYTES} bytes; not opened")  # fmt: skip
-        with _numpy_arrays() if numpy_arrays else nullcontext(), warnings.catch_warnings():
+        with _allowed(numpy_arrays, namespaces), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the finding says what matters
             return torch.load(path, weights_only=True, map_location="cpu", mmap=zipped)
     except PickleProblem:
@@ -102,7 +108,7 @@ def load_weights_only(path: Path, rel: str, *, numpy_arrays: bool = False) -> An
         raise PickleProblem("unreadable", f"{rel}: not a readable torch.save file ({_reason(exc)})") from None
 
 
-def load_scanned(path: Path, rel: str, *, numpy_arrays: bool = False) -> Any:
+def load_scanned(path: Path, rel: str, *, numpy_arrays: bool = False, namespaces: bool = False) -> Any:
     """:func:`load_weights_only` after the static scan (:mod:`audit.readers.pickle_scan`): a pickle that
     would import anything outside the allow-list is refused by name and never reaches torch.load."""
     from audit.readers.pickle_scan import scan_pickle_file
@@ -113,4 +119,4 @@ def load_scanned(path: Path, rel: str, *, numpy_arrays: bool = False) -> Any:
         raise PickleProblem("unreadable", str(exc)) from None
     if scan.unsafe:
         raise PickleProblem("refused", f"{rel}: a pickle that would import {', '.join(scan.unsafe[:3])}; not opened")
-    return load_weights_only(path, rel, numpy_arrays=numpy_arrays)
+    return load_weights_only(path, rel, numpy_arrays=numpy_arrays, namespaces=namespaces)

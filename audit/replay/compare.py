@@ -152,16 +152,18 @@ def _compare_pickled(ref_path: Path, got_path: Path, name: str, result: StateCom
     """Every tensor of a released torch.save file against the replayed one by value; other values
     (step counters, learning rates, RNG states) exactly. Both are opened only after the static scan,
     with the weights-only loader."""
+    from audit.frameworks.registry import pickle_allows
     from audit.readers.torch_pickle import PickleProblem, load_scanned
 
+    allows = pickle_allows(ref_path.name) | {"numpy_arrays": True}  # Megatron's args: an argparse.Namespace
     try:
-        ref = _leaves(load_scanned(ref_path, f"released {name}", numpy_arrays=True), "", {})
+        ref = _leaves(load_scanned(ref_path, f"released {name}", **allows), "", {})
     except PickleProblem as exc:
         raise CompareError(str(exc)) from None
     got: dict[str, Any] = {}
     if got_path.is_file():
         try:
-            got = _leaves(load_scanned(got_path, f"replayed {name}", numpy_arrays=True), "", {})
+            got = _leaves(load_scanned(got_path, f"replayed {name}", **allows), "", {})
         except PickleProblem:
             got = {}
     result.missing += [f"{name}:{k}" for k in sorted(set(ref) ^ set(got))]

@@ -1,4 +1,5 @@
-"""Expected tensor names and shapes for Hugging Face model configs (config.json) and LitGPT's model_config.yaml."""
+"""Expected tensor names and shapes for Hugging Face model configs (config.json), LitGPT's model_config.yaml
+and Megatron-LM's arguments (the ``args`` of a model_optim_rng.pt)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def expected_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
     """Tensor name → shape that a checkpoint of this config holds (weights only)."""
     if is_litgpt_config(cfg):
         return expected_litgpt_tensors(cfg)
+    if is_megatron_args(cfg):
+        return expected_megatron_tensors(cfg)
     archs = cfg.get("architectures") or []
     if not (isinstance(archs, list) and archs and archs[0] in LLAMA_LIKE):
         raise UnsupportedArchitecture(f"architecture {archs!r} is not one the auditor knows the tensors of")
@@ -87,4 +90,49 @@ def expected_litgpt_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
             p + "mlp.proj.weight": (hidden, inter),
         }
     shapes["transformer.ln_f.weight"] = (hidden,)
+    return shapes
+
+
+def is_megatron_args(cfg: dict) -> bool:
+    """Megatron-LM's arguments (``--num-layers``, ``--hidden-size``, …), not a config.json."""
+    return "num_layers" in cfg and "hidden_size" in cfg and "padded_vocab_size" in cfg
+
+
+def expected_megatron_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
+    """Tensor name → shape of megatron-core's ``GPTModel`` state dict on one model-parallel rank, for its
+    local and Transformer Engine layer specs (dense MLP, no QK norm); ``_extra_state`` entries left out."""
+    ranks = (cfg.get("tensor_model_parallel_size") or 1) * (cfg.get("pipeline_model_parallel_size") or 1)
+    impl = cfg.get("transformer_impl")
+    if cfg.get("use_legacy_models") or ranks != 1 or cfg.get("num_experts") or cfg.get("qk_layernorm") \
+            or cfg.get("multi_latent_attention") or impl not in ("local", "transformer_engine"):  # fmt: skip
+        raise UnsupportedArchitecture("Megatron model with these arguments (legacy model, model-parallel ranks, "
+                                      "experts, QK norm or MLA) is not one the auditor knows the tensors of")  # fmt: skip
+    vocab, hidden = _int(cfg, "padded_vocab_size"), _int(cfg, "hidden_size")
+    layers, heads = _int(cfg, "num_layers"), _int(cfg, "num_attention_heads")
+    ffn = _int(cfg, "ffn_hidden_size", 4 * hidden)
+    kv = _int(cfg, "kv_channels", hidden // heads)
+    groups = _int(cfg, "num_query_groups", heads) if cfg.get("group_query_attention") else heads
+    norms = ("weight", "bias") if cfg.get("normalization", "LayerNorm") == "LayerNorm" else ("weight",)
+    bias = bool(cfg.get("add_bias_linear", True))
+    te = impl == "transformer_engine"
+    shapes: dict[str, tuple[int, ...]] = {"embedding.word_embeddings.weight": (vocab, hidden)}
+    if cfg.get("position_embedding_type", "learned_absolute") == "learned_absolute":
+        shapes["embedding.position_embeddings.weight"] = (_int(cfg, "max_position_embeddings"), hidden)
+
+    def linear(name: str, out: int, inp: int, with_bias: bool) -> dict[str, tuple[int, ...]]:
+        return {f"{name}.weight": (out, inp)} | ({f"{name}.bias": (out,)} if with_bias else {})
+
+    for i in range(layers):
+        p = f"decoder.layers.{i}."
+        attn_norm = p + ("self_attention.linear_qkv.layer_norm_" if te else "input_layernorm.")
+        mlp_norm = p + ("mlp.linear_fc1.layer_norm_" if te else "pre_mlp_layernorm.")
+        shapes |= {f"{attn_norm}{k}": (hidden,) for k in norms} | {f"{mlp_norm}{k}": (hidden,) for k in norms}
+        shapes |= linear(p + "self_attention.linear_qkv", (heads + 2 * groups) * kv, hidden,
+                         bias or bool(cfg.get("add_qkv_bias")))  # fmt: skip
+        shapes |= linear(p + "self_attention.linear_proj", hidden, heads * kv, bias)
+        shapes |= linear(p + "mlp.linear_fc1", ffn * (2 if cfg.get("swiglu") else 1), hidden, bias)
+        shapes |= linear(p + "mlp.linear_fc2", hidden, ffn, bias)
+    shapes |= {f"decoder.final_layernorm.{k}": (hidden,) for k in norms}
+    if cfg.get("untie_embeddings_and_output_weights"):
+        shapes["output_layer.weight"] = (vocab, hidden)
     return shapes

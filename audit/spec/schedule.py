@@ -11,6 +11,14 @@ the Trainer logs exactly that rate at step ``s``. They decay to 0; ``final_lr`` 
 ``litgpt-warmup-cosine`` is LitGPT's ``pretrain.get_lr(learning_rate, it, warmup_iters, max_iters,
 min_lr)``: update ``s`` uses ``it = s - 1`` (update 1 of a warmup uses 0), linear warmup over
 ``warmup_steps``, then cosine to ``final_lr`` (LitGPT's ``min_lr``) at ``total_steps`` (its ``max_iters``).
+
+``megatron-cosine``, ``megatron-linear`` and ``megatron-constant`` are megatron-core's
+``OptimizerParamScheduler.get_lr`` (``--lr-decay-style`` cosine, linear, constant; ``--lr-warmup-init``
+0): update ``s`` uses the rate set after ``s - 1`` updates, linear warmup from 0 over ``warmup_steps``
+(``--lr-warmup-iters``; update ``warmup_steps + 1`` is the first at ``peak_lr``), then decay to
+``final_lr`` (``--min-lr``) at ``total_steps`` (``--lr-decay-iters``), ``final_lr`` after. Megatron counts
+in samples (iterations × global batch, ``batch_size``), which changes the warmup's rounding: it is
+computed in samples here too, so the rates are Megatron's bit for bit.
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ from __future__ import annotations
 import math
 
 SCHEDULES = ("warmup-cosine", "warmup-linear", "constant",
-             "hf-linear", "hf-cosine", "hf-constant", "hf-constant-with-warmup", "litgpt-warmup-cosine")  # fmt: skip
+             "hf-linear", "hf-cosine", "hf-constant", "hf-constant-with-warmup", "litgpt-warmup-cosine",
+             "megatron-cosine", "megatron-linear", "megatron-constant")  # fmt: skip
 
 
 def lr_at(
@@ -29,8 +38,10 @@ def lr_at(
     final_lr: float,
     warmup_steps: int,
     total_steps: int,
+    batch_size: int = 1,
 ) -> float:
-    """Learning rate of update ``step`` (1-based): linear warmup to ``peak_lr``, then decay to ``final_lr``."""
+    """Learning rate of update ``step`` (1-based): linear warmup to ``peak_lr``, then decay to ``final_lr``.
+    ``batch_size``: the global batch, for the megatron-* schedules (Megatron counts samples)."""
     if step < 1:
         raise ValueError(f"step must be >= 1, got {step}")
     if schedule not in SCHEDULES:
@@ -41,6 +52,10 @@ def lr_at(
         return peak_lr
     if schedule == "litgpt-warmup-cosine":
         return _litgpt_lr(peak_lr, step - 1, warmup_steps, total_steps, final_lr)
+    if schedule.startswith("megatron-"):
+        g = batch_size
+        return _megatron_lr(schedule.removeprefix("megatron-"), peak_lr, final_lr, warmup_steps * g, total_steps * g,
+                            (step - 1) * g)  # fmt: skip
     if warmup_steps > 0 and step <= warmup_steps:
         return peak_lr * step / warmup_steps
     decay_steps = max(1, total_steps - warmup_steps)
@@ -73,6 +88,22 @@ def _litgpt_lr(lr: float, it: int, warmup: int, max_iters: int, min_lr: float) -
     decay_ratio = (it - warmup) / max(1, max_iters - warmup)
     coeff = 0.5 * (1.0 + math.cos(math.pi * decay_ratio))
     return min_lr + coeff * (lr - min_lr)
+
+
+def _megatron_lr(style: str, max_lr: float, min_lr: float, warmup: int, decay: int, n: int) -> float:
+    """megatron.core.optimizer_param_scheduler.OptimizerParamScheduler.get_lr at ``num_steps = n`` (init_lr 0;
+    all counts in samples), operation for operation."""
+    init_lr = 0.0
+    if warmup > 0 and n <= warmup:
+        return init_lr + ((max_lr - init_lr) * float(n) / float(warmup))
+    if style == "constant":
+        return max_lr
+    if n > decay:
+        return min_lr
+    decay_ratio = float(n - warmup) / float(max(1, decay - warmup))
+    delta_lr = max_lr - min_lr
+    coeff = 1.0 - decay_ratio if style == "linear" else 0.5 * (math.cos(math.pi * decay_ratio) + 1.0)
+    return min_lr + coeff * delta_lr
 
 
 def lr_array(steps, *, schedule: str, peak_lr: float, final_lr: float, warmup_steps: int, total_steps: int):

@@ -10,7 +10,8 @@ from audit.checks.base import Outcome
 from audit.checks.helpers import content
 from audit.spec.rules import Rule
 from audit.frameworks.hf_trainer import moment_shapes, optimizer_problem, optimizer_steps, rng_missing, scheduler_step
-from audit.frameworks.litgpt import model_state, optimizer_state
+from audit.frameworks.registry import pickle_allows
+from audit.frameworks.torch_state import model_state, optimizer_state
 from audit.readers.torch_pickle import PickleProblem, load_weights_only
 from audit.core.release import Release
 from audit.spec.manifest import RESUME_ROLES
@@ -41,7 +42,7 @@ def load(release: Release, f, out: Outcome, *, numpy_arrays: bool = False, rules
     if content.unsafe_pickle(release, f.path) is not None:
         return None
     try:
-        obj = load_weights_only(release.path(f.path), f.path, numpy_arrays=numpy_arrays)
+        obj = _load(release, f, numpy_arrays=numpy_arrays)
     except PickleProblem as exc:
         out.add(rules[exc.kind], str(exc), f.path)
         return None
@@ -134,7 +135,7 @@ def carries_optimizer(release: Release, f) -> bool:
     if not f.path.endswith(content.PICKLE_SUFFIXES) or not release.has_file(f.path) or content.unsafe_pickle(release, f.path):
         return False
     try:
-        obj = load_weights_only(release.path(f.path), f.path)
+        obj = _load(release, f)
     except PickleProblem:
         return False
     return isinstance(obj, dict) and isinstance(obj.get("optimizer"), dict)
@@ -146,7 +147,14 @@ def weight_shapes(release: Release, f) -> dict[str, tuple[int, ...]]:
     if content.unsafe_pickle(release, f.path) is not None:
         return {}
     try:
-        state = model_state(load_weights_only(release.path(f.path), f.path))
+        state = model_state(_load(release, f))
     except PickleProblem:
         return {}
     return {name: tuple(t.shape) for name, t in (state or {}).items()}
+
+
+def _load(release: Release, f, *, numpy_arrays: bool = False):
+    """The weights-only load, with what the file's framework saves besides tensors allowed (Megatron's args)."""
+    allows = pickle_allows(f.path.rsplit("/", 1)[-1])
+    allows["numpy_arrays"] = allows.get("numpy_arrays", False) or numpy_arrays
+    return load_weights_only(release.path(f.path), f.path, **allows)

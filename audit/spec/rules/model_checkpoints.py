@@ -48,6 +48,10 @@ RECORDED_STEP = Rule("checkpoints.recorded-step-mismatch", "error",
                      "manifest, or find out which checkpoint this really is.")
 RECORDED_TOKENS = Rule("checkpoints.recorded-tokens-mismatch", "error",
                        "The tokens seen a checkpoint's own files record must equal its declared tokens.")
+RECORDED_CONFLICT = Rule("checkpoints.recorded-inconsistent", "error",
+                         "A training framework's own files must agree on where the run stands (Megatron-LM: the "
+                         "iteration in model_optim_rng.pt, its iter_N directory, latest_checkpointed_iteration.txt): "
+                         "a resume loads what they say, so find out which is wrong and fix it.")
 NOT_COMPARED = Rule("checkpoints.not-compared", "warning",
                     "A comparison could not run, so the criterion rests on less evidence than it should: make the "
                     "missing input available (the message says which).")
@@ -59,5 +63,5 @@ CHECK = CheckInfo(
     rationale="LLM360 releases every intermediate checkpoint, so anyone can study or resume training.",
     rules=(NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED,
              TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, PICKLE_READ, ARCH, INCONSISTENT,
-           SHARED, RECORDED_STEP, RECORDED_TOKENS, NOT_COMPARED, *FILE.values(), *CONTENT.values()),
+           SHARED, RECORDED_STEP, RECORDED_TOKENS, RECORDED_CONFLICT, NOT_COMPARED, *FILE.values(), *CONTENT.values()),
 )

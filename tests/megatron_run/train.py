@@ -1,0 +1,133 @@
+"""A tiny GPT trained for real with megatron-core on CPU, saved in Megatron-LM's legacy ``torch`` layout.
+
+What is real: megatron-core's own ``GPTModel`` (local layer spec, tensor and pipeline parallel size 1,
+gloo), its ``state_dict_for_save_checkpoint()`` keys, its ``OptimizerParamScheduler`` (Megatron's LR
+arithmetic, stepped by the global batch in samples as Megatron-LM's training loop does), 12 training
+iterations with the loss megatron-core's model computes. What stands in for Megatron-LM (its training
+loop, ``megatron/training/``, is not in the megatron-core wheel): the argument ``Namespace`` (the same
+names ``megatron/training/arguments.py`` defines, for the options used), ``torch.optim.AdamW`` in two
+parameter groups (wd and no-wd, as Megatron groups them) — exactly what Megatron's ``FP32Optimizer``
+wraps, whose ``state_dict()`` is the torch optimizer's — the seeded random token batches, and the
+save, which writes what ``megatron/training/checkpointing.py`` writes: ``iter_NNNNNNN/mp_rank_00/
+model_optim_rng.pt`` = ``{args, checkpoint_version: 3.0, iteration, model, optimizer,
+opt_param_scheduler, rng_state: [{random_rng_state, np_rng_state, torch_rng_state,
+rng_tracker_states}], num_floating_point_operations_so_far}`` and ``latest_checkpointed_iteration.txt``.
+megatron-core's own optimizer and attention buffers allocate CUDA tensors: the optimizer is not used,
+the attention's global memory buffer is allocated on the CPU, and the model-parallel CUDA RNG tracker's
+``fork`` is a no-op (dropout is 0: it draws nothing) — the two patches below. No CUDA RNG state exists
+on CPU, so ``cuda_rng_state`` is not saved (``rng_tracker_states`` is the tracker's, empty).
+
+Usage: python train.py OUT_DIR
+"""
+
+import argparse
+import contextlib
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+
+OUT = sys.argv[1]
+TRAIN_ITERS, SAVE_INTERVAL = 12, 4
+ARGS = argparse.Namespace(
+    num_layers=2, hidden_size=32, ffn_hidden_size=64, num_attention_heads=4, num_query_groups=4, kv_channels=8,
+    group_query_attention=False, seq_length=16, max_position_embeddings=16, vocab_size=120,
+    make_vocab_size_divisible_by=128, padded_vocab_size=128, position_embedding_type="learned_absolute",
+    normalization="LayerNorm", swiglu=False, add_bias_linear=True, add_qkv_bias=True,
+    untie_embeddings_and_output_weights=False, transformer_impl="local", use_legacy_models=False,
+    micro_batch_size=4, global_batch_size=4, data_parallel_size=1, tensor_model_parallel_size=1,
+    pipeline_model_parallel_size=1, train_iters=TRAIN_ITERS, save_interval=SAVE_INTERVAL, optimizer="adam",
+    lr=1e-3, min_lr=1e-4, lr_decay_style="cosine", lr_warmup_iters=3, lr_decay_iters=TRAIN_ITERS,
+    lr_warmup_init=0.0, lr_warmup_fraction=None, weight_decay=0.1, start_weight_decay=0.1, end_weight_decay=0.1,
+    weight_decay_incr_style="constant", adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-8, clip_grad=1.0,
+    seed=1234, fp16=False, bf16=False, params_dtype=torch.float32, ckpt_format="torch",
+    use_distributed_optimizer=False, no_save_optim=False, no_save_rng=False, save=OUT, consumed_train_samples=0,
+    iteration=0,
+)
+
+os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 1000))
+torch.distributed.init_process_group("gloo", rank=0, world_size=1)
+import megatron.core.utils as mcore_utils  # noqa: E402
+from megatron.core import parallel_state  # noqa: E402
+from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec  # noqa: E402
+from megatron.core.models.gpt.gpt_model import GPTModel  # noqa: E402
+from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler  # noqa: E402
+from megatron.core.tensor_parallel.random import CudaRNGStatesTracker, get_cuda_rng_tracker  # noqa: E402
+from megatron.core.transformer.transformer_config import TransformerConfig  # noqa: E402
+
+
+def _cpu_buffer(self, tensor_shape, dtype, name, mem_alloc_context=None):
+    n = int(np.prod(tensor_shape))
+    if self.buffer.get((name, dtype)) is None or self.buffer[(name, dtype)].numel() < n:
+        self.buffer[(name, dtype)] = torch.empty(n, dtype=dtype, requires_grad=False)
+    return self.buffer[(name, dtype)][:n].view(*tensor_shape)
+
+
+mcore_utils.GlobalMemoryBuffer.get_tensor = _cpu_buffer  # CPU patch 1: its buffer is otherwise CUDA
+CudaRNGStatesTracker.fork = lambda self, name=None: contextlib.nullcontext()  # CPU patch 2: no CUDA RNG to fork
+parallel_state.initialize_model_parallel(1, 1)
+random.seed(ARGS.seed)
+np.random.seed(ARGS.seed)
+torch.manual_seed(ARGS.seed)
+config = TransformerConfig(num_layers=ARGS.num_layers, hidden_size=ARGS.hidden_size,
+                           num_attention_heads=ARGS.num_attention_heads, ffn_hidden_size=ARGS.ffn_hidden_size,
+                           use_cpu_initialization=True, pipeline_dtype=torch.float32, hidden_dropout=0.0,
+                           attention_dropout=0.0)
+model = GPTModel(config=config, transformer_layer_spec=get_gpt_layer_local_spec(),
+                 vocab_size=ARGS.padded_vocab_size, max_sequence_length=ARGS.max_position_embeddings,
+                 share_embeddings_and_output_weights=not ARGS.untie_embeddings_and_output_weights)
+decay = [p for n, p in model.named_parameters() if not (n.endswith(".bias") or "layernorm" in n)]
+no_decay = [p for n, p in model.named_parameters() if n.endswith(".bias") or "layernorm" in n]
+optimizer = torch.optim.AdamW([{"params": decay, "wd_mult": 1.0}, {"params": no_decay, "wd_mult": 0.0}],
+                              lr=ARGS.lr, betas=(ARGS.adam_beta1, ARGS.adam_beta2), eps=ARGS.adam_eps,
+                              weight_decay=ARGS.weight_decay)
+gbs = ARGS.global_batch_size
+scheduler = OptimizerParamScheduler(  # megatron/training/training.py get_optimizer_param_scheduler (train_iters)
+    optimizer, init_lr=ARGS.lr_warmup_init, max_lr=ARGS.lr, min_lr=ARGS.min_lr,
+    lr_warmup_steps=ARGS.lr_warmup_iters * gbs, lr_decay_steps=ARGS.lr_decay_iters * gbs,
+    lr_decay_style=ARGS.lr_decay_style, start_wd=ARGS.start_weight_decay, end_wd=ARGS.end_weight_decay,
+    wd_incr_steps=ARGS.train_iters * gbs, wd_incr_style=ARGS.weight_decay_incr_style)
+data = torch.randint(0, ARGS.vocab_size, (TRAIN_ITERS * gbs, ARGS.seq_length + 1),
+                     generator=torch.Generator().manual_seed(0))
+position_ids = torch.arange(ARGS.seq_length).unsqueeze(0).expand(gbs, -1)
+causal = torch.ones(1, 1, ARGS.seq_length, ARGS.seq_length, dtype=torch.bool).triu(1)  # True: masked out
+
+
+def save(iteration: int) -> None:
+    """megatron/training/checkpointing.py save_checkpoint, ckpt_format 'torch', one rank."""
+    ARGS.iteration = iteration
+    state = {
+        "args": ARGS, "checkpoint_version": 3.0, "iteration": iteration,
+        "model": model.state_dict_for_save_checkpoint(), "optimizer": optimizer.state_dict(),
+        "opt_param_scheduler": scheduler.state_dict(),
+        "rng_state": [{"random_rng_state": random.getstate(), "np_rng_state": np.random.get_state(),
+                       "torch_rng_state": torch.get_rng_state(),
+                       "rng_tracker_states": get_cuda_rng_tracker().get_states()}],
+        "num_floating_point_operations_so_far": float(6 * sum(p.numel() for p in model.parameters())
+                                                      * ARGS.consumed_train_samples * ARGS.seq_length),
+    }
+    path = os.path.join(OUT, f"iter_{iteration:07d}", "mp_rank_00", "model_optim_rng.pt")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.save(state, path)
+    with open(os.path.join(OUT, "latest_checkpointed_iteration.txt"), "w") as f:
+        f.write(str(iteration))
+
+
+for iteration in range(1, TRAIN_ITERS + 1):
+    batch = data[(iteration - 1) * gbs: iteration * gbs]
+    loss = model(batch[:, :-1], position_ids, causal, labels=batch[:, 1:]).float().mean()
+    optimizer.zero_grad()
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), ARGS.clip_grad)
+    lr = optimizer.param_groups[0]["lr"]
+    optimizer.step()
+    scheduler.step(increment=gbs)
+    ARGS.consumed_train_samples += gbs
+    print(f" iteration {iteration:8d}/{TRAIN_ITERS:8d} | consumed samples: {ARGS.consumed_train_samples:8d} | "
+          f"learning rate: {lr:.6E} | lm loss: {loss.item():.6E} | grad norm: {grad_norm.item():.3f} |", flush=True)
+    if iteration % SAVE_INTERVAL == 0:
+        save(iteration)
+torch.distributed.destroy_process_group()
