@@ -13,18 +13,23 @@ from audit.spec.rules.data_order import ORDER_FILE, GLOBAL_INVALID
 
 
 def index_present(release, chunk: Chunk, kind: str, rules: dict[str, Rule], out: Outcome) -> bool:
-    """A megatron-indexed chunk's .idx is declared where Megatron looks for it, present and as declared."""
-    if kind == "megatron-indexed":
-        want = chunk.path[: -len(".bin")] + ".idx" if chunk.path.endswith(".bin") else None
+    """A megatron-indexed chunk's .idx (a litdata chunk's index.json) is declared where its reader looks for it,
+    present and as declared."""
+    beside = {"megatron-indexed": ("Megatron", chunk.path[: -len(".bin")] + ".idx" if chunk.path.endswith(".bin") else None,
+                                   "NAME.idx beside NAME.bin"),
+              "litdata-tokens": ("litdata", "/".join(chunk.path.split("/")[:-1] + ["index.json"]),
+                                 "index.json beside the chunk")}.get(kind)  # fmt: skip
+    if beside is not None:
+        reader, want, where = beside
         if chunk.index is None or chunk.index.path != want:
             what = "declares no index (chunk.index)" if chunk.index is None else f"declares index {chunk.index.path}"
-            out.add(INDEX, f"{chunk.path} {what}; Megatron reads {want or 'NAME.idx beside NAME.bin'}", chunk.path)
+            out.add(INDEX, f"{chunk.path} {what}; {reader} reads {want or where}", chunk.path)
             return False
     if chunk.index is None:
         return True
     idx = verify_file(release, chunk.index, rules, out, hash_it=release.hash_files)
-    if idx is not None and kind == "megatron-indexed" and idx != release.path(chunk.path).with_suffix(".idx"):
-        out.add(INDEX, f"{chunk.index.path} is a link to another file than the .idx beside {chunk.path}", chunk.path)
+    if idx is not None and beside is not None and idx != release.path(beside[1]):
+        out.add(INDEX, f"{chunk.index.path} is a link to another file than the index beside {chunk.path}", chunk.path)
         return False
     return idx is not None
 
