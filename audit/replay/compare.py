@@ -206,8 +206,11 @@ def first_log_divergence(replayed: list[dict], released, rtol: float | None) -> 
     return None
 
 
+NO_FINGERPRINT = "(no environment fingerprint released)"
+
+
 def environment_differences(released: dict | None, replay: dict) -> list[str]:
     if not isinstance(released, dict):
-        return ["(no environment fingerprint released)"]
+        return [NO_FINGERPRINT]
     keys = (set(released) | set(replay)) - NON_NUMERIC_FIELDS
     return sorted(k for k in keys if released.get(k) != replay.get(k))

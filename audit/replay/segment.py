@@ -24,6 +24,9 @@ from audit.replay.options import ReplayOptions
 from audit.replay.plan import why_not
 
 MAX_TENSORS_LISTED = 20
+COMPARED_ROLES = ("weights", "optimizer", "training-state")
+#: Logged steps a replay must reproduce bit for bit before an unrecorded environment counts as the same.
+SAME_ARITHMETIC_STEPS = 2
 
 
 def _released_log(release: Release) -> tuple[TrainingLog, str | None]:
@@ -56,6 +59,16 @@ def _released_env(release: Release, ck: Checkpoint) -> dict | None:
     return env if isinstance(env, dict) else None
 
 
+def _same_arithmetic(env_diff: list[str], exact, logs: list[dict], log: TrainingLog) -> int:
+    """Where the release records no environment: the number of logged steps the replay reproduced bit for
+    bit when at least :data:`SAME_ARITHMETIC_STEPS` (each after an update the replay computed), else 0. A
+    machine that computes differently does not give the same losses and gradient norms step after step."""
+    if env_diff != [compare.NO_FINGERPRINT] or exact is not None:
+        return 0
+    logged = sum(1 for r in logs if log.rows.get(r["step"]) is not None and any(k in r for k in compare.LOG_FIELDS))
+    return logged if logged >= SAME_ARITHMETIC_STEPS else 0
+
+
 def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: ReplayOptions, released):
     """(the segment's result, the fingerprint of the environment it ran in or None)."""
     from audit.spec.report import ReplaySegment
@@ -85,7 +98,8 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
             run = (run_command if engine == "command" else run_builtin)(release, start, batches, opts, Path(tmp))
             state, not_compared = None, None
             if with_state:
-                names = [f.path.rsplit("/", 1)[-1] for f in end.files if f.role in ("weights", "optimizer", "training-state")]
+                roles = COMPARED_ROLES + (("scheduler", "rng") if engine == "builtin" else ())  # a command leaves what it saves
+                names = [f.path.rsplit("/", 1)[-1] for f in end.files if f.role in roles]
                 try:
                     state = compare.compare_states(release.path(end.path), run.out, names)
                 except compare.CompareError as exc:  # the step log is still compared and reported
@@ -98,12 +112,15 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
     env_diff = compare.environment_differences(_released_env(release, end if with_state else start), run.environment or {})
     log, log_path = released
     exact = compare.first_log_divergence(run.logs, log.rows, None)
+    same_arithmetic = _same_arithmetic(env_diff, exact, run.logs, log)
+    if same_arithmetic:
+        env_diff = []  # for the verdict only: the segment reports what is not recorded
     tolerated = compare.first_log_divergence(run.logs, log.rows, opts.tolerance)
     exact_step = exact.step if exact else None
     tol_step = tolerated.step if tolerated else None
     if not run.logs:
         seg["compared"] = [c for c in seg["compared"] if c != "log"]
-    details = dict(environment_differences=env_diff, wall_s=wall)
+    details = dict(environment_differences=[compare.NO_FINGERPRINT] if same_arithmetic else env_diff, wall_s=wall)
     if state is not None:
         details |= dict(
             max_abs_diff=max((d.max_abs_diff for d in state.diffs), default=0.0),
@@ -132,6 +149,9 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
                              reason="the replay environment differs from the release's"), run.environment  # fmt: skip
     first = (tol_step if env_diff else exact_step) or exact_step or last
     why = [f"end state not compared: {not_compared}"] if not_compared else []
+    if same_arithmetic:
+        why.append(f"no environment fingerprint is released, but the replay reproduced all {same_arithmetic} logged "
+                   "steps bit for bit: the difference is not the environment's")  # fmt: skip
     if state is not None and state.missing:
         why.append(f"{len(state.missing)} tensor(s) missing from the replay, e.g. {state.missing[0]}")
     if state is not None and state.fields:
