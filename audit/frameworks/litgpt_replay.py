@@ -36,6 +36,12 @@ LOADER_COUNTERS = (("num_samples_yielded",), ("dataset", "num_samples_yielded"),
 
 def blocker(release: Release, hp_file: dict[str, Any] | None) -> str | None:
     """Why the driver cannot replay this release's LitGPT run, or None."""
+    from importlib.util import find_spec
+
+    lacking = [name for name in ("litgpt", "lightning", "torchmetrics") if find_spec(name) is None]
+    if lacking:
+        return (f"the built-in LitGPT driver runs LitGPT's own code: install {', '.join(lacking)} (README: Bring your "
+                "own release, LitGPT)")  # fmt: skip
     hp = release.manifest.config.training if release.manifest.config else None
     if hp is None:
         return None  # the plan names the missing config itself
