@@ -34,8 +34,12 @@ def built_release(tmp_path_factory) -> Path:
 @pytest.fixture
 def release(built_release, tmp_path) -> Path:
     """A private copy of the example release, free to damage."""
+    return copy_release(built_release, tmp_path)
+
+
+def copy_release(src: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "release"
-    shutil.copytree(built_release, dst)
+    shutil.copytree(src, dst)
     return dst
 
 
@@ -126,3 +130,9 @@ def litgpt_run(tmp_path_factory) -> Path:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=out.parent)
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return out
+
+
+@pytest.fixture
+def litgpt_copy(litgpt_run, tmp_path) -> Path:
+    """A copy of the session's LitGPT run that a test may change."""
+    return copy_release(litgpt_run, tmp_path)

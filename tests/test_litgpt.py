@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -28,13 +27,6 @@ CHECKPOINTS = STEP_DIRS + ["final"]
 STEPS_FOUND = [6, 12, 18, 24, 27]
 TENSORS = 17  # wte, lm_head, ln_f, and 7 per block of 2
 LOG = "logs/csv/version_0/metrics.csv"
-
-
-@pytest.fixture
-def run_copy(litgpt_run, tmp_path) -> Path:
-    dst = tmp_path / "release"
-    shutil.copytree(litgpt_run, dst)
-    return dst
 
 
 def test_the_run_is_litgpt_layout(litgpt_run):
@@ -84,8 +76,8 @@ def _criterion(report: dict, name: str) -> dict:
     return next(c for c in crits if c["criterion"] == name) if isinstance(crits, list) else crits[name]
 
 
-def test_init_declares_every_checkpoint_the_log_and_the_config(run_copy):
-    m = _init(run_copy)
+def test_init_declares_every_checkpoint_the_log_and_the_config(litgpt_copy):
+    m = _init(litgpt_copy)
     assert [(c["step"], c["path"]) for c in m["checkpoints"]] == list(zip(STEPS_FOUND, CHECKPOINTS))
     for c in m["checkpoints"]:
         assert {"weights", "optimizer", "scheduler", "data_cursor"} <= set(c["state"]), c
@@ -102,9 +94,9 @@ def test_init_declares_every_checkpoint_the_log_and_the_config(run_copy):
     assert (t["batch_size"], t["sequence_length"], t["precision"], t["grad_clip"], t["seed"]) == (4, 16, "fp32", 1.0, 42)
 
 
-def test_audit_reads_weights_moments_log_and_schedule_with_no_false_error(run_copy, tmp_path):
-    _init(run_copy)
-    code, report = _audit(run_copy, tmp_path / "report")
+def test_audit_reads_weights_moments_log_and_schedule_with_no_false_error(litgpt_copy, tmp_path):
+    _init(litgpt_copy)
+    code, report = _audit(litgpt_copy, tmp_path / "report")
     errors = {f["id"] for f in report["findings"] if f["severity"] == "error"}
     # No evaluations or code in a bare LitGPT out_dir; its litdata chunks are read and recounted.
     assert errors == {"code.not-released", "metrics.no-evaluations"}, errors
@@ -128,17 +120,17 @@ def test_audit_reads_weights_moments_log_and_schedule_with_no_false_error(run_co
     assert code == 1  # the missing code and evaluations fail the audit, nothing else
 
 
-def test_a_changed_tensor_a_changed_hyperparameter_and_broken_chunks_are_found(run_copy, tmp_path):
-    m = _init(run_copy)
+def test_a_changed_tensor_a_changed_hyperparameter_and_broken_chunks_are_found(litgpt_copy, tmp_path):
+    m = _init(litgpt_copy)
     m["config"]["training"]["optimizer"]["weight_decay"] = 0.2
-    write_manifest(run_copy, m)
-    _flip_tensor_byte(run_copy / STEP_DIRS[2] / "lit_model.pth")
-    chunk = run_copy / "data" / "chunk-0-2.bin"  # a truncated litdata chunk, and an index that lies about another
+    write_manifest(litgpt_copy, m)
+    _flip_tensor_byte(litgpt_copy / STEP_DIRS[2] / "lit_model.pth")
+    chunk = litgpt_copy / "data" / "chunk-0-2.bin"  # a truncated litdata chunk, and an index that lies about another
     chunk.write_bytes(chunk.read_bytes()[:-10])
-    index = json.loads((run_copy / "data" / "index.json").read_text())
+    index = json.loads((litgpt_copy / "data" / "index.json").read_text())
     index["chunks"][4]["dim"] += 17
-    (run_copy / "data" / "index.json").write_text(json.dumps(index))
-    _, report = _audit(run_copy, tmp_path / "report")
+    (litgpt_copy / "data" / "index.json").write_text(json.dumps(index))
+    _, report = _audit(litgpt_copy, tmp_path / "report")
     found = {(f["id"], f.get("path")) for f in report["findings"]}
     assert ("checkpoints.sha256-mismatch", f"{STEP_DIRS[2]}/lit_model.pth") in found, found
     assert any(i == "config.recorded-mismatch" for i, _ in found)
@@ -160,14 +152,14 @@ def _flip_tensor_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_a_hostile_lit_model_pth_is_refused_and_never_loaded(run_copy, tmp_path):
+def test_a_hostile_lit_model_pth_is_refused_and_never_loaded(litgpt_copy, tmp_path):
     import pickle
 
     marker = tmp_path / "payload-ran"
-    (run_copy / STEP_DIRS[1] / "lit_model.pth").write_bytes(pickle.dumps({"model": Payload(marker)}, protocol=4))
-    m = _init(run_copy)
+    (litgpt_copy / STEP_DIRS[1] / "lit_model.pth").write_bytes(pickle.dumps({"model": Payload(marker)}, protocol=4))
+    m = _init(litgpt_copy)
     assert [c["step"] for c in m["checkpoints"]] == STEPS_FOUND  # step-00000012: its step from the name
-    _, report = _audit(run_copy, tmp_path / "report")
+    _, report = _audit(litgpt_copy, tmp_path / "report")
     found = {(f["id"], f["severity"]) for f in report["findings"] if f.get("path") == f"{STEP_DIRS[1]}/lit_model.pth"}
     assert {("checkpoints.pickle-unsafe", "error"), ("checkpoints.pickle-weights", "error")} <= found, found
     assert not marker.exists(), "a payload ran"

@@ -23,13 +23,6 @@ TENSORS = 17 * 4  # weights, exp_avg, exp_avg_sq and the step of each of the 17 
 WEIGHT = "transformer.h.0.attn.qkv.weight"
 
 
-@pytest.fixture
-def run_copy(litgpt_run, tmp_path) -> Path:
-    dst = tmp_path / "release"
-    shutil.copytree(litgpt_run, dst)
-    return dst
-
-
 def _init(root: Path) -> None:
     r = run_cli("init", str(root))
     assert r.returncode == 0, r.stdout + r.stderr
@@ -41,9 +34,9 @@ def _audit(root: Path, out: Path, replay: str) -> tuple[int, dict]:
     return r.returncode, json.loads((out / "report.json").read_text())
 
 
-def test_replay_all_reproduces_every_segment_with_litgpts_own_code(run_copy, tmp_path):
-    _init(run_copy)
-    _, report = _audit(run_copy, tmp_path / "report", "all")
+def test_replay_all_reproduces_every_segment_with_litgpts_own_code(litgpt_copy, tmp_path):
+    _init(litgpt_copy)
+    _, report = _audit(litgpt_copy, tmp_path / "report", "all")
     segments = report["replay"]["segments"]
     assert [(s["start_step"], s["end_step"]) for s in segments] == SEGMENTS
     for s in segments:
@@ -58,7 +51,7 @@ def test_replay_all_reproduces_every_segment_with_litgpts_own_code(run_copy, tmp
     assert not [f for f in report["findings"] if f["id"].startswith("replay.") and f["severity"] == "error"]
 
 
-def test_the_driver_logs_every_loss_and_lr_as_litgpt_did_and_saves_its_layout(run_copy, tmp_path):
+def test_the_driver_logs_every_loss_and_lr_as_litgpt_did_and_saves_its_layout(litgpt_copy, tmp_path):
     """In process, on the thread count of the training run: each logged loss and learning rate exactly."""
     import torch
 
@@ -69,9 +62,9 @@ def test_the_driver_logs_every_loss_and_lr_as_litgpt_did_and_saves_its_layout(ru
     from audit.replay.plan import segments as all_segments, why_not
     from audit.spec.manifest_loader import load_manifest
 
-    _init(run_copy)
-    manifest, _, _ = load_manifest(run_copy)
-    release = Release(root=run_copy, manifest=manifest, manifest_sha256="")
+    _init(litgpt_copy)
+    manifest, _, _ = load_manifest(litgpt_copy)
+    release = Release(root=litgpt_copy, manifest=manifest, manifest_sha256="")
     start, end = all_segments(manifest)[0]
     assert why_not(release, start, end, "builtin", False) is None  # no RNG state needed, none asked for
     threads = torch.get_num_threads()
@@ -80,29 +73,29 @@ def test_the_driver_logs_every_loss_and_lr_as_litgpt_did_and_saves_its_layout(ru
         run = LitGPT().replay(release, start, step_batches(release, 7, 12), "cpu", tmp_path / "work")
     finally:
         torch.set_num_threads(threads)
-    released = read_metrics_csv(run_copy / manifest.metrics.training_log.path).rows
+    released = read_metrics_csv(litgpt_copy / manifest.metrics.training_log.path).rows
     assert [r["step"] for r in run.logs] == list(range(7, 13))
     for row in run.logs:
         assert row["loss"] == released.get(row["step"])["loss"], row
         assert row["learning_rate"] == released.get(row["step"])["learning_rate"], row
     got = read_checkpoint(run.out / "lit_model.pth", "replayed lit_model.pth")
-    want = read_checkpoint(run_copy / "step-00000012" / "lit_model.pth", "step-00000012/lit_model.pth")
+    want = read_checkpoint(litgpt_copy / "step-00000012" / "lit_model.pth", "step-00000012/lit_model.pth")
     assert set(got) == set(want) and (got["iter_num"], got["step_count"]) == (12, 12)
-    state = compare.compare_states(run_copy / "step-00000012", run.out, ["lit_model.pth"])
+    state = compare.compare_states(litgpt_copy / "step-00000012", run.out, ["lit_model.pth"])
     assert state.compared == TENSORS and not state.missing and not state.fields
     assert max((d.max_abs_diff for d in state.diffs), default=0.0) <= 1e-6
 
 
-def test_one_ulp_in_a_later_checkpoint_is_a_mismatch_at_its_step(run_copy, tmp_path):
+def test_one_ulp_in_a_later_checkpoint_is_a_mismatch_at_its_step(litgpt_copy, tmp_path):
     import torch
 
-    path = run_copy / "step-00000012" / "lit_model.pth"
+    path = litgpt_copy / "step-00000012" / "lit_model.pth"
     obj = torch.load(path, weights_only=True)  # the test's own file
     w = obj["model"][WEIGHT].view(-1)
     w[0] = torch.nextafter(w[0], torch.tensor(float("inf")))  # one ULP up, a weight the steps 7..12 change
     torch.save(obj, path)
-    _init(run_copy)  # rehash: the manifest agrees with the changed file
-    code, report = _audit(run_copy, tmp_path / "report", "1")  # the first segment: 6 → 12
+    _init(litgpt_copy)  # rehash: the manifest agrees with the changed file
+    code, report = _audit(litgpt_copy, tmp_path / "report", "1")  # the first segment: 6 → 12
     [s] = report["replay"]["segments"]
     assert (s["start_step"], s["end_step"], s["status"], s["first_divergent_step"]) == (6, 12, "mismatch", 12), s
     assert s["tensors_differing"] == 1 and s["tensors"][0]["name"] == f"lit_model.pth:model.{WEIGHT}"

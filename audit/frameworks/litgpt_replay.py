@@ -142,14 +142,21 @@ def replay(release: Release, start: Checkpoint, batches: list, device: str, work
     state = {"model": model, "optimizer": optimizer, "iter_num": iter_num, "step_count": step_count}
     if isinstance(checkpoint.get("train_dataloader"), dict):
         yielded = sum(len(b) for b in batches)
-        if batches and iter_num >= s.total_steps:
-            yielded += len(batches[-1])  # pretrain.fit fetches one more batch, then sees max_iters and stops
+        if batches and iter_num >= s.total_steps and _saved_after_the_loop(release, step_count):
+            yielded += len(batches[-1])  # pretrain.fit fetches one more batch, sees max_iters and saves final/
         state["train_dataloader"] = advanced_loader_state(checkpoint["train_dataloader"], yielded)
     fabric.save(out / "lit_model.pth", state)
     environment = {"framework": "litgpt", "litgpt_version": getattr(litgpt, "__version__", None) or _version("litgpt"),
                    "torch_version": torch.__version__, "device": str(fabric.device), "num_threads": torch.get_num_threads(),
                    "precision": hp.precision, "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}  # fmt: skip
     return EngineRun(out=out, logs=logs, environment=environment)
+
+
+def _saved_after_the_loop(release: Release, step: int) -> bool:
+    """Whether the release's checkpoint at ``step`` is ``final/`` (saved after pretrain.fit's loop ended),
+    not a ``step-N/`` saved inside it (on the save interval, before the loop fetched its last batch)."""
+    end = next((c for c in release.manifest.checkpoints if c.step == step and c.path), None)
+    return end is not None and end.path.rstrip("/").rsplit("/", 1)[-1] == "final"
 
 
 def advanced_loader_state(state: dict[str, Any], sequences: int) -> dict[str, Any]:
