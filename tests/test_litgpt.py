@@ -110,6 +110,8 @@ def test_audit_reads_weights_moments_log_and_schedule_with_no_false_error(litgpt
     assert opt["checkpoints_with_optimizer"] == len(CHECKPOINTS)
     assert opt["moment_tensors_checked"] == 2 * TENSORS * len(CHECKPOINTS)
     assert "optimizer.not-released" not in ids and "optimizer.moments-invalid" not in ids
+    # No RNG state saved, none needed (LitGPT's resume draws no random numbers): exactly resumable.
+    assert "optimizer.not-resumable" not in ids and opt["exactly_resumable"] == len(CHECKPOINTS)
     assert _criterion(report, "metrics")["evidence"]["steps_logged"] == STEPS
     config = _criterion(report, "config")
     assert config["status"] == "pass" and config["evidence"]["architecture"] == "LitGPT GPT (LLaMAMLP)"
