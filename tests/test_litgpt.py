@@ -129,6 +129,10 @@ def test_a_changed_tensor_a_changed_hyperparameter_and_broken_chunks_are_found(l
     _flip_tensor_byte(litgpt_copy / STEP_DIRS[2] / "lit_model.pth")
     chunk = litgpt_copy / "data" / "chunk-0-2.bin"  # a truncated litdata chunk, and an index that lies about another
     chunk.write_bytes(chunk.read_bytes()[:-10])
+    other = litgpt_copy / "data" / "chunk-0-1.bin"  # one token id beyond the vocabulary of 128
+    raw = bytearray(other.read_bytes())
+    raw[(1 + 24 + 1) * 4 : (1 + 24 + 1) * 4 + 8] = (130).to_bytes(8, "little")  # the first int64 token id
+    other.write_bytes(bytes(raw))
     index = json.loads((litgpt_copy / "data" / "index.json").read_text())
     index["chunks"][4]["dim"] += 17
     (litgpt_copy / "data" / "index.json").write_text(json.dumps(index))
@@ -138,6 +142,7 @@ def test_a_changed_tensor_a_changed_hyperparameter_and_broken_chunks_are_found(l
     assert any(i == "config.recorded-mismatch" for i, _ in found)
     malformed = {f["path"]: f["message"] for f in report["findings"] if f["id"] == "data.malformed-file"}
     assert "truncated" in malformed["data/chunk-0-2.bin"], malformed
+    assert ("data.token-out-of-vocab", "data/chunk-0-1.bin") in found, found
     assert "says chunk-0-4.bin holds 425 token ids, it holds 408" in malformed["data/index.json"], malformed
 
 

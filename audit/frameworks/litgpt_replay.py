@@ -110,7 +110,7 @@ def replay(release: Release, start: Checkpoint, batches: list, device: str, work
                                             model.parameters(), fused=fabric.device.type == "cuda")  # fmt: skip
     optimizer = fabric.setup_optimizers(optimizer)
     try:
-        optimizer.load_state_dict(checkpoint["optimizer"])
+        optimizer.load_state_dict(copy.deepcopy(checkpoint["optimizer"]))  # the steps update moments in place
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise EngineError(f"{start.path}/lit_model.pth: its optimizer state does not fit the model "
                           f"({str(exc).splitlines()[0][:200]})") from None  # fmt: skip
