@@ -55,8 +55,12 @@ def hf_release(hf_trained, tmp_path) -> Path:
 @pytest.fixture
 def release(built_release, tmp_path) -> Path:
     """A private copy of the example release, free to damage."""
+    return copy_release(built_release, tmp_path)
+
+
+def copy_release(src: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "release"
-    shutil.copytree(built_release, dst)
+    shutil.copytree(src, dst)
     return dst
 
 
@@ -127,3 +131,29 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+
+
+LITGPT_RUN = Path(__file__).resolve().parent / "litgpt_run"
+
+
+@pytest.fixture(scope="session")
+def litgpt_run(tmp_path_factory) -> Path:
+    """One real ``litgpt pretrain`` run per session (tests/litgpt_run), kept exactly as LitGPT wrote it. Its
+    data lies inside the release: seeded token ids written by ``litdata.optimize`` (tinydata.py, no download,
+    no tokenizer) to ``data/``, read by litdata's StreamingDataset unshuffled. TORCHDYNAMO_DISABLE makes
+    pretrain's torch.compile a no-op (no C++ build on CPU). Used by test_litgpt.py and test_litgpt_replay.py."""
+    out = tmp_path_factory.mktemp("litgpt") / "release"
+    env = {**os.environ, "PYTHONPATH": str(LITGPT_RUN), "TORCHDYNAMO_DISABLE": "1", "HF_HUB_OFFLINE": "1",
+           "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # fmt: skip
+    for cmd in ([sys.executable, str(LITGPT_RUN / "tinydata.py"), str(out / "data")],
+                [sys.executable, "-m", "litgpt", "pretrain", "tiny-llama", "--config", str(LITGPT_RUN / "pretrain.yaml"),
+                 "--out_dir", str(out), "--data.data_path", str(out / "data")]):  # fmt: skip
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=out.parent)
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return out
+
+
+@pytest.fixture
+def litgpt_copy(litgpt_run, tmp_path) -> Path:
+    """A copy of the session's LitGPT run that a test may change."""
+    return copy_release(litgpt_run, tmp_path)

@@ -1,5 +1,5 @@
 """LitGPT output, from a real run: ``litgpt pretrain`` (litgpt 0.5.x, its own CLI) trains a 2-layer
-LLaMA-style model for 24 steps on CPU with a checkpoint every 6 steps and the CSV logger; ``init``
+LLaMA-style model for 27 steps on CPU, on litdata chunks inside the release, with a checkpoint every 6 steps and the CSV logger; ``init``
 maps its ``step-*/`` and ``final/`` directories to a manifest with no hand editing, and the audit
 reads every ``lit_model.pth`` (a pickle: statically scanned, then opened with
 torch.load(weights_only=True)) for its step, its tensors and its AdamW moments, and the CSV log's
@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,36 +18,15 @@ from conftest import manifest, run_cli, write_manifest
 pytest.importorskip("litgpt", reason="litgpt is not installed (pip install --no-deps litgpt==0.5.13 lightning "
                                      "'jsonargparse[signatures]>=4.37,<=4.41' psutil requests; see README)")  # fmt: skip
 
+pytest.importorskip("litdata", reason="litdata is not installed (pip install --no-deps litdata; see .ci/run)")
+
 pytestmark = pytest.mark.slow  # a real training run, then init and the audit as subprocesses
-RUN = Path(__file__).resolve().parent / "litgpt_run"
 STEPS, SAVE_EVERY = 27, 6  # final/ (step 27) holds a step no directory name gives
 STEP_DIRS = [f"step-{s:08d}" for s in range(SAVE_EVERY, STEPS + 1, SAVE_EVERY)]
 CHECKPOINTS = STEP_DIRS + ["final"]
 STEPS_FOUND = [6, 12, 18, 24, 27]
 TENSORS = 17  # wte, lm_head, ln_f, and 7 per block of 2
 LOG = "logs/csv/version_0/metrics.csv"
-
-
-@pytest.fixture(scope="session")
-def litgpt_run(tmp_path_factory) -> Path:
-    """One real ``litgpt pretrain`` run per session, kept exactly as LitGPT wrote it. The data module
-    (tests/litgpt_run/tinydata.py: seeded token ids, no download, no tokenizer) lies outside the release;
-    TORCHDYNAMO_DISABLE makes pretrain's torch.compile a no-op (no C++ build on CPU)."""
-    out = tmp_path_factory.mktemp("litgpt") / "release"
-    env = {**os.environ, "PYTHONPATH": str(RUN), "TORCHDYNAMO_DISABLE": "1", "HF_HUB_OFFLINE": "1",
-           "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}  # fmt: skip
-    cmd = [sys.executable, "-m", "litgpt", "pretrain", "tiny-llama", "--config", str(RUN / "pretrain.yaml"),
-           "--out_dir", str(out)]  # fmt: skip
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=out.parent)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    return out
-
-
-@pytest.fixture
-def run_copy(litgpt_run, tmp_path) -> Path:
-    dst = tmp_path / "release"
-    shutil.copytree(litgpt_run, dst)
-    return dst
 
 
 def test_the_run_is_litgpt_layout(litgpt_run):
@@ -100,8 +76,8 @@ def _criterion(report: dict, name: str) -> dict:
     return next(c for c in crits if c["criterion"] == name) if isinstance(crits, list) else crits[name]
 
 
-def test_init_declares_every_checkpoint_the_log_and_the_config(run_copy):
-    m = _init(run_copy)
+def test_init_declares_every_checkpoint_the_log_and_the_config(litgpt_copy):
+    m = _init(litgpt_copy)
     assert [(c["step"], c["path"]) for c in m["checkpoints"]] == list(zip(STEPS_FOUND, CHECKPOINTS))
     for c in m["checkpoints"]:
         assert {"weights", "optimizer", "scheduler", "data_cursor"} <= set(c["state"]), c
@@ -118,13 +94,12 @@ def test_init_declares_every_checkpoint_the_log_and_the_config(run_copy):
     assert (t["batch_size"], t["sequence_length"], t["precision"], t["grad_clip"], t["seed"]) == (4, 16, "fp32", 1.0, 42)
 
 
-def test_audit_reads_weights_moments_log_and_schedule_with_no_false_error(run_copy, tmp_path):
-    _init(run_copy)
-    code, report = _audit(run_copy, tmp_path / "report", replay="1")
+def test_audit_reads_weights_moments_log_and_schedule_with_no_false_error(litgpt_copy, tmp_path):
+    _init(litgpt_copy)
+    code, report = _audit(litgpt_copy, tmp_path / "report")
     errors = {f["id"] for f in report["findings"] if f["severity"] == "error"}
-    # No data, evaluations or code in a bare LitGPT out_dir (its litdata chunks are not a known format yet).
-    assert errors == {"code.not-released", "data.not-released", "data_mix.not-declared", "data_order.incomplete",
-                      "metrics.no-evaluations"}, errors  # fmt: skip
+    # No evaluations or code in a bare LitGPT out_dir; its litdata chunks are read and recounted.
+    assert errors == {"code.not-released", "metrics.no-evaluations"}, errors
     ids = [f["id"] for f in report["findings"]]
     assert "checkpoints.pickle-weights" not in ids and "metrics.lr-schedule-mismatch" not in ids
     assert ids.count("checkpoints.pickle-weights-read") == len(CHECKPOINTS)  # a warning per lit_model.pth
@@ -135,24 +110,40 @@ def test_audit_reads_weights_moments_log_and_schedule_with_no_false_error(run_co
     assert opt["checkpoints_with_optimizer"] == len(CHECKPOINTS)
     assert opt["moment_tensors_checked"] == 2 * TENSORS * len(CHECKPOINTS)
     assert "optimizer.not-released" not in ids and "optimizer.moments-invalid" not in ids
+    # No RNG state saved, none needed (LitGPT's resume draws no random numbers): exactly resumable.
+    assert "optimizer.not-resumable" not in ids and opt["exactly_resumable"] == len(CHECKPOINTS)
     assert _criterion(report, "metrics")["evidence"]["steps_logged"] == STEPS
     config = _criterion(report, "config")
     assert config["status"] == "pass" and config["evidence"]["architecture"] == "LitGPT GPT (LLaMAMLP)"
     assert config["evidence"]["checkpoint_configs_compared"] == len(CHECKPOINTS)  # each model_config.yaml
-    [segment] = report["replay"]["segments"]
-    assert segment["status"] == "skipped" and "does not replay LitGPT checkpoints yet" in segment["reason"]
-    assert code == 1  # the missing data and code fail the audit, nothing else
+    data = _criterion(report, "data_availability")
+    assert data["status"] == "pass" and data["evidence"]["chunks"] == 5 and data["evidence"]["sequences_counted"] == 120, data
+    assert _criterion(report, "data_order")["status"] == "pass"
+    assert code == 1  # the missing code and evaluations fail the audit, nothing else
 
 
-def test_a_changed_tensor_and_a_changed_hyperparameter_are_found(run_copy, tmp_path):
-    m = _init(run_copy)
+def test_a_changed_tensor_a_changed_hyperparameter_and_broken_chunks_are_found(litgpt_copy, tmp_path):
+    m = _init(litgpt_copy)
     m["config"]["training"]["optimizer"]["weight_decay"] = 0.2
-    write_manifest(run_copy, m)
-    _flip_tensor_byte(run_copy / STEP_DIRS[2] / "lit_model.pth")
-    _, report = _audit(run_copy, tmp_path / "report")
+    write_manifest(litgpt_copy, m)
+    _flip_tensor_byte(litgpt_copy / STEP_DIRS[2] / "lit_model.pth")
+    chunk = litgpt_copy / "data" / "chunk-0-2.bin"  # a truncated litdata chunk, and an index that lies about another
+    chunk.write_bytes(chunk.read_bytes()[:-10])
+    other = litgpt_copy / "data" / "chunk-0-1.bin"  # one token id beyond the vocabulary of 128
+    raw = bytearray(other.read_bytes())
+    raw[(1 + 24 + 1) * 4 : (1 + 24 + 1) * 4 + 8] = (130).to_bytes(8, "little")  # the first int64 token id
+    other.write_bytes(bytes(raw))
+    index = json.loads((litgpt_copy / "data" / "index.json").read_text())
+    index["chunks"][4]["dim"] += 17
+    (litgpt_copy / "data" / "index.json").write_text(json.dumps(index))
+    _, report = _audit(litgpt_copy, tmp_path / "report")
     found = {(f["id"], f.get("path")) for f in report["findings"]}
     assert ("checkpoints.sha256-mismatch", f"{STEP_DIRS[2]}/lit_model.pth") in found, found
     assert any(i == "config.recorded-mismatch" for i, _ in found)
+    malformed = {f["path"]: f["message"] for f in report["findings"] if f["id"] == "data.malformed-file"}
+    assert "truncated" in malformed["data/chunk-0-2.bin"], malformed
+    assert ("data.token-out-of-vocab", "data/chunk-0-1.bin") in found, found
+    assert "says chunk-0-4.bin holds 425 token ids, it holds 408" in malformed["data/index.json"], malformed
 
 
 def _flip_tensor_byte(path: Path) -> None:
@@ -168,14 +159,14 @@ def _flip_tensor_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_a_hostile_lit_model_pth_is_refused_and_never_loaded(run_copy, tmp_path):
+def test_a_hostile_lit_model_pth_is_refused_and_never_loaded(litgpt_copy, tmp_path):
     import pickle
 
     marker = tmp_path / "payload-ran"
-    (run_copy / STEP_DIRS[1] / "lit_model.pth").write_bytes(pickle.dumps({"model": Payload(marker)}, protocol=4))
-    m = _init(run_copy)
+    (litgpt_copy / STEP_DIRS[1] / "lit_model.pth").write_bytes(pickle.dumps({"model": Payload(marker)}, protocol=4))
+    m = _init(litgpt_copy)
     assert [c["step"] for c in m["checkpoints"]] == STEPS_FOUND  # step-00000012: its step from the name
-    _, report = _audit(run_copy, tmp_path / "report")
+    _, report = _audit(litgpt_copy, tmp_path / "report")
     found = {(f["id"], f["severity"]) for f in report["findings"] if f.get("path") == f"{STEP_DIRS[1]}/lit_model.pth"}
     assert {("checkpoints.pickle-unsafe", "error"), ("checkpoints.pickle-weights", "error")} <= found, found
     assert not marker.exists(), "a payload ran"

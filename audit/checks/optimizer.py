@@ -10,6 +10,7 @@ from audit.spec.manifest import role_criterion
 from audit.frameworks.hf_trainer import TRAINER_STATE
 from audit.core.release import Release
 from audit.readers.safetensors_header import HeaderError
+from audit.frameworks.registry import for_files
 from audit.spec.rules.optimizer_checkpoints import NOT_RELEASED, MOMENTS, SHAPE, HEADER, STATE_INVALID, STEP, NOT_RESUMABLE, UNDECLARED, FINAL, FILE, CONTENT, CHECK as OPTIMIZER_CHECKPOINTS_CHECK
 
 RESUME_PARTS = {"scheduler": "the LR scheduler position is", "rng": "the RNG states are", "data_cursor": "the data cursor is"}
@@ -53,7 +54,10 @@ class OptimizerCheck(Check):
             with_optimizer += 1
             moments_ok = self._moments(release, ck, opt_files, out)
             held = self._training_state(release, ck, out)
-            missing = [part for part in RESUME_PARTS if part not in held]
+            # A framework whose own resume draws no random numbers (LitGPT pretraining) needs no RNG state.
+            framework = for_files({f.path.rsplit("/", 1)[-1] for f in ck.files})
+            unneeded = {"rng"} - set(framework.resume_needs) if framework is not None else set()
+            missing = [part for part in RESUME_PARTS if part not in held and part not in unneeded]
             for part in RESUME_PARTS:
                 if part in ck.state and part not in held:
                     out.add(UNDECLARED, f"checkpoint at step {ck.step} declares {part} but its files do not hold it",

@@ -52,12 +52,32 @@ def _parquet_tokens(files: list[Path], field: str, note: Callable[[str], None]) 
     return found
 
 
+def is_litdata_chunk(p: Path) -> bool:
+    """A .bin listed by the litdata token index beside it (data, not model weights)."""
+    from audit.formats.litdata_tokens import INDEX, chunk_names, is_token_index
+
+    index = p.parent / INDEX
+    return p.suffix == ".bin" and index.is_file() and is_token_index(index) and p.name in chunk_names(index)
+
+
+def litdata_chunks(files: list[Path]) -> list[Path]:
+    """The chunk files of every litdata token dataset among ``files``, each dataset in its index's order."""
+    from audit.formats.litdata_tokens import INDEX, chunk_names, is_token_index
+
+    present = set(files)
+    out = []
+    for index in (p for p in files if p.name == INDEX and is_token_index(p)):
+        out += [index.parent / n for n in chunk_names(index) if "/" not in n and index.parent / n in present]
+    return out
+
+
 def find_chunks(files: list[Path], fmt: DataFormat, note: Callable[[str], None]) -> dict[str, list[Path]]:
     """Chunk files of each non-JSONL kind among ``files``."""
     return {
         "megatron-indexed": [p for p in files if is_megatron_bin(p)],
         "parquet-tokens": _parquet_tokens(files, fmt.tokens_field, note),
         "npy-tokens": [p for p in files if p.suffix == ".npy" and p.name != GLOBAL_INDICES and npy_shape(p)],
+        "litdata-tokens": litdata_chunks(files),
     }
 
 

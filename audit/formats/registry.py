@@ -34,11 +34,18 @@ def _parquet() -> ChunkReader:
     return parquet_tokens
 
 
+def _litdata() -> ChunkReader:
+    from audit.formats import litdata_tokens
+
+    return litdata_tokens
+
+
 READERS: dict[str, Callable[[], ChunkReader]] = {
     "jsonl-token-ids": _jsonl,
     "npy-tokens": _npy,
     "megatron-indexed": _megatron,
     "parquet-tokens": _parquet,
+    "litdata-tokens": _litdata,
 }
 
 

@@ -96,6 +96,10 @@ class Framework(ABC):
     #: What the weights-only loader allows in this framework's pickled checkpoint files besides tensors
     #: (:func:`audit.readers.torch_pickle.load_weights_only` keywords: "numpy_arrays", "namespaces").
     pickle_allows: ClassVar[frozenset[str]] = frozenset()
+    #: The parts of a checkpoint's state (``Checkpoint.state``) the built-in replay resumes from: a segment
+    #: whose start lacks one is skipped, naming it. A framework that saves no RNG state and needs none
+    #: (no dropout in pretraining) leaves "rng" out.
+    resume_needs: ClassVar[frozenset[str]] = frozenset({"optimizer", "rng"})
 
     @abstractmethod
     def owns(self, file_names: set[str]) -> bool:
@@ -123,6 +127,11 @@ class Framework(ABC):
         """What the checkpoint's files record of ``config.training``, for the audit to hold against the
         manifest (partial records welcome; none when this framework's files are absent)."""
         return []
+
+    def data_order(self, directory: Path, root: Path) -> tuple[dict[str, Any], str] | None:
+        """``data.order`` as the data loader state saved in a checkpoint directory of this framework gives
+        it, and a note saying where from; None when its files say nothing about the order."""
+        return None
 
     def replay_blocker(self, release: Release, start: Checkpoint) -> str | None:
         """Why the built-in engine cannot replay from ``start`` with this framework, or None."""

@@ -21,7 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
-from audit.frameworks.interface import CheckpointFacts, Framework, Hyperparameters, ReadJson, RecordedTraining
+from audit.frameworks.interface import (CheckpointFacts, EngineError, Framework, Hyperparameters, ReadJson,
+                                       RecordedTraining)  # fmt: skip
 from audit.readers import yamlio
 from audit.readers.bounded import MAX_JSON_BYTES, MAX_YAML_BYTES, read_bytes
 from audit.readers.training_log import TrainingLog, add_record
@@ -151,6 +152,8 @@ class LitGPT(Framework):
     name = "LitGPT"
     log_formats: ClassVar = {"litgpt-csv": read_metrics_csv}
     schedules = (SCHEDULE,)
+    replays = True
+    resume_needs = frozenset({"optimizer"})  # LitGPT saves no RNG state; pretraining draws no random numbers
 
     def owns(self, file_names: set[str]) -> bool:
         return CHECKPOINT in file_names
@@ -201,6 +204,48 @@ class LitGPT(Framework):
                                          f"(schedule {SCHEDULE}: LitGPT's get_lr)" + "".join(f"; {n}" for n in notes),
                                model=MODEL_CONFIG if (directory / MODEL_CONFIG).is_file() else None)  # fmt: skip
 
+    def data_order(self, directory: Path, root: Path) -> tuple[dict[str, Any], str] | None:
+        """litdata's StreamingDataLoader saves its state in lit_model.pth: unshuffled, one process and no
+        worker processes is the chunks' blocks in index order; shuffled is litdata's seeded permutation."""
+        rel = (directory / CHECKPOINT).relative_to(root).as_posix()
+        try:
+            loader = read_checkpoint(directory / CHECKPOINT, rel).get("train_dataloader")
+        except (ValueError, OSError):
+            return None
+        ds = loader.get("dataset") if isinstance(loader, dict) else None
+        if not isinstance(ds, dict) or type(ds.get("shuffle")) is not bool:
+            return None
+        if ds["shuffle"]:
+            seed = ds.get("seed")
+            return ({"within_chunk": "shuffled", **({"seed": seed} if type(seed) is int else {}),
+                     "description": "litdata StreamingDataset(shuffle=True): seeded chunk and block permutations"},
+                    f"{rel} saves litdata's loader state: shuffled")  # fmt: skip
+        if ds.get("world_size") == 1 and ds.get("num_workers") == 1:
+            return ({"within_chunk": "sequential", "description": "litdata StreamingDataset(shuffle=False), one "
+                     "process, no worker processes: each step takes the next blocks of the chunks in index order"},
+                    f"{rel} saves litdata's loader state: shuffle false, world size 1, one worker")  # fmt: skip
+        return None
+
+    def _start_files(self, release, start) -> tuple[dict, dict | None]:
+        """The start checkpoint's lit_model.pth (scanned, weights-only) and its hyperparameters.yaml."""
+        directory = release.path(start.path)
+        try:
+            obj = read_checkpoint(directory / CHECKPOINT, f"{start.path}/{CHECKPOINT}")
+        except (ValueError, OSError) as exc:
+            raise EngineError(str(exc).splitlines()[0] if str(exc) else f"{start.path}/{CHECKPOINT} cannot be read") from None
+        return obj, _yaml(directory / HYPERPARAMETERS)
+
     def replay_blocker(self, release, start) -> str | None:
-        return ("the built-in engine does not replay LitGPT checkpoints yet (a driver resuming litgpt's pretrain "
-                "loop is still to be built); declare code.replay_command to replay with the release's own code")  # fmt: skip
+        from audit.frameworks import litgpt_replay
+
+        return litgpt_replay.blocker(release, _yaml(release.path(start.path) / HYPERPARAMETERS) if start.path else None)
+
+    def replay(self, release, start, batches, device, work):
+        from audit.frameworks import litgpt_replay
+
+        obj, hp = self._start_files(release, start)
+        model = release.manifest.config.model
+        config = _yaml(release.path(model)) if model and release.has_file(model) else None
+        if config is None:
+            raise EngineError(f"the model config {model} is not a LitGPT model_config.yaml")
+        return litgpt_replay.replay(release, start, batches, device, work, obj, hp, config)

@@ -22,7 +22,7 @@ class CheckpointsPart:
         for p in self.files:
             dirs.setdefault(checkpoint_directory(p.parent), []).append(p)
         def weights(f: Path) -> bool:
-            return _role(f.name) == "weights" and not discover.is_megatron_bin(f)
+            return _role(f.name) == "weights" and not discover.is_megatron_bin(f) and not discover.is_litdata_chunk(f)
 
         return {d: fs for d, fs in dirs.items() if (d != self.root or at_root) and any(weights(f) for f in fs)}
 

@@ -30,19 +30,25 @@ class DataPart:
             data.setdefault("format", {})["kind"] = kind
             fmt = fmt.model_copy(update={"kind": kind})
         fmt = self._flat_arrays(data, fmt, chunk_files)
+        fmt = self._litdata_blocks(data, fmt)
         existing = {c.get("path"): c for c in data.get("chunks") or [] if isinstance(c, dict)}
         batch = ((self.doc.get("config") or {}).get("training") or {}).get("batch_size")
         chunks, next_step, lengths = [], 1, set()
         for p in chunk_files:
             scan = scan_chunk(p, fmt, vocab if type(vocab) is int else None)
             entry = existing.pop(p.relative_to(self.root).as_posix(), None) or {}
-            index = {"index": self.digests.entry(self.root, p.with_suffix(".idx"))} if kind == "megatron-indexed" else {}
+            idx = {"megatron-indexed": p.with_suffix(".idx"), "litdata-tokens": p.parent / "index.json"}.get(kind)
+            index = {"index": self.digests.entry(self.root, idx)} if idx is not None else {}
             fresh = self.digests.entry(self.root, p, **index, sequences=scan.sequences, tokens=scan.tokens,
                                 sources=dict(sorted(scan.sources.items())))  # fmt: skip
             for problem in scan.errors:
                 self.note(f"{fresh['path']}: not a valid {kind} chunk: {problem.message}")
             entry = self.digests.merge(entry, fresh) | {k: entry[k] for k in ("first_step", "last_step") if k in entry}
-            if "first_step" not in entry and batch and scan.sequences >= batch and global_order is None:
+            spans = kind == "litdata-tokens" and bool(batch) and scan.sequences % batch != 0  # one stream: batches span chunks
+            if spans:
+                self.note(f"{fresh['path']}: {scan.sequences} sequences are not whole batches of {batch}: "
+                          "its steps are not declared")  # fmt: skip
+            if "first_step" not in entry and batch and scan.sequences >= batch and global_order is None and not spans:
                 entry["first_step"], entry["last_step"] = next_step, next_step + scan.sequences // batch - 1
             next_step = entry.get("last_step", next_step - 1) + 1
             lengths |= set(scan.lengths)
@@ -60,6 +66,9 @@ class DataPart:
             self.note("data.mixture filled with the tokens counted per source; check it is what you intended")
         if global_order is not None:
             self._global_order(data, global_order)
+        if "order" not in data and (found := self._framework_order()) is not None:
+            data["order"], why = found
+            self.note(f"data.order.within_chunk {data['order']['within_chunk']}: {why}")
         if "order" not in data:
             data["order"] = {"within_chunk": "unknown"}
             self.note("data.order.within_chunk set to unknown; declare sequential or shuffled (with its seed)")
@@ -108,6 +117,23 @@ class DataPart:
         self.note(f"data.format.tokens_per_sequence set to {n}: it cuts every 1-D token array into whole sequences; "
                   "check it")  # fmt: skip
         return fmt.model_copy(update={"tokens_per_sequence": n})
+
+    def _litdata_blocks(self, data: dict, fmt: DataFormat) -> DataFormat:
+        """litdata token chunks are cut into blocks of the sequence length + 1 (LitGPT's TokensLoader block_size)."""
+        length = ((self.doc.get("config") or {}).get("training") or {}).get("sequence_length")
+        if fmt.kind != "litdata-tokens" or fmt.tokens_per_sequence is not None or type(length) is not int or length < 1:
+            return fmt
+        data.setdefault("format", {})["tokens_per_sequence"] = length + 1
+        self.note(f"data.format.tokens_per_sequence set to {length + 1}: TokensLoader's block of sequence_length + 1")
+        return fmt.model_copy(update={"tokens_per_sequence": length + 1})
+
+    def _framework_order(self) -> tuple[dict, str] | None:
+        """The data order the last checkpoint's saved data-loader state gives (audit.frameworks)."""
+        from audit.frameworks.registry import FRAMEWORKS
+
+        cks = [c for c in self.doc.get("checkpoints") or [] if isinstance(c, dict) and c.get("path")]
+        last = self.root / cks[-1]["path"] if cks else None
+        return next((o for fw in FRAMEWORKS if last and (o := fw.data_order(last, self.root))), None)
 
     def _global_order(self, data: dict, path: Path) -> None:
         """Declare an OLMo-style global_indices.npy as the data order (hash refreshed on every run)."""

@@ -51,10 +51,11 @@ def why_not(release: Release, start: Checkpoint, end: Checkpoint, engine: str, a
         return "no training hyperparameters declared (config.training)"
     if m.config.training.sequence_length is None:
         return "config.training.sequence_length is not declared"
-    # The release's own code decides what its resume needs: RNG state it lacks shows as a mismatch.
-    needed = (("optimizer", "optimizer state"),) + ((("rng", "RNG state"),) if engine != "command" else ())
-    for part, what in needed:
-        if part not in start.state:
+    # The release's own code decides what its resume needs: RNG state it lacks shows as a mismatch; the
+    # built-in engine needs what the framework's adapter resumes from (Framework.resume_needs).
+    needs = {"optimizer"} if engine == "command" else set(framework.resume_needs) if framework else {"optimizer", "rng"}
+    for part, what in (("optimizer", "optimizer state"), ("rng", "RNG state")):
+        if part in needs and part not in start.state:
             return f"{what} for step {start.step} not released"
     if "weights" not in end.state:
         return f"weights for step {end.step} not released"

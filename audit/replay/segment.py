@@ -88,7 +88,7 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
                 release.header(f.path)  # never hand a malformed file to a tensor loader
             except ValueError as exc:
                 return ReplaySegment(**seg, status="error", reason=f"{f.path}: {exc}"), None
-    if engine == "builtin":
+    if engine == "builtin" and any(f.role == "training-state" for f in start.files):
         try:
             release.training_state(start)  # bounded and validated before the trainer reads it
         except ValueError as exc:

@@ -151,7 +151,8 @@ class Checkpoint(Strict):
 
 class Chunk(FileEntry):
     index: FileEntry | None = Field(
-        None, description="megatron-indexed: the chunk's .idx file (the .bin path with .idx), verified like the chunk."
+        None, description="megatron-indexed: the chunk's .idx file (the .bin path with .idx); litdata-tokens: the "
+        "dataset's index.json beside the chunk; verified like the chunk."
     )
     sequences: NonNegInt | None = None
     tokens: NonNegInt | None = None
@@ -160,7 +161,7 @@ class Chunk(FileEntry):
     last_step: PosInt | None = Field(None, description="Last optimizer step fed from this chunk.")
 
 
-DataKind = Literal["jsonl-token-ids", "npy-tokens", "megatron-indexed", "parquet-tokens"]
+DataKind = Literal["jsonl-token-ids", "npy-tokens", "megatron-indexed", "parquet-tokens", "litdata-tokens"]
 
 
 class DataFormat(Strict):
@@ -168,7 +169,8 @@ class DataFormat(Strict):
         "jsonl-token-ids",
         description="jsonl-token-ids: one JSON object per line; npy-tokens: a .npy integer array, 2-D (sequences, "
         "length) or 1-D cut into tokens_per_sequence; megatron-indexed: a Megatron-LM .bin with its .idx; "
-        "parquet-tokens: a Parquet file with a list<integer> column tokens_field.",
+        "parquet-tokens: a Parquet file with a list<integer> column tokens_field; litdata-tokens: a chunk-*.bin of a "
+        "litdata optimized dataset (TokensLoader), cut into tokens_per_sequence blocks as LitGPT reads it.",
     )
     tokens_field: str = Field("token_ids", description="The token-id field (JSONL) or column (Parquet).")
     source_field: str = Field("source", description="The source field (JSONL) or optional column (Parquet).")

@@ -3,6 +3,8 @@ chunk's declared .idx, the reader installed, and the OLMo-style global order (da
 
 from __future__ import annotations
 
+from pathlib import PurePath, PurePosixPath
+
 from audit.checks.base import Outcome
 from audit.spec.rules import Rule
 from audit.checks.helpers.files import verify_file
@@ -12,19 +14,32 @@ from audit.spec.rules.data_availability import MALFORMED_FILE, INDEX
 from audit.spec.rules.data_order import ORDER_FILE, GLOBAL_INVALID
 
 
-def index_present(release, chunk: Chunk, kind: str, rules: dict[str, Rule], out: Outcome) -> bool:
-    """A megatron-indexed chunk's .idx is declared where Megatron looks for it, present and as declared."""
+#: Formats whose chunks are read with an index file beside them: (reader, what the index is called there).
+INDEXED = {"megatron-indexed": ("Megatron", ".idx"), "litdata-tokens": ("litdata", "index.json")}
+
+
+def _index_beside(kind: str, chunk: PurePath) -> PurePath | None:
     if kind == "megatron-indexed":
-        want = chunk.path[: -len(".bin")] + ".idx" if chunk.path.endswith(".bin") else None
-        if chunk.index is None or chunk.index.path != want:
+        return chunk.with_suffix(".idx") if chunk.suffix == ".bin" else None
+    return chunk.with_name("index.json")
+
+
+def index_present(release, chunk: Chunk, kind: str, rules: dict[str, Rule], out: Outcome) -> bool:
+    """A megatron-indexed chunk's .idx (a litdata chunk's index.json) is declared where its reader looks for
+    it, present and as declared."""
+    if kind in INDEXED:
+        want = _index_beside(kind, PurePosixPath(chunk.path))
+        if chunk.index is None or chunk.index.path != (want and want.as_posix()):
             what = "declares no index (chunk.index)" if chunk.index is None else f"declares index {chunk.index.path}"
-            out.add(INDEX, f"{chunk.path} {what}; Megatron reads {want or 'NAME.idx beside NAME.bin'}", chunk.path)
+            reads = want or ("NAME.idx beside NAME.bin" if kind == "megatron-indexed" else "index.json beside the chunk")
+            out.add(INDEX, f"{chunk.path} {what}; {INDEXED[kind][0]} reads {reads}", chunk.path)
             return False
     if chunk.index is None:
         return True
     idx = verify_file(release, chunk.index, rules, out, hash_it=release.hash_files)
-    if idx is not None and kind == "megatron-indexed" and idx != release.path(chunk.path).with_suffix(".idx"):
-        out.add(INDEX, f"{chunk.index.path} is a link to another file than the .idx beside {chunk.path}", chunk.path)
+    if idx is not None and kind in INDEXED and idx != _index_beside(kind, release.path(chunk.path)):
+        out.add(INDEX, f"{chunk.index.path} is a link to another file than the {INDEXED[kind][1]} beside {chunk.path}",
+                chunk.path)  # fmt: skip
         return False
     return idx is not None
 

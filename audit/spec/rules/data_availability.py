@@ -19,10 +19,10 @@ SOURCES = Rule("data.sources-mismatch", "error", "Declared tokens per source mus
 MALFORMED_FILE = Rule("data.malformed-file", "error",
                       "Publish each chunk as a valid file of data.format.kind: npy-tokens an integer .npy array "
                       "(2-D, or 1-D in whole tokens_per_sequence), megatron-indexed a .bin with its consistent .idx, "
-                      "parquet-tokens a list<integer> token column.")  # fmt: skip
+                      "parquet-tokens a list<integer> token column, litdata-tokens a chunk as its index.json describes it.")  # fmt: skip
 INDEX = Rule("data.index-undeclared", "error",
-             "Declare a megatron-indexed chunk's .idx (the .bin path ending in .idx) as chunk.index; "
-             "`llm360-audit init` does.")  # fmt: skip
+             "Declare a megatron-indexed chunk's .idx (the .bin path ending in .idx), a litdata-tokens chunk's "
+             "index.json, as chunk.index; `llm360-audit init` does.")  # fmt: skip
 READER = Rule("data.reader-missing", "error",
               "Install the reader of data.format.kind: pip install 'llm360-audit[parquet]' for parquet-tokens.")
 
