@@ -8,9 +8,10 @@ from audit.frameworks.hf_trainer import HFTrainer
 from audit.frameworks.interface import Framework
 from audit.frameworks.litgpt import LitGPT
 from audit.frameworks.reference import ReferenceTrainer
+from audit.frameworks.torchtitan import Torchtitan
 from audit.readers.training_log import TrainingLog
 
-FRAMEWORKS: tuple[Framework, ...] = (ReferenceTrainer(), HFTrainer(), LitGPT())
+FRAMEWORKS: tuple[Framework, ...] = (ReferenceTrainer(), HFTrainer(), LitGPT(), Torchtitan())
 
 
 def for_files(file_names: set[str]) -> Framework | None:

@@ -1,4 +1,5 @@
-"""Expected tensor names and shapes for Hugging Face model configs (config.json) and LitGPT's model_config.yaml."""
+"""Expected tensor names and shapes for Hugging Face model configs (config.json), LitGPT's model_config.yaml
+and torchtitan's saved job config (``--debug.save_config_file``: its ``model_spec.model``)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ def expected_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
     """Tensor name → shape that a checkpoint of this config holds (weights only)."""
     if is_litgpt_config(cfg):
         return expected_litgpt_tensors(cfg)
+    if is_torchtitan_config(cfg):
+        return expected_torchtitan_tensors(cfg)
     archs = cfg.get("architectures") or []
     if not (isinstance(archs, list) and archs and archs[0] in LLAMA_LIKE):
         raise UnsupportedArchitecture(f"architecture {archs!r} is not one the auditor knows the tensors of")
@@ -87,4 +90,54 @@ def expected_litgpt_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
             p + "mlp.proj.weight": (hidden, inter),
         }
     shapes["transformer.ln_f.weight"] = (hidden,)
+    return shapes
+
+
+def is_torchtitan_config(cfg: dict) -> bool:
+    """torchtitan's job config as ``Trainer.Config.to_dict()`` saves it (``model_spec`` with the model's config)."""
+    spec = cfg.get("model_spec")
+    return isinstance(spec, dict) and isinstance(spec.get("model"), dict) and "lr_scheduler" in cfg
+
+
+def torchtitan_architecture(cfg: dict) -> str:
+    spec = cfg["model_spec"]
+    return f"torchtitan {spec.get('name')} ({spec.get('flavor')})"
+
+
+def expected_torchtitan_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
+    """Tensor name → shape of a torchtitan Llama 3 state dict as its checkpointer saves it (0.3.0 names:
+    ``layers.N.attention.qkv_linear.wq`` … unfused, though the model trains one fused ``wqkv``), read from the
+    module configs themselves (dense blocks, no biases, no MoE, no QK norm)."""
+    spec = cfg["model_spec"]
+    model = spec["model"]
+    if spec.get("name") != "llama3":
+        raise UnsupportedArchitecture(f"torchtitan model {spec.get('name')!r} is not one the auditor knows the tensors of")
+    dim, vocab = _int(model, "dim"), _int(model, "vocab_size")
+    layers = model.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise ValueError("torchtitan config: model_spec.model.layers is not a list of layer configs")
+    shapes: dict[str, tuple[int, ...]] = {"tok_embeddings.weight": (vocab, dim)}
+    for i, layer in enumerate(layers):
+        att, ffn = (layer or {}).get("attention") or {}, (layer or {}).get("feed_forward") or {}
+        qkv = att.get("qkv_linear") or {}
+        if (layer or {}).get("moe") or att.get("qk_norm") or not isinstance(qkv, dict) or not isinstance(ffn, dict):
+            raise UnsupportedArchitecture(f"torchtitan layer {i}: MoE, QK norm or another attention is not known")
+        heads, head_dim = _int(qkv, "n_heads"), _int(qkv, "head_dim")
+        kv = _int(qkv, "n_kv_heads", heads)
+        hidden = _int(ffn.get("w1") or {}, "out_features")
+        p = f"layers.{i}."
+        shapes |= {
+            p + "attention.qkv_linear.wq.weight": (heads * head_dim, dim),
+            p + "attention.qkv_linear.wk.weight": (kv * head_dim, dim),
+            p + "attention.qkv_linear.wv.weight": (kv * head_dim, dim),
+            p + "attention.wo.weight": (dim, heads * head_dim),
+            p + "feed_forward.w1.weight": (hidden, dim),
+            p + "feed_forward.w2.weight": (dim, hidden),
+            p + "feed_forward.w3.weight": (hidden, dim),
+            p + "attention_norm.weight": (dim,),
+            p + "ffn_norm.weight": (dim,),
+        }
+    shapes["norm.weight"] = (dim,)
+    if not model.get("enable_weight_tying"):
+        shapes["lm_head.weight"] = (vocab, dim)
     return shapes

@@ -11,6 +11,15 @@ the Trainer logs exactly that rate at step ``s``. They decay to 0; ``final_lr`` 
 ``litgpt-warmup-cosine`` is LitGPT's ``pretrain.get_lr(learning_rate, it, warmup_iters, max_iters,
 min_lr)``: update ``s`` uses ``it = s - 1`` (update 1 of a warmup uses 0), linear warmup over
 ``warmup_steps``, then cosine to ``final_lr`` (LitGPT's ``min_lr``) at ``total_steps`` (its ``max_iters``).
+
+``torchtitan-wsd-linear``, ``-cosine``, ``-sqrt`` are torchtitan 0.3.0's ``LRSchedulersContainer``
+(``linear_warmup_stable_decay`` in a ``LambdaLR``, decay_type in the name): update ``s`` uses
+``current_step = s - 1``; warmup ``(c + 1) / warmup_steps`` for ``c < warmup_steps``, then 1 for the stable
+steps (``total_steps + 1 - warmup_steps - decay_steps``: one virtual step so the rate never reaches 0),
+then ``min + (1 - min) × decay(progress)`` with ``progress = (c + 1 - warmup - stable) / decay_steps`` and
+``min = final_lr / peak_lr`` (its ``min_lr_factor``). ``decay_steps`` is torchtitan's
+``round(total_steps × decay_ratio)`` (capped at ``total_steps - warmup_steps``); unset: all the steps after
+the warmup.
 """
 
 from __future__ import annotations
@@ -18,7 +27,8 @@ from __future__ import annotations
 import math
 
 SCHEDULES = ("warmup-cosine", "warmup-linear", "constant",
-             "hf-linear", "hf-cosine", "hf-constant", "hf-constant-with-warmup", "litgpt-warmup-cosine")  # fmt: skip
+             "hf-linear", "hf-cosine", "hf-constant", "hf-constant-with-warmup", "litgpt-warmup-cosine",
+             "torchtitan-wsd-linear", "torchtitan-wsd-cosine", "torchtitan-wsd-sqrt")  # fmt: skip
 
 
 def lr_at(
@@ -29,6 +39,7 @@ def lr_at(
     final_lr: float,
     warmup_steps: int,
     total_steps: int,
+    decay_steps: int | None = None,
 ) -> float:
     """Learning rate of update ``step`` (1-based): linear warmup to ``peak_lr``, then decay to ``final_lr``."""
     if step < 1:
@@ -41,6 +52,11 @@ def lr_at(
         return peak_lr
     if schedule == "litgpt-warmup-cosine":
         return _litgpt_lr(peak_lr, step - 1, warmup_steps, total_steps, final_lr)
+    if schedule.startswith("torchtitan-wsd-"):
+        decay = total_steps - warmup_steps if decay_steps is None else decay_steps
+        stable = total_steps + 1 - warmup_steps - decay
+        factor = final_lr / peak_lr
+        return peak_lr * _torchtitan_factor(step - 1, warmup_steps, stable, decay, schedule[15:], factor)
     if warmup_steps > 0 and step <= warmup_steps:
         return peak_lr * step / warmup_steps
     decay_steps = max(1, total_steps - warmup_steps)
@@ -75,7 +91,8 @@ def _litgpt_lr(lr: float, it: int, warmup: int, max_iters: int, min_lr: float) -
     return min_lr + coeff * (lr - min_lr)
 
 
-def lr_array(steps, *, schedule: str, peak_lr: float, final_lr: float, warmup_steps: int, total_steps: int):
+def lr_array(steps, *, schedule: str, peak_lr: float, final_lr: float, warmup_steps: int, total_steps: int,
+             decay_steps: int | None = None):
     """:func:`lr_at` over a numpy array of steps (all ≥ 1) at once, or None for a schedule without a
     vectorised form. The formulas are lr_at's, but numpy's cos may differ from math.cos in the last bit:
     for checks with a tolerance (the logged rates), never for the replay."""
@@ -111,3 +128,20 @@ def lr_array(steps, *, schedule: str, peak_lr: float, final_lr: float, warmup_st
             out = np.where(it > total, final_lr, final_lr + coeff * (peak_lr - final_lr))
             return np.where(it < warm, peak_lr * it / warm, out) if warmup_steps > 0 else out
     return None
+
+
+def _torchtitan_factor(c: int, warmup: int, stable: int, decay: int, kind: str, min_factor: float) -> float:
+    """torchtitan 0.3.0's linear_warmup_stable_decay (components/optimizer/lr_scheduler.py), operation for
+    operation; ``c`` is the LambdaLR count before the update."""
+    if c < warmup:
+        return float((c + 1) / warmup)
+    if c < warmup + stable:
+        return 1.0
+    progress = float(c + 1 - (warmup + stable)) / max(1, decay)
+    if kind == "linear":
+        adjustment = 1 - progress
+    elif kind == "sqrt":
+        adjustment = 1 - math.sqrt(progress)
+    else:
+        adjustment = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return min_factor + (1 - min_factor) * adjustment
