@@ -17,6 +17,7 @@ import os
 import sys
 import types
 
+os.environ.setdefault("TORCHDYNAMO_DISABLE", "1")  # torch.compile a no-op: no C++ toolchain needed on CPU
 os.environ.setdefault("RANK", "0")
 os.environ.setdefault("LOCAL_RANK", "0")
 os.environ.setdefault("WORLD_SIZE", "1")
