@@ -256,3 +256,54 @@ def test_a_hostile_metadata_in_the_run_is_refused_and_never_loaded(run_copy, tmp
     found = {(f["id"], f["severity"]) for f in report["findings"] if f.get("path") == rel}
     assert {("checkpoints.pickle-unsafe", "error"), ("checkpoints.dcp-invalid", "error")} <= found, found
     assert not marker.exists(), "a payload ran"
+
+
+REPLAY_COMMAND = ("{python} -m audit.frameworks.torchtitan_driver --checkpoint {checkpoint} --start-step {start_step} "
+                  "--steps {steps} --out {out} -- {python} launch.py --module tinytitan --config tiny")  # fmt: skip
+
+
+def _with_code(root: Path) -> dict:
+    """The run as its author would publish it: plus the job's code (the launcher and the job module) as a git
+    repository pinned at a commit, whose replay command is the job's launch through the torchtitan driver."""
+    code = root / "code"
+    code.mkdir()
+    for name in ("launch.py", "tinytitan.py"):
+        shutil.copy2(RUN / name, code / name)
+    git = ["git", "-C", str(code), "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "job"]):
+        subprocess.run(git + args, check=True, capture_output=True)
+    commit = subprocess.run(git + ["rev-parse", "HEAD"], check=True, capture_output=True, text=True).stdout.strip()
+    m = _init(root)
+    m["code"] = {"repo": "code", "commit": commit, "entrypoint": "launch.py", "replay_command": REPLAY_COMMAND}
+    write_manifest(root, m)
+    return m
+
+
+def _replay(root: Path, out: Path, *extra: str) -> dict:
+    _, report = _audit(root, out, "--replay", "1", "--allow-exec", *extra)
+    [segment] = report["replay"]["segments"]
+    return segment
+
+
+def test_torchtitans_own_resume_replays_a_segment_bit_exactly(run_copy, tmp_path):
+    _with_code(run_copy)
+    seg = _replay(run_copy, tmp_path / "report")
+    assert (seg["start_step"], seg["end_step"], seg["engine"]) == (EVERY, 2 * EVERY, "command"), seg
+    assert seg["status"] == "bit-exact", seg
+    assert seg["compared"] == ["log", "state"]
+    # every tensor item of .metadata: the weights, and exp_avg, exp_avg_sq and step of each optimized parameter
+    assert seg["tensors_compared"] == TENSORS + 3 * OPTIMIZED and seg["tensors_differing"] == 0
+
+
+def test_one_ulp_in_a_later_checkpoint_is_a_mismatch_at_its_step(run_copy, tmp_path):
+    _with_code(run_copy)
+    target = run_copy / CHECKPOINTS[1] / "__0_0.distcp"
+    at = _distcp_tensor_offset(run_copy, CHECKPOINTS[1], "layers.0.feed_forward.w1.weight")
+    data = bytearray(target.read_bytes())
+    data[at] ^= 0x01  # the lowest mantissa bit of one float32 (little-endian): one ULP
+    target.write_bytes(bytes(data))
+    _init(run_copy)  # the changed file hashed anew: only the replay can tell
+    seg = _replay(run_copy, tmp_path / "report", "--tolerance", "0")
+    assert seg["status"] == "mismatch" and seg["first_divergent_step"] == 2 * EVERY, seg
+    assert seg["tensors_differing"] == 1 and seg["max_ulp"] == 1, seg
+    assert seg["tensors"][0]["name"] == "layers.0.feed_forward.w1.weight"

@@ -90,6 +90,10 @@ class Framework(ABC):
     #: Whether :meth:`replay` is built; where not, :meth:`replay_blocker` is the reason a segment is skipped
     #: before any other (no use naming the RNG state a replay that cannot run would need).
     replays: ClassVar[bool] = False
+    #: Whether the framework's own resume restores its data loader from the checkpoint (torchtitan's
+    #: StatefulDataLoader): a replay with its own code then needs neither the release's data as the auditor
+    #: reads it nor a saved RNG state (state that mattered shows as a mismatch).
+    resumes_own_data: ClassVar[bool] = False
 
     @abstractmethod
     def owns(self, file_names: set[str]) -> bool:

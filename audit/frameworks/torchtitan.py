@@ -144,6 +144,7 @@ class Torchtitan(Framework):
     name = "torchtitan"
     log_formats: ClassVar = {"tensorboard": read_event_file}
     schedules = tuple(SCHEDULE_PREFIX + d for d in DECAY_TYPES)
+    resumes_own_data = True
 
     def owns(self, file_names: set[str]) -> bool:
         return dcp.is_dcp_dir(file_names)
@@ -199,5 +200,6 @@ class Torchtitan(Framework):
                                          + "".join(f"; {n}" for n in notes), model=None)  # fmt: skip
 
     def replay_blocker(self, release, start) -> str | None:
-        return ("the built-in engine does not replay torchtitan checkpoints yet; declare code.replay_command "
-                "to replay with the release's own code")  # fmt: skip
+        return ("the built-in engine does not run a torchtitan job; declare code.replay_command as the job's "
+                "launch through the torchtitan driver: {python} -m audit.frameworks.torchtitan_driver --checkpoint "
+                "{checkpoint} --start-step {start_step} --steps {steps} --out {out} -- {python} <launcher> <job flags>")  # fmt: skip
