@@ -39,22 +39,30 @@ def expected_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
         raise ValueError(f"config.json: head_dim must be a positive integer, got {head_dim!r}")
     shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (vocab, hidden)}
     for i in range(layers):
-        p = f"model.layers.{i}."
-        shapes |= {
-            p + "self_attn.q_proj.weight": (heads * head_dim, hidden),
-            p + "self_attn.k_proj.weight": (kv_heads * head_dim, hidden),
-            p + "self_attn.v_proj.weight": (kv_heads * head_dim, hidden),
-            p + "self_attn.o_proj.weight": (hidden, heads * head_dim),
-            p + "mlp.gate_proj.weight": (inter, hidden),
-            p + "mlp.up_proj.weight": (inter, hidden),
-            p + "mlp.down_proj.weight": (hidden, inter),
-            p + "input_layernorm.weight": (hidden,),
-            p + "post_attention_layernorm.weight": (hidden,),
-        }
+        shapes |= llama_block(f"model.layers.{i}.", HF_LLAMA_NAMES, hidden, inter, heads, kv_heads, head_dim)
     shapes["model.norm.weight"] = (hidden,)
     if not cfg.get("tie_word_embeddings", False):
         shapes["lm_head.weight"] = (vocab, hidden)
     return shapes
+
+
+#: A LLaMA block's tensors in the order llama_block takes them: q, k, v, o, gate, up, down, the two norms.
+HF_LLAMA_NAMES = ("self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+                  "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
+                  "input_layernorm.weight", "post_attention_layernorm.weight")  # fmt: skip
+TORCHTITAN_LLAMA_NAMES = ("attention.qkv_linear.wq.weight", "attention.qkv_linear.wk.weight",
+                          "attention.qkv_linear.wv.weight", "attention.wo.weight", "feed_forward.w1.weight",
+                          "feed_forward.w3.weight", "feed_forward.w2.weight", "attention_norm.weight",
+                          "ffn_norm.weight")  # fmt: skip
+
+
+def llama_block(prefix: str, names: tuple[str, ...], hidden: int, inter: int, heads: int, kv_heads: int,
+                head_dim: int) -> dict[str, tuple[int, ...]]:
+    """The tensors of one LLaMA block (no biases) under ``prefix``, named by ``names`` (see HF_LLAMA_NAMES)."""
+    q, k, v, o, gate, up, down, norm_1, norm_2 = (prefix + n for n in names)
+    return {q: (heads * head_dim, hidden), k: (kv_heads * head_dim, hidden), v: (kv_heads * head_dim, hidden),
+            o: (hidden, heads * head_dim), gate: (inter, hidden), up: (inter, hidden), down: (hidden, inter),
+            norm_1: (hidden,), norm_2: (hidden,)}  # fmt: skip
 
 
 def is_litgpt_config(cfg: dict) -> bool:
@@ -125,18 +133,7 @@ def expected_torchtitan_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
         heads, head_dim = _int(qkv, "n_heads"), _int(qkv, "head_dim")
         kv = _int(qkv, "n_kv_heads", heads)
         hidden = _int(ffn.get("w1") or {}, "out_features")
-        p = f"layers.{i}."
-        shapes |= {
-            p + "attention.qkv_linear.wq.weight": (heads * head_dim, dim),
-            p + "attention.qkv_linear.wk.weight": (kv * head_dim, dim),
-            p + "attention.qkv_linear.wv.weight": (kv * head_dim, dim),
-            p + "attention.wo.weight": (dim, heads * head_dim),
-            p + "feed_forward.w1.weight": (hidden, dim),
-            p + "feed_forward.w2.weight": (dim, hidden),
-            p + "feed_forward.w3.weight": (hidden, dim),
-            p + "attention_norm.weight": (dim,),
-            p + "ffn_norm.weight": (dim,),
-        }
+        shapes |= llama_block(f"layers.{i}.", TORCHTITAN_LLAMA_NAMES, dim, hidden, heads, kv, head_dim)
     shapes["norm.weight"] = (dim,)
     if not model.get("enable_weight_tying"):
         shapes["lm_head.weight"] = (vocab, dim)
