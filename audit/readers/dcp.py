@@ -174,7 +174,12 @@ def read_metadata(path: Path, rel: str) -> DcpMetadata:
         raise DcpError(f"{rel}: not a readable DCP metadata pickle ({type(exc).__name__}: {str(exc)[:80]})") from None
     if not isinstance(obj, _Record) or obj.kind != "Metadata":
         raise DcpError(f"{rel}: holds {type(obj).__name__}, not DCP Metadata")
-    return DcpMetadata(_items(obj, rel), rel)
+    try:
+        return DcpMetadata(_items(obj, rel), rel)
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
+        if isinstance(exc, DcpError):
+            raise
+        raise DcpError(f"{rel}: DCP Metadata of an unexpected shape ({type(exc).__name__})") from None
 
 
 def _items(meta: _Record, rel: str) -> dict[str, Item]:
@@ -191,7 +196,10 @@ def _items(meta: _Record, rel: str) -> dict[str, Item]:
             raise DcpError(f"{rel}: a storage entry that is not (item, file in this directory, offset, length)")
         if isinstance(info, _Record) and info.get("transform_descriptors"):
             raise DcpError(f"{rel}: item {fqn} is stored transformed ({info.get('transform_descriptors')!r}); not read")
-        where.setdefault(fqn, []).append((tuple(offset or ()), Storage(file, start, length)))
+        offset = () if offset is None else offset  # None: a bytes item
+        if not isinstance(offset, tuple) or not all(type(o) is int for o in offset):
+            raise DcpError(f"{rel}: item {fqn} has a chunk offset that is not a tuple of integers")
+        where.setdefault(fqn, []).append((offset, Storage(file, start, length)))
     items = {}
     for name, md in sdm.items():
         if not isinstance(name, str) or not isinstance(md, _Record):

@@ -62,8 +62,12 @@ def read_event_file(path: Path) -> TrainingLog:
     rows: dict[int, dict[str, float]] = {}
     first: dict[int, int] = {}
     n = 0
+    make_records = getattr(event_file_loader, "_make_tf_record_iterator", None)  # its CRC-checking record reader
+    if make_records is None:
+        log.problem(f"tensorboard {getattr(tf, '__version__', '?')} has no record reader this auditor knows: not read")
+        return log
     try:
-        records = event_file_loader._make_tf_record_iterator(str(path))
+        records = make_records(str(path))
         while True:
             try:
                 raw = next(records)
