@@ -10,13 +10,13 @@ import posixpath
 from audit.spec.architectures import TORCH_DTYPE_TO_SAFETENSORS, UnsupportedArchitecture, expected_tensors
 from audit.checks.base import Check, Outcome
 from audit.checks.helpers.files import verify_file
-from audit.checks.helpers import content, pickled_state, recorded
+from audit.checks.helpers import content, dcp_state, pickled_state, recorded
 from audit.checks.helpers.content import PICKLE_SUFFIXES
 from audit.readers.torch_pickle import looks_pickled
 from audit.core.release import Release
 from audit.readers.safetensors_header import HeaderError
 from audit.spec.manifest import role_criterion
-from audit.spec.rules.model_checkpoints import FILE, NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED, TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, PICKLE_READ, ARCH, INCONSISTENT, SHARED, RECORDED_STEP, RECORDED_TOKENS, RECORDED_CONFLICT, NOT_COMPARED, CONTENT, CHECK as MODEL_CHECKPOINTS_CHECK
+from audit.spec.rules.model_checkpoints import FILE, NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED, TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, PICKLE_READ, DCP_INVALID, DCP_READ, ARCH, INCONSISTENT, SHARED, RECORDED_STEP, RECORDED_TOKENS, RECORDED_CONFLICT, NOT_COMPARED, CONTENT, CHECK as MODEL_CHECKPOINTS_CHECK
 
 
 class CheckpointsCheck(Check):
@@ -57,8 +57,8 @@ class CheckpointsCheck(Check):
                 if role_criterion(f.role) != "model_checkpoints":
                     continue  # optimizer, scheduler, RNG and training state: the optimizer check's evidence
                 verify_file(release, f, FILE, out, hash_it=release.hash_files)
-                if f.role == "weights" and f.path.endswith(PICKLE_SUFFIXES):
-                    continue  # read through the weights-only loader with the tensors (_tensors)
+                if (f.role == "weights" and f.path.endswith(PICKLE_SUFFIXES)) or dcp_state.is_dcp(f):
+                    continue  # read through the weights-only loader (DCP: the metadata allow-list) in _tensors
                 if f.path.endswith(PICKLE_SUFFIXES) or (f.path.endswith(".safetensors") and _is_pickle(release, f.path)):
                     rule = PICKLE_WEIGHTS if f.role == "weights" else PICKLE
                     out.add(rule, f"{f.path} is a pickle file (not loaded: unpickling can run code); "
@@ -215,6 +215,11 @@ class CheckpointsCheck(Check):
         tensors: dict[str, tuple[tuple[int, ...], str]] = {}
         ok = True
         safetensors = any(f.path.endswith(".safetensors") for f in weights)
+        if any(dcp_state.is_dcp(f) for f in weights) and not any(release.locate.unfetched(f.path) for f in ck.files):
+            got = dcp_state.weights(release, ck, {"invalid": DCP_INVALID, "read": DCP_READ}, out)
+            if not safetensors:
+                ok = ok and got is not None
+                tensors |= got or {}
         for f in weights:
             if f.path.endswith(PICKLE_SUFFIXES) and release.has_file(f.path) and not release.locate.unfetched(f.path):
                 got = pickled_state.weights(release, f, {"refused": PICKLE_WEIGHTS, "read": PICKLE_READ}, out)
@@ -237,7 +242,7 @@ class CheckpointsCheck(Check):
         if any(release.locate.unfetched(f.path) for f in ck.files):
             return None  # LFS contents not fetched: tensors and index cannot be compared
         for f in ck.files:
-            if f.role == "weights-index":
+            if f.role == "weights-index" and not dcp_state.is_dcp(f):
                 self._index(release, f, weights, tensors, out)
         return tensors if ok and tensors else None
 

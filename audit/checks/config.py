@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from audit.readers import yamlio
-from audit.spec.architectures import is_litgpt_config, is_megatron_args
+from audit.spec.architectures import is_litgpt_config, is_megatron_args, is_torchtitan_config, torchtitan_architecture
 from audit.checks.base import Check, Outcome
 from audit.checks.helpers import recorded
 from audit.storage.coderepo import CodeRepoError
@@ -64,7 +64,8 @@ class ConfigCheck(Check):
             model_cfg = None
         if model_cfg is not None:
             other = f"LitGPT GPT ({model_cfg.get('mlp_class_name')})" if is_litgpt_config(model_cfg) else \
-                "Megatron-LM GPTModel" if is_megatron_args(model_cfg) else "?"  # fmt: skip
+                "Megatron-LM GPTModel" if is_megatron_args(model_cfg) else \
+                torchtitan_architecture(model_cfg) if is_torchtitan_config(model_cfg) else "?"  # fmt: skip
             out.evidence["architecture"] = (model_cfg.get("architectures") or [other])[0]
             self._checkpoint_configs(release, model_cfg, out)
         from_trainer = self._recorded(release, out)

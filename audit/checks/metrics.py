@@ -35,7 +35,7 @@ def lr_mismatches(log, s, batch_size: int = 1) -> list[tuple[int, float, float]]
     order (steps below 1 and non-finite rates are not compared: the log's own findings name those).
     ``batch_size``: the global batch (the megatron-* schedules count samples; no vectorised form)."""
     kw = dict(schedule=s.name, peak_lr=s.peak_lr, final_lr=s.final_lr, warmup_steps=s.warmup_steps,
-              total_steps=s.total_steps)  # fmt: skip
+              total_steps=s.total_steps, decay_steps=s.decay_steps)  # fmt: skip
     steps, values, present, ordered = log.rows.buffers("learning_rate")
     if ordered and len(steps) >= VECTOR_MIN_ROWS:
         import numpy as np

@@ -3,7 +3,7 @@ plus what an exact resume needs besides them: scheduler position, every RNG, the
 
 from __future__ import annotations
 
-from audit.checks.helpers import content, pickled_state, recorded
+from audit.checks.helpers import content, dcp_state, pickled_state, recorded
 from audit.checks.base import Check, Outcome
 from audit.checks.helpers.files import verify_file
 from audit.spec.manifest import role_criterion
@@ -43,6 +43,9 @@ class OptimizerCheck(Check):
             opt_files = [f for f in ck.files if f.role == "optimizer"]
             if not opt_files and "optimizer" in ck.state:  # LitGPT: lit_model.pth holds weights and optimizer
                 opt_files = [f for f in ck.files if f.role == "weights" and pickled_state.carries_optimizer(release, f)]
+            if not opt_files and "optimizer" in ck.state and any(dcp_state.is_dcp(f) for f in ck.files) \
+                    and dcp_state.carries_optimizer(release, ck):  # DCP (torchtitan): one state dict for all  # fmt: skip
+                opt_files = [f for f in ck.files if f.path.endswith(".distcp")]
             if "optimizer" not in ck.state or not opt_files:
                 if final:
                     out.add(FINAL, f"checkpoint at step {ck.step} (final) has no optimizer state", ck.path)
@@ -94,6 +97,8 @@ class OptimizerCheck(Check):
             verify_file(release, f, FILE, out, hash_it=release.hash_files)
 
     def _moments(self, release, ck, opt_files, out) -> bool:
+        if dcp_state.is_dcp(opt_files[0]):
+            return dcp_state.moments(release, ck, {"moments": MOMENTS, "shape": SHAPE, "step": STEP}, out)
         params: dict[str, tuple[int, ...]] = {}
         for f in ck.files:
             if f.role == "weights" and f.path.endswith(".safetensors"):
@@ -144,7 +149,13 @@ class OptimizerCheck(Check):
         files = [f for f in ck.files if f.role == "training-state" and f.path.endswith(".json")]
         if not files:  # the framework's own files (LitGPT's lit_model.pth holds the loader's state_dict)
             facts = recorded.facts(release, ck)
-            return held | (facts.holds & set(RESUME_PARTS) if facts is not None else set())
+            held |= facts.holds & set(RESUME_PARTS) if facts is not None else set()
+            if "scheduler" in held and any(dcp_state.is_dcp(f) for f in ck.files):
+                position = dcp_state.scheduler_position(release, ck)
+                if position != ck.step:
+                    out.add(STEP, f"{ck.path}: lr_scheduler.last_epoch is {position}, checkpoint step is {ck.step}",
+                            ck.path)  # fmt: skip
+            return held
         f = files[0]
         try:
             state = release.training_state(ck)

@@ -100,6 +100,10 @@ class Framework(ABC):
     #: whose start lacks one is skipped, naming it. A framework that saves no RNG state and needs none
     #: (no dropout in pretraining) leaves "rng" out.
     resume_needs: ClassVar[frozenset[str]] = frozenset({"optimizer", "rng"})
+    #: Whether the framework's own resume restores its data loader from the checkpoint (torchtitan's
+    #: StatefulDataLoader): a replay with its own code then needs neither the release's data as the auditor
+    #: reads it nor a saved RNG state (state that mattered shows as a mismatch).
+    resumes_own_data: ClassVar[bool] = False
 
     @abstractmethod
     def owns(self, file_names: set[str]) -> bool:

@@ -9,9 +9,10 @@ from audit.frameworks.interface import Framework
 from audit.frameworks.litgpt import LitGPT
 from audit.frameworks.megatron import Megatron
 from audit.frameworks.reference import ReferenceTrainer
+from audit.frameworks.torchtitan import Torchtitan
 from audit.readers.training_log import TrainingLog
 
-FRAMEWORKS: tuple[Framework, ...] = (ReferenceTrainer(), HFTrainer(), LitGPT(), Megatron())
+FRAMEWORKS: tuple[Framework, ...] = (ReferenceTrainer(), HFTrainer(), LitGPT(), Megatron(), Torchtitan())
 
 
 def for_files(file_names: set[str]) -> Framework | None:

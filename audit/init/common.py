@@ -84,8 +84,10 @@ def _left_out(root: Path, p: Path) -> str | None:
 
 
 def _role(name: str) -> str | None:
-    if name.endswith(".index.json"):
+    if name.endswith(".index.json") or name == ".metadata":  # torch DCP's .metadata indexes its .distcp files
         return "weights-index"
+    if name.endswith(".distcp"):  # torch DCP (torchtitan): weights, optimizer and trainer state in one
+        return "weights"
     if name in ("config.json", "training_args.bin", "model_config.yaml"):  # HF's pickled TrainingArguments; LitGPT's config
         return "config"
     if name.startswith("optimizer"):

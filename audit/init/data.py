@@ -6,6 +6,7 @@ from pathlib import Path
 
 from audit.formats.registry import scan_chunk
 from audit.formats import discover
+from audit.readers.tensorboard_log import is_event_file
 from audit.frameworks.hf_trainer import TRAINER_STATE, is_trainer_state
 from audit.init.common import _first_record, _records
 from audit.spec.manifest import DataFormat
@@ -163,6 +164,7 @@ class DataPart:
             metrics[key] = entry
         self._trainer_log(metrics)
         self._litgpt_log(metrics)
+        self._tensorboard_log(metrics)
         if metrics:
             self.doc["metrics"] = metrics
 
@@ -191,6 +193,21 @@ class DataPart:
         fresh = self.digests.entry(self.root, found[-1], format="litgpt-csv")
         if entry is None or entry.get("path") != fresh["path"]:
             self.note(f"metrics.training_log: {fresh['path']} (LitGPT's CSV logger, keyed on iter)")
+        metrics["training_log"] = self.digests.merge(entry or {}, fresh)
+
+    def _tensorboard_log(self, metrics: dict) -> None:
+        """TensorBoard event files (torchtitan's ``tb/<time>/events.out.tfevents.*``), where no other log is
+        declared: the latest run's (the last by directory and name)."""
+        if metrics.get("training_log") is not None and metrics["training_log"].get("format") != "tensorboard":
+            return
+        found = sorted((p for p in self.files if is_event_file(p.name)), key=lambda p: p.relative_to(self.root).parts)
+        if not found:
+            return
+        entry = metrics.get("training_log")
+        fresh = self.digests.entry(self.root, found[-1], format="tensorboard")
+        if entry is None or entry.get("path") != fresh["path"]:
+            more = f"; {len(found) - 1} other event file(s) not declared" if len(found) > 1 else ""
+            self.note(f"metrics.training_log: {fresh['path']} (TensorBoard scalars: loss, lr, grad norm){more}")
         metrics["training_log"] = self.digests.merge(entry or {}, fresh)
 
 

@@ -80,6 +80,29 @@ def load_weights_only(path: Path, rel: str, *, numpy_arrays: bool = False, names
     ``rel`` names the file in messages. Zip archives are memory-mapped (memory stays flat however
     large the optimizer state); a legacy pickle larger than :data:`MAX_UNMAPPED_BYTES` is refused.
     """
+    torch = _torch(rel)
+    try:
+        with open(path, "rb") as f:
+            zipped = f.read(4) == ZIP_MAGIC
+        if not zipped and path.stat().st_size > MAX_UNMAPPED_BYTES:
+            raise PickleProblem("unreadable", f"{rel}: not a torch.save zip archive and larger than "
+                                              f"{MAX_UNMAPPED_BYTES} bytes; not opened")  # fmt: skip
+    except OSError as exc:
+        raise PickleProblem("unreadable", f"{rel}: cannot be read ({exc.strerror or exc})") from None
+    return _load(torch, rel, lambda: torch.load(path, weights_only=True, map_location="cpu", mmap=zipped), numpy_arrays,
+                 namespaces)
+
+
+def load_bytes_weights_only(data: bytes, rel: str) -> Any:
+    """``torch.load`` of in-memory ``torch.save`` bytes (one item of a DCP ``.distcp``), weights-only;
+    raises :class:`PickleProblem` naming ``rel``."""
+    import io
+
+    torch = _torch(rel)
+    return _load(torch, rel, lambda: torch.load(io.BytesIO(data), weights_only=True, map_location="cpu"), False, False)
+
+
+def _torch(rel: str):
     try:
         import torch
     except ImportError:
@@ -87,15 +110,14 @@ def load_weights_only(path: Path, rel: str, *, numpy_arrays: bool = False, names
     if not torch_supported(torch.__version__):
         raise PickleProblem("unverifiable", f"{rel}: torch {torch.__version__} is older than 2.6, whose "
                                             "weights-only loader is required; the pickle was not opened")  # fmt: skip
+    return torch
+
+
+def _load(torch, rel: str, call, numpy_arrays: bool, namespaces: bool) -> Any:
     try:
-        with open(path, "rb") as f:
-            zipped = f.read(4) == ZIP_MAGIC
-        if not zipped and path.stat().st_size > MAX_UNMAPPED_BYTES:
-            raise PickleProblem("unreadable", f"{rel}: not a torch.save zip archive and larger than "
-                                              f"{MAX_UNMAPPED_BYTES} bytes; not opened")  # fmt: skip
         with _allowed(numpy_arrays, namespaces), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes on pickle protocols: the finding says what matters
-            return torch.load(path, weights_only=True, map_location="cpu", mmap=zipped)
+            return call()
     except PickleProblem:
         raise
     except pickle.UnpicklingError as exc:

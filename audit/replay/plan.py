@@ -65,6 +65,9 @@ def why_not(release: Release, start: Checkpoint, end: Checkpoint, engine: str, a
                    if f.role != "other" and not release.has_file(f.path)), None)  # fmt: skip
     if absent is not None:
         return f"{absent} is missing"
+    owner = for_files({f.path.rsplit("/", 1)[-1] for f in start.files})
+    if engine == "command" and owner is not None and owner.resumes_own_data:  # it resumes its own data loader
+        return None if allow_exec else "the release's replay command runs only with --allow-exec"
     unmapped = data_unmapped(m, start, end)
     if unmapped is not None:
         return unmapped

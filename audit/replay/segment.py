@@ -17,7 +17,8 @@ from audit.spec.manifest import Checkpoint
 from audit.frameworks.registry import read_log
 from audit.readers.training_log import TrainingLog
 from audit.core.release import Release
-from audit.replay import compare
+from audit.frameworks.registry import for_files
+from audit.replay import compare, dcp_state
 from audit.replay.data import ReplayDataError, step_batches
 from audit.replay.engines import EngineError, run_builtin, run_command
 from audit.replay.options import ReplayOptions
@@ -93,8 +94,11 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
             release.training_state(start)  # bounded and validated before the trainer reads it
         except ValueError as exc:
             return ReplaySegment(**seg, status="error", reason=str(exc)), None
+    owner = for_files({f.path.rsplit("/", 1)[-1] for f in start.files})
+    own_data = engine == "command" and owner is not None and owner.resumes_own_data
     try:
-        batches = step_batches(release, start.step + 1, last)
+        # own_data: the framework's loader resumes from the checkpoint; one empty batch per step to replay
+        batches = [[] for _ in range(last - start.step)] if own_data else step_batches(release, start.step + 1, last)
         with tempfile.TemporaryDirectory(prefix="llm360-replay-") as tmp:
             run = (run_command if engine == "command" else run_builtin)(release, start, batches, opts, Path(tmp))
             state, not_compared = None, None
@@ -102,7 +106,10 @@ def replay_segment(release: Release, start: Checkpoint, end: Checkpoint, opts: R
                 roles = COMPARED_ROLES + (("scheduler", "rng") if engine == "builtin" else ())  # a command leaves what it saves
                 names = [f.path.rsplit("/", 1)[-1] for f in end.files if f.role in roles]
                 try:
-                    state = compare.compare_states(release.path(end.path), run.out, names)
+                    if any(n.endswith(".distcp") for n in names):  # PyTorch DCP: every item of .metadata, by value
+                        state = dcp_state.compare_dcp(release.path(end.path), run.out)
+                    else:
+                        state = compare.compare_states(release.path(end.path), run.out, names)
                 except compare.CompareError as exc:  # the step log is still compared and reported
                     not_compared = str(exc)
                     seg["compared"] = ["log"]

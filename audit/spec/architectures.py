@@ -1,5 +1,6 @@
 """Expected tensor names and shapes for Hugging Face model configs (config.json), LitGPT's model_config.yaml
-and Megatron-LM's arguments (the ``args`` of a model_optim_rng.pt)."""
+and Megatron-LM's arguments (the ``args`` of a model_optim_rng.pt), and torchtitan's saved job config
+(``--debug.save_config_file``: its ``model_spec.model``)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def expected_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
         return expected_litgpt_tensors(cfg)
     if is_megatron_args(cfg):
         return expected_megatron_tensors(cfg)
+    if is_torchtitan_config(cfg):
+        return expected_torchtitan_tensors(cfg)
     archs = cfg.get("architectures") or []
     if not (isinstance(archs, list) and archs and archs[0] in LLAMA_LIKE):
         raise UnsupportedArchitecture(f"architecture {archs!r} is not one the auditor knows the tensors of")
@@ -39,22 +42,30 @@ def expected_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
         raise ValueError(f"config.json: head_dim must be a positive integer, got {head_dim!r}")
     shapes: dict[str, tuple[int, ...]] = {"model.embed_tokens.weight": (vocab, hidden)}
     for i in range(layers):
-        p = f"model.layers.{i}."
-        shapes |= {
-            p + "self_attn.q_proj.weight": (heads * head_dim, hidden),
-            p + "self_attn.k_proj.weight": (kv_heads * head_dim, hidden),
-            p + "self_attn.v_proj.weight": (kv_heads * head_dim, hidden),
-            p + "self_attn.o_proj.weight": (hidden, heads * head_dim),
-            p + "mlp.gate_proj.weight": (inter, hidden),
-            p + "mlp.up_proj.weight": (inter, hidden),
-            p + "mlp.down_proj.weight": (hidden, inter),
-            p + "input_layernorm.weight": (hidden,),
-            p + "post_attention_layernorm.weight": (hidden,),
-        }
+        shapes |= llama_block(f"model.layers.{i}.", HF_LLAMA_NAMES, hidden, inter, heads, kv_heads, head_dim)
     shapes["model.norm.weight"] = (hidden,)
     if not cfg.get("tie_word_embeddings", False):
         shapes["lm_head.weight"] = (vocab, hidden)
     return shapes
+
+
+#: A LLaMA block's tensors in the order llama_block takes them: q, k, v, o, gate, up, down, the two norms.
+HF_LLAMA_NAMES = ("self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
+                  "self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight",
+                  "input_layernorm.weight", "post_attention_layernorm.weight")  # fmt: skip
+TORCHTITAN_LLAMA_NAMES = ("attention.qkv_linear.wq.weight", "attention.qkv_linear.wk.weight",
+                          "attention.qkv_linear.wv.weight", "attention.wo.weight", "feed_forward.w1.weight",
+                          "feed_forward.w3.weight", "feed_forward.w2.weight", "attention_norm.weight",
+                          "ffn_norm.weight")  # fmt: skip
+
+
+def llama_block(prefix: str, names: tuple[str, ...], hidden: int, inter: int, heads: int, kv_heads: int,
+                head_dim: int) -> dict[str, tuple[int, ...]]:
+    """The tensors of one LLaMA block (no biases) under ``prefix``, named by ``names`` (see HF_LLAMA_NAMES)."""
+    q, k, v, o, gate, up, down, norm_1, norm_2 = (prefix + n for n in names)
+    return {q: (heads * head_dim, hidden), k: (kv_heads * head_dim, hidden), v: (kv_heads * head_dim, hidden),
+            o: (hidden, heads * head_dim), gate: (inter, hidden), up: (inter, hidden), down: (hidden, inter),
+            norm_1: (hidden,), norm_2: (hidden,)}  # fmt: skip
 
 
 def is_litgpt_config(cfg: dict) -> bool:
@@ -135,4 +146,43 @@ def expected_megatron_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
     shapes |= {f"decoder.final_layernorm.{k}": (hidden,) for k in norms}
     if cfg.get("untie_embeddings_and_output_weights"):
         shapes["output_layer.weight"] = (vocab, hidden)
+    return shapes
+
+
+def is_torchtitan_config(cfg: dict) -> bool:
+    """torchtitan's job config as ``Trainer.Config.to_dict()`` saves it (``model_spec`` with the model's config)."""
+    spec = cfg.get("model_spec")
+    return isinstance(spec, dict) and isinstance(spec.get("model"), dict) and "lr_scheduler" in cfg
+
+
+def torchtitan_architecture(cfg: dict) -> str:
+    spec = cfg["model_spec"]
+    return f"torchtitan {spec.get('name')} ({spec.get('flavor')})"
+
+
+def expected_torchtitan_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
+    """Tensor name → shape of a torchtitan Llama 3 state dict as its checkpointer saves it (0.3.0 names:
+    ``layers.N.attention.qkv_linear.wq`` … unfused, though the model trains one fused ``wqkv``), read from the
+    module configs themselves (dense blocks, no biases, no MoE, no QK norm)."""
+    spec = cfg["model_spec"]
+    model = spec["model"]
+    if spec.get("name") != "llama3":
+        raise UnsupportedArchitecture(f"torchtitan model {spec.get('name')!r} is not one the auditor knows the tensors of")
+    dim, vocab = _int(model, "dim"), _int(model, "vocab_size")
+    layers = model.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise ValueError("torchtitan config: model_spec.model.layers is not a list of layer configs")
+    shapes: dict[str, tuple[int, ...]] = {"tok_embeddings.weight": (vocab, dim)}
+    for i, layer in enumerate(layers):
+        att, ffn = (layer or {}).get("attention") or {}, (layer or {}).get("feed_forward") or {}
+        qkv = att.get("qkv_linear") or {}
+        if (layer or {}).get("moe") or att.get("qk_norm") or not isinstance(qkv, dict) or not isinstance(ffn, dict):
+            raise UnsupportedArchitecture(f"torchtitan layer {i}: MoE, QK norm or another attention is not known")
+        heads, head_dim = _int(qkv, "n_heads"), _int(qkv, "head_dim")
+        kv = _int(qkv, "n_kv_heads", heads)
+        hidden = _int(ffn.get("w1") or {}, "out_features")
+        shapes |= llama_block(f"layers.{i}.", TORCHTITAN_LLAMA_NAMES, dim, hidden, heads, kv, head_dim)
+    shapes["norm.weight"] = (dim,)
+    if not model.get("enable_weight_tying"):
+        shapes["lm_head.weight"] = (vocab, dim)
     return shapes

@@ -109,6 +109,9 @@ class LrSchedule(Strict):
     final_lr: float = Field(0.0, ge=0)
     warmup_steps: NonNegInt = 0
     total_steps: PosInt
+    decay_steps: NonNegInt | None = Field(
+        None, description="torchtitan-wsd-* only: steps of the decay phase (torchtitan's round(total_steps × "
+                          "decay_ratio)); unset: every step after the warmup.")  # fmt: skip
 
 
 class TrainingHyperparameters(Strict):
@@ -209,11 +212,12 @@ class Data(Strict):
 
 
 class TrainingLog(FileEntry):
-    format: Literal["jsonl", "hf-trainer-state", "litgpt-csv"] = Field(
+    format: Literal["jsonl", "hf-trainer-state", "litgpt-csv", "tensorboard"] = Field(
         "jsonl",
         description="jsonl: one object per step (step, loss, learning_rate, grad_norm). hf-trainer-state: the "
         "log_history of a Hugging Face Trainer trainer_state.json (that of the last checkpoint). litgpt-csv: "
-        "LitGPT's CSVLogger metrics.csv (one row per iteration, keyed on its iter column).",
+        "LitGPT's CSVLogger metrics.csv (one row per iteration, keyed on its iter column). tensorboard: a "
+        "TensorBoard event file (events.out.tfevents.*; torchtitan's loss_metrics/global_avg_loss, lr/*, grad_norm).",
     )
 
 

@@ -19,6 +19,15 @@ min_lr)``: update ``s`` uses ``it = s - 1`` (update 1 of a warmup uses 0), linea
 ``final_lr`` (``--min-lr``) at ``total_steps`` (``--lr-decay-iters``), ``final_lr`` after. Megatron counts
 in samples (iterations × global batch, ``batch_size``), which changes the warmup's rounding: it is
 computed in samples here too, so the rates are Megatron's bit for bit.
+
+``torchtitan-wsd-linear``, ``-cosine``, ``-sqrt`` are torchtitan 0.3.0's ``LRSchedulersContainer``
+(``linear_warmup_stable_decay`` in a ``LambdaLR``, decay_type in the name): update ``s`` uses
+``current_step = s - 1``; warmup ``(c + 1) / warmup_steps`` for ``c < warmup_steps``, then 1 for the stable
+steps (``total_steps + 1 - warmup_steps - decay_steps``: one virtual step so the rate never reaches 0),
+then ``min + (1 - min) × decay(progress)`` with ``progress = (c + 1 - warmup - stable) / decay_steps`` and
+``min = final_lr / peak_lr`` (its ``min_lr_factor``). ``decay_steps`` is torchtitan's
+``round(total_steps × decay_ratio)`` (capped at ``total_steps - warmup_steps``); unset: all the steps after
+the warmup.
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ import math
 
 SCHEDULES = ("warmup-cosine", "warmup-linear", "constant",
              "hf-linear", "hf-cosine", "hf-constant", "hf-constant-with-warmup", "litgpt-warmup-cosine",
-             "megatron-cosine", "megatron-linear", "megatron-constant")  # fmt: skip
+             "megatron-cosine", "megatron-linear", "megatron-constant",
+             "torchtitan-wsd-linear", "torchtitan-wsd-cosine", "torchtitan-wsd-sqrt")  # fmt: skip
 
 
 def lr_at(
@@ -39,6 +49,7 @@ def lr_at(
     warmup_steps: int,
     total_steps: int,
     batch_size: int = 1,
+    decay_steps: int | None = None,
 ) -> float:
     """Learning rate of update ``step`` (1-based): linear warmup to ``peak_lr``, then decay to ``final_lr``.
     ``batch_size``: the global batch, for the megatron-* schedules (Megatron counts samples)."""
@@ -56,6 +67,11 @@ def lr_at(
         g = batch_size
         return _megatron_lr(schedule.removeprefix("megatron-"), peak_lr, final_lr, warmup_steps * g, total_steps * g,
                             (step - 1) * g)  # fmt: skip
+    if schedule.startswith("torchtitan-wsd-"):
+        decay = total_steps - warmup_steps if decay_steps is None else decay_steps
+        stable = total_steps + 1 - warmup_steps - decay
+        factor = final_lr / peak_lr
+        return peak_lr * _torchtitan_factor(step - 1, warmup_steps, stable, decay, schedule[15:], factor)
     if warmup_steps > 0 and step <= warmup_steps:
         return peak_lr * step / warmup_steps
     decay_steps = max(1, total_steps - warmup_steps)
@@ -106,7 +122,8 @@ def _megatron_lr(style: str, max_lr: float, min_lr: float, warmup: int, decay: i
     return min_lr + coeff * delta_lr
 
 
-def lr_array(steps, *, schedule: str, peak_lr: float, final_lr: float, warmup_steps: int, total_steps: int):
+def lr_array(steps, *, schedule: str, peak_lr: float, final_lr: float, warmup_steps: int, total_steps: int,
+             decay_steps: int | None = None):
     """:func:`lr_at` over a numpy array of steps (all ≥ 1) at once, or None for a schedule without a
     vectorised form. The formulas are lr_at's, but numpy's cos may differ from math.cos in the last bit:
     for checks with a tolerance (the logged rates), never for the replay."""
@@ -142,3 +159,20 @@ def lr_array(steps, *, schedule: str, peak_lr: float, final_lr: float, warmup_st
             out = np.where(it > total, final_lr, final_lr + coeff * (peak_lr - final_lr))
             return np.where(it < warm, peak_lr * it / warm, out) if warmup_steps > 0 else out
     return None
+
+
+def _torchtitan_factor(c: int, warmup: int, stable: int, decay: int, kind: str, min_factor: float) -> float:
+    """torchtitan 0.3.0's linear_warmup_stable_decay (components/optimizer/lr_scheduler.py), operation for
+    operation; ``c`` is the LambdaLR count before the update."""
+    if c < warmup:
+        return float((c + 1) / warmup)
+    if c < warmup + stable:
+        return 1.0
+    progress = float(c + 1 - (warmup + stable)) / max(1, decay)
+    if kind == "linear":
+        adjustment = 1 - progress
+    elif kind == "sqrt":
+        adjustment = 1 - math.sqrt(progress)
+    else:
+        adjustment = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return min_factor + (1 - min_factor) * adjustment

@@ -11,11 +11,12 @@ there. Each criterion's check reports its own part with :func:`report`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from audit import interrupts
 from audit.checks.base import Outcome
+from audit.readers.dcp import DCP_GLOBALS, METADATA
 from audit.readers.pickle_scan import PickleScan, scan_pickle_file
 from audit.readers.torch_pickle import looks_pickled
 from audit.spec.manifest import role_criterion
@@ -152,6 +153,8 @@ def _inventory(release) -> Inventory:
             except ValueError:
                 continue  # unreadable: the check of a declared file says so; an undeclared one is listed
             inv.pickles_scanned += 1
+            if path.name == METADATA:  # torch DCP metadata: its classes are read through an allow-list of stand-ins
+                scan = replace(scan, unsafe=tuple(u for u in scan.unsafe if u not in DCP_GLOBALS))
             if scan.unsafe:
                 inv.unsafe.setdefault(owner, []).append((rel, scan))
     return inv

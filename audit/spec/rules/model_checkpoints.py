@@ -38,6 +38,13 @@ PICKLE_WEIGHTS = Rule("checkpoints.pickle-weights", "error",
 PICKLE_READ = Rule("checkpoints.pickle-weights-read", "warning",
                    "Weights in pickle form were read only with torch.load(weights_only=True), after a static scan "
                    "of what the pickle imports; safetensors need no unpickling at all: publish them too.")
+DCP_INVALID = Rule("checkpoints.dcp-invalid", "error",
+                   "A PyTorch Distributed Checkpoint must have a .metadata that names only DCP metadata classes and "
+                   "items that lie inside its .distcp files: restore the files torch.distributed.checkpoint wrote.")
+DCP_READ = Rule("checkpoints.dcp-read", "warning",
+                "A DCP .metadata is a pickle: it was read through an allow-list of DCP metadata classes (nothing "
+                "else imported or called) and its items with torch.load(weights_only=True); safetensors need no "
+                "unpickling at all: publish the weights as safetensors too.")
 ARCH = Rule("checkpoints.architecture-unknown", "info",
             "Tensor names and shapes were compared across checkpoints only, not against the config.")
 SHARED = Rule("checkpoints.file-shared", "error",
@@ -62,6 +69,6 @@ CHECK = CheckInfo(
     title="Intermediate model checkpoints",
     rationale="LLM360 releases every intermediate checkpoint, so anyone can study or resume training.",
     rules=(NONE, MISSING, NO_WEIGHTS, STEP_ORDER, TOKENS, HEADER, TENSOR_MISSING, TENSOR_UNEXPECTED,
-             TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, PICKLE_READ, ARCH, INCONSISTENT,
-           SHARED, RECORDED_STEP, RECORDED_TOKENS, RECORDED_CONFLICT, NOT_COMPARED, *FILE.values(), *CONTENT.values()),
+             TENSOR_SHAPE, TENSOR_DTYPE, INDEX, REVISION, NOT_LOCAL, REMOTE, PICKLE, PICKLE_WEIGHTS, PICKLE_READ, DCP_INVALID, DCP_READ, ARCH,
+           INCONSISTENT, SHARED, RECORDED_STEP, RECORDED_TOKENS, RECORDED_CONFLICT, NOT_COMPARED, *FILE.values(), *CONTENT.values()),
 )
