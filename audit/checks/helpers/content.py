@@ -153,7 +153,7 @@ def _inventory(release) -> Inventory:
             except ValueError:
                 continue  # unreadable: the check of a declared file says so; an undeclared one is listed
             inv.pickles_scanned += 1
-            if path.name == METADATA:  # torch DCP metadata: its classes are read through an allow-list of stand-ins
+            if entry.name == METADATA:  # torch DCP metadata: its classes are read through an allow-list of stand-ins
                 scan = replace(scan, unsafe=tuple(u for u in scan.unsafe if u not in DCP_GLOBALS))
             if scan.unsafe:
                 inv.unsafe.setdefault(owner, []).append((rel, scan))
