@@ -52,7 +52,7 @@ def blocker(release: Release, hp_file: dict[str, Any] | None) -> str | None:
     if hp.lr_schedule.name != "litgpt-warmup-cosine":
         return f"the built-in LitGPT driver replays LitGPT's get_lr (litgpt-warmup-cosine), not {hp.lr_schedule.name}"
     train = (hp_file or {}).get("train") if isinstance((hp_file or {}).get("train"), dict) else {}
-    micro, batch = train.get("micro_batch_size"), train.get("global_batch_size")
+    micro = train.get("micro_batch_size")
     processes = _count(hp_file, "devices") * _count(hp_file, "num_nodes")
     if processes != 1:
         return f"the run trained on {processes} processes; the built-in LitGPT driver replays one"
