@@ -61,6 +61,11 @@ def open_bundle(text: str, key: PublicKey) -> dict:
         signers = sorted({kid[:16] for _, kid in sigs if kid})
         by = f" (signed by key {', '.join(signers)})" if signers else ""
         raise BadSignature(f"the signature does not verify with key {key.fingerprint[:16]}{by}")
+    return statement_of(payload)
+
+
+def statement_of(payload: bytes) -> dict:
+    """The in-toto statement a verified payload carries (raises :class:`BadSignature`)."""
     try:
         statement = json.loads(payload)
     except ValueError:

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 
 from audit.attest import REPORT_PREDICATE_TYPE, SealError
-from audit.attest.dsse import BadSignature
+from audit.attest.dsse import BadSignature, statement_of
 from audit.spec.report import Signing
 
 TOKEN_ENV = "SIGSTORE_ID_TOKEN"
@@ -108,8 +108,6 @@ class KeylessVerifier:
 
     def open(self, text: str) -> dict:
         """The statement a keyless bundle carries once it verifies for the identity (raises :class:`BadSignature`)."""
-        import json
-
         from sigstore.models import Bundle
         from sigstore.verify.policy import Identity
 
@@ -121,10 +119,4 @@ class KeylessVerifier:
             _, payload = self._verifier.verify_dsse(bundle, Identity(identity=self.identity, issuer=self.issuer))
         except Exception as exc:
             raise BadSignature(f"does not verify for {self.name}: {_first_line(exc)}") from None
-        try:
-            statement = json.loads(payload)
-        except ValueError:
-            raise BadSignature("the signed payload is not JSON") from None
-        if not isinstance(statement, dict):
-            raise BadSignature("the signed payload is not an in-toto statement")
-        return statement
+        return statement_of(payload)

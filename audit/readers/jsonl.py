@@ -79,26 +79,6 @@ def iter_jsonl_lines(path: Path) -> Iterator[tuple[int, Any, bytes]]:
 
 def iter_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
     """Yield ``(line_number, value | BadLine)`` for each non-empty line; memory bounded per line."""
-    with open(path, "rb") as f:
-        lineno = 0
-        while True:
-            line = f.readline(MAX_LINE_BYTES + 1)
-            if not line:
-                return
-            lineno += 1
-            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-                while line and not line.endswith(b"\n"):  # skip the rest of the over-long line
-                    line = f.readline(MAX_LINE_BYTES)
-                yield lineno, BadLine(f"line longer than {MAX_LINE_BYTES} bytes")
-                continue
-            if not line.strip():
-                continue
-            try:
-                value = orjson.loads(line)  # fast path: strict JSON
-            except (orjson.JSONDecodeError, RecursionError):
-                pass
-            else:
-                if not _may_hold_big_int(value):
-                    yield lineno, value
-                    continue
-            yield lineno, exact(line)  # the standard parser also reads NaN/Infinity and integers beyond 64 bits
+    for lineno, value, line in iter_jsonl_lines(path):
+        # a float that may be orjson's reading of an integer beyond 64 bits: the standard parser keeps it exact
+        yield lineno, exact(line) if not isinstance(value, BadLine) and _may_hold_big_int(value) else value
