@@ -127,3 +127,21 @@ def test_token_ids_beyond_64_bits_are_read_exactly_not_as_floats(tmp_path):
     assert (scan.sequences, scan.out_of_vocab, scan.vocab_line) == (2, 1, 2)
     assert (scan.malformed, scan.malformed_line) == (1, 3)
     assert scan.max_token_id == 123456789012345678901234567890
+
+
+def test_identical_headers_are_parsed_once_and_large_ones_are_not_kept(tmp_path):
+    """The checkpoints of one run share one parsed header; a large header (a hostile one, say) is parsed each
+    time rather than held in memory."""
+    from audit.readers import safetensors_header as sh
+    from safetensors.torch import save_file
+    import torch
+
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    for p in (a, b):
+        save_file({"w": torch.zeros(2, 3)}, str(p))
+    assert sh.read_header(a) is sh.read_header(b)
+    big = {f"t{i:06d}": torch.zeros(1) for i in range(sh._SEEN_MAX_BYTES // 40)}
+    for p in (a, b):
+        save_file(big, str(p))
+    first, second = sh.read_header(a), sh.read_header(b)
+    assert first == second and first is not second

@@ -90,6 +90,8 @@ def _fast_json(raw: bytes) -> dict | None:
 #: identical bytes in a file of the same size parse to the same header (the result is shared, read-only).
 _SEEN: dict[tuple[bytes, int], SafetensorsHeader] = {}
 _SEEN_MAX = 256
+#: Only headers up to this size are kept (a 7B shard's is ~30 KB): at most _SEEN_MAX × this in memory.
+_SEEN_MAX_BYTES = 256 * 1024
 
 
 def parse_header_bytes(prefix: bytes, file_size: int) -> SafetensorsHeader:
@@ -99,9 +101,10 @@ def parse_header_bytes(prefix: bytes, file_size: int) -> SafetensorsHeader:
     if seen is not None:
         return seen
     header = _parse(prefix, file_size)
-    if len(_SEEN) >= _SEEN_MAX:
-        _SEEN.pop(next(iter(_SEEN)))
-    _SEEN[key] = header
+    if len(prefix) <= _SEEN_MAX_BYTES:
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.pop(next(iter(_SEEN)))
+        _SEEN[key] = header
     return header
 
 
