@@ -44,7 +44,7 @@ def _config(release: Release, ck: Checkpoint) -> dict:
 
 
 def _pickled_tensors(release: Release, path: str) -> dict[str, torch.Tensor]:
-    from audit.frameworks.litgpt import model_state
+    from audit.frameworks.torch_state import model_state
     from audit.readers.torch_pickle import PickleProblem, load_scanned
 
     try:
