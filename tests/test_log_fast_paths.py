@@ -145,3 +145,13 @@ def test_identical_headers_are_parsed_once_and_large_ones_are_not_kept(tmp_path)
         save_file(big, str(p))
     first, second = sh.read_header(a), sh.read_header(b)
     assert first == second and first is not second
+
+
+def test_the_vectorised_schedules_are_exactly_those_lr_array_computes():
+    import numpy as np
+
+    from audit.spec.schedule import VECTORISED, lr_array
+
+    computed = {n for n in SCHEDULES if lr_array(np.arange(1, 5), schedule=n, peak_lr=1e-3, final_lr=1e-4,
+                                                 warmup_steps=2, total_steps=10) is not None}  # fmt: skip
+    assert computed == set(VECTORISED)

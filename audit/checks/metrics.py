@@ -12,7 +12,7 @@ from audit.frameworks.hf_trainer import logging_steps
 from audit.frameworks.registry import read_log
 from audit.readers.training_log import read_evaluations
 from audit.core.release import Release
-from audit.spec.schedule import lr_array, lr_at
+from audit.spec.schedule import VECTORISED, lr_array, lr_at
 from audit.spec.rules.metrics import FILE, NO_LOG, MALFORMED, STEPS, FIELDS, NON_FINITE, LR, LR_CONVENTION, NO_EVALS, EVAL_MISSING, EVAL_NON_FINITE, CONTENT, CHECK as METRICS_CHECK
 
 #: Curves in the report keep at most this many points per series (every k-th step, and the last).
@@ -42,7 +42,7 @@ def lr_mismatches(log, s, batch_size: int = 1) -> list[tuple[int, float, float]]
 
         all_st, all_got = np.frombuffer(steps, dtype=np.int64), np.frombuffer(values, dtype=np.float64)
         all_present = np.frombuffer(present, dtype=np.uint8)
-        out, vectorised = [], lr_array(all_st[:1].clip(1), **kw) is not None
+        out, vectorised = [], s.name in VECTORISED
         for lo in range(0, len(all_st), VECTOR_BLOCK) if vectorised else ():  # blocks: memory stays flat
             st, got = all_st[lo : lo + VECTOR_BLOCK], all_got[lo : lo + VECTOR_BLOCK]
             keep = (all_present[lo : lo + VECTOR_BLOCK] == 1) & (st >= 1) & np.isfinite(got)

@@ -74,8 +74,8 @@ def lr_at(
         return peak_lr * _torchtitan_factor(step - 1, warmup_steps, stable, decay, schedule[15:], factor)
     if warmup_steps > 0 and step <= warmup_steps:
         return peak_lr * step / warmup_steps
-    decay_steps = max(1, total_steps - warmup_steps)
-    progress = min(1.0, (step - warmup_steps) / decay_steps)
+    span = max(1, total_steps - warmup_steps)
+    progress = min(1.0, (step - warmup_steps) / span)
     if schedule == "warmup-linear":
         return peak_lr + (final_lr - peak_lr) * progress
     return final_lr + 0.5 * (peak_lr - final_lr) * (1.0 + math.cos(math.pi * progress))
@@ -120,6 +120,11 @@ def _megatron_lr(style: str, max_lr: float, min_lr: float, warmup: int, decay: i
     delta_lr = max_lr - min_lr
     coeff = 1.0 - decay_ratio if style == "linear" else 0.5 * (math.cos(math.pi * decay_ratio) + 1.0)
     return min_lr + coeff * delta_lr
+
+
+#: The schedules :func:`lr_array` computes (the others are checked step by step with :func:`lr_at`).
+VECTORISED = ("constant", "warmup-cosine", "warmup-linear", "hf-linear", "hf-cosine", "hf-constant",
+              "hf-constant-with-warmup", "litgpt-warmup-cosine")  # fmt: skip
 
 
 def lr_array(steps, *, schedule: str, peak_lr: float, final_lr: float, warmup_steps: int, total_steps: int,
