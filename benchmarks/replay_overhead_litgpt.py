@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from installed import as_installed  # the benchmarks' directory: run as python benchmarks/replay_overhead_litgpt.py
+
 HERE = Path(__file__).resolve().parent
 GOAL = 1.15
 
@@ -112,6 +114,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=16, help="K: the replayed segment's steps")
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
+    as_installed()
     try:
         import litdata
         import litgpt  # noqa: F401
