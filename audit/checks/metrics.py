@@ -117,9 +117,7 @@ class MetricsCheck(Check):
                 out.add(LR, f"{p}: learning rate at step {step} is {got:.6g}, the {s.name} schedule gives "
                             f"{want:.6g} ({len(bad)} step(s) off)", p, log.line(step))  # fmt: skip
         out.summary = f"{len(log.rows)} steps logged"
-        steps = list(log.rows)
-        stride = max(1, math.ceil(len(steps) / MAX_SERIES_POINTS))
-        shown = steps[::stride] + ([steps[-1]] if steps and (len(steps) - 1) % stride else [])
+        stride, shown = log.rows.thinned(MAX_SERIES_POINTS)
         out.evidence |= {"steps_logged": len(log.rows), "steps_expected": last, "series_stride": stride,
                          "series": {k: [[s, row[k]] for s in shown if k in (row := log.rows[s])]
                                     for k in ("loss", "learning_rate", "grad_norm")}}  # fmt: skip
