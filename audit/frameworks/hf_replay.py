@@ -13,17 +13,31 @@ Where each ``TrainingArguments`` value comes from (``training_args.bin`` is neve
   ``gradient_accumulation_steps`` (batch_size ÷ the per-device batch);
 * the start checkpoint's ``trainer_state.json``: ``per_device_train_batch_size`` (train_batch_size) and
   ``logging_steps``;
-* the replay itself: ``ignore_data_skip`` with a sequential sampler over the segment's sequences (each
-  step gets exactly the batch the step → data mapping gives it), ``save_strategy="no"`` with a save
-  after the last replayed step, ``report_to="none"``, ``disable_tqdm``, ``use_cpu`` for device cpu,
+* the replay itself: the segment's sequences as the Trainer's sampler (:class:`DeclaredOrder`: each step gets
+  exactly the batch the step → data mapping gives it), ``save_strategy="no"`` with a save after the last
+  replayed step, ``report_to="none"``, ``disable_tqdm``, ``use_cpu`` for device cpu,
   ``dataloader_num_workers=0``.
+
+Epochs. The Trainer opens one DataLoader iterator per epoch, and each draws its base seed from the CPU
+generator (``torch.utils.data`` ``_BaseDataLoaderIter``); its sampler (accelerate's ``SeedableRandomSampler``
+in place of ``RandomSampler``, seeded ``data_seed or seed`` + epoch) draws each epoch's permutation from its
+own generator. So a segment across an epoch boundary ends with the CPU generator one draw further than a
+single pass over the segment would leave it (``rng_state.pth`` ``cpu``; weights, optimizer, python and
+numpy states are untouched by it). The replay therefore lays the declared sequences out in the original
+run's epochs — steps per epoch from the start checkpoint's ``trainer_state.json`` (``epoch`` = steps ÷
+steps-per-epoch at every logged step), × the batch — and resumes as the Trainer's own resume does
+(``ignore_data_skip`` off: the resumed epoch's first batches skipped without being read, the RNG state
+restored after the first batch is drawn, or before the iterator at an epoch's start; a new iterator at each
+epoch boundary). The positions the Trainer asked for are checked afterwards to be the segment's, in order.
+What it cannot place: epochs whose batches do not divide by the gradient accumulation, or whose last batch
+is short (the released data's sequence count says so); such segments are skipped, naming why.
 
 Each sequence becomes ``{"input_ids": ids, "labels": ids}`` through transformers' default collator (the
 model shifts the labels). What the replay cannot know: a custom data collator or dataset transform,
 callbacks, ``lr_scheduler_kwargs``/``optim_args``, NEFTune, label smoothing, gradient checkpointing,
-several processes; a run that used them replays as a mismatch, never as a false ``bit-exact``. A segment
-that crosses an epoch boundary of the original run differs in ``rng_state.pth`` (the original sampler
-draws a new permutation there).
+several processes; a run that used them replays as a mismatch, never as a false ``bit-exact``. Nor does it
+know whether the declared order is the one the Trainer's sampler drew: it feeds the declared order, and a
+run that was fed another diverges at the first step that differs.
 
 The Trainer reads ``optimizer.pt``, ``scheduler.pt`` and ``rng_state.pth`` with ``torch.load(...,
 weights_only=True)`` (transformers 5.x: every ``torch.load`` of its resume passes ``weights_only=True``,
@@ -173,11 +187,8 @@ def replay(release: Release, start: Checkpoint, state: dict[str, Any], batches: 
     end = start.step + len(batches)
     rows = [ids for batch in batches for ids in batch]
 
-    per_epoch = epoch_steps(state)
-    if per_epoch is None:
-        raise EngineError(f"{start.path}/trainer_state.json: {NO_EPOCHS}")
     batch = release.manifest.config.training.batch_size
-    order = DeclaredOrder(per_epoch * batch, start.step * batch, rows)
+    order = DeclaredOrder(epoch_steps(state) * batch, start.step * batch, rows)  # blocker(): a whole number
     trainer_class = _trainer_class(order)
 
     class StopAtEnd(TrainerCallback):
@@ -230,7 +241,7 @@ def epoch_steps(state: dict[str, Any]) -> int | None:
     accumulation; :data:`NO_EPOCHS`)."""
     points = [(e.get("step"), e.get("epoch")) for e in state.get("log_history") or [] if isinstance(e, dict)]
     points.append((state.get("global_step"), state.get("epoch")))
-    points = [(s, f) for s, f in points if type(s) is int and s > 0 and type(f) is float and f > 0]
+    points = [(s, f) for s, f in points if type(s) is int and s > 0 and type(f) in (int, float) and f > 0]
     if not points:
         return None
     per_epoch = round(points[-1][0] / points[-1][1])
@@ -262,6 +273,7 @@ class DeclaredOrder:
         return {"input_ids": ids, "labels": ids}
 
     def set_epoch(self, epoch: int) -> None:
+        """The Trainer's epoch number (its ``_run_epoch`` calls ``set_epoch``; accelerate forwards it here)."""
         self.epoch = epoch
 
     def positions(self):
