@@ -17,7 +17,7 @@ from audit.init import init_release
 from audit.readers.torch_pickle import torch_supported
 from audit.spec.manifest_loader import load_manifest
 from conftest import REPO, audit, finding_ids, manifest, run_cli, write_manifest
-from hf_run import CHECKPOINTS, STEPS
+from hf_run import CHECKPOINTS, SEQUENCES, STEPS
 
 PICKLED_STATE = ("optimizer.pt", "scheduler.pt", "rng_state.pth")
 
@@ -74,7 +74,7 @@ def test_init_maps_every_checkpoint_with_no_hand_editing(hf_trained, tmp_path):
     assert (t.optimizer.betas, t.optimizer.eps, t.optimizer.weight_decay) == ([0.9, 0.999], 1e-8, 0.0)
     assert any("hyperparameters from checkpoint-12/training_args.bin" in c for c in result.notes)
     # The released data and the order the Trainer's sampler fed it (tests/hf_run.py records it).
-    assert [(c.path, c.sequences) for c in m.data.chunks] == [("data/train.jsonl", 64)]
+    assert [(c.path, c.sequences) for c in m.data.chunks] == [("data/train.jsonl", SEQUENCES)]
     assert (m.data.order.within_chunk, m.data.order.global_indices.path) == ("global-indices", "data/global_indices.npy")
     assert m.data.format.tokens_per_sequence == 16  # hence sequence_length 15: inputs and shifted targets
     # A second run changes nothing.
