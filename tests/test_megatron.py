@@ -59,6 +59,29 @@ def _load(path: Path):
     return load_weights_only(path, path.name, numpy_arrays=True, namespaces=True)
 
 
+def _real(v):
+    """An inert enum record as megatron-core's own member (the test imports megatron-core; the auditor never does)."""
+    import importlib
+
+    from audit.readers.pickle_inert import InertEnum
+
+    if isinstance(v, InertEnum):
+        module, _, name = v.cls.rpartition(".")
+        return getattr(importlib.import_module(module), name)(v.value)
+    return [_real(i) for i in v] if isinstance(v, list) else v
+
+
+def _save(obj, path: Path, tmp: Path) -> None:
+    """torch.save of a checkpoint the auditor's loader read, its args' enums megatron-core's again, moved over
+    ``path`` (the loaded tensors are memory-mapped from it)."""
+    import torch
+
+    for key, v in vars(obj["args"]).items():
+        setattr(obj["args"], key, _real(v))
+    torch.save(obj, tmp / "edited.pt")
+    os.replace(tmp / "edited.pt", path)
+
+
 def test_the_run_is_megatrons_legacy_layout(megatron_run):
     assert (megatron_run / TRACKER).read_text() == "12"
     for it, d in zip(ITERS, DIRS):
@@ -127,6 +150,7 @@ def test_init_and_audit_read_every_checkpoint_with_no_false_error(run_copy, tmp_
     assert errors == {"code.not-released", "data.not-released", "data_mix.not-declared", "data_order.incomplete",
                       "metrics.no-evaluations", "metrics.no-training-log"}, errors  # fmt: skip
     ids = [f["id"] for f in report["findings"]]
+    assert "checkpoints.pickle-unsafe" not in ids  # the args' megatron-core enums and dtypes are inert data
     assert ids.count("checkpoints.pickle-weights-read") == len(ITERS)
     ck = _criterion(report, "model_checkpoints")["evidence"]
     assert ck["tensors_checked"] == TENSORS * len(ITERS) and ck["parameters"] > 0
@@ -146,8 +170,7 @@ def test_a_wrong_tracker_a_misnamed_directory_and_recorded_hyperparameters_are_f
     (run_copy / DIRS[1]).rename(run_copy / "iter_0000009")
     obj = _load(run_copy / DIRS[2] / FILE)
     obj["opt_param_scheduler"]["lr_warmup_steps"] = 5 * 4  # the scheduler's own record, against args' 3 iterations
-    torch.save(obj, tmp_path / "edited.pt")
-    os.replace(tmp_path / "edited.pt", run_copy / DIRS[2] / FILE)
+    _save(obj, run_copy / DIRS[2] / FILE, tmp_path)
     m = _init(run_copy)
     assert [c["path"] for c in m["checkpoints"]] == [DIRS[0], "iter_0000009", DIRS[2]]
     m["config"]["training"]["lr_schedule"]["peak_lr"] = 0.002
@@ -175,22 +198,97 @@ class Payload:
 
 
 def test_hostile_args_are_refused_and_never_run(run_copy, tmp_path):
-    import torch
+    from megatron.core.datasets.utils import Split
 
     marker = tmp_path / "payload-ran"
     target = run_copy / DIRS[1] / FILE
     obj = _load(target)
     obj["args"].tokenizer_model = Payload(marker)  # a Namespace attribute whose unpickling runs os.system
-    torch.save(obj, tmp_path / "hostile.pt")  # beside it, then moved over it: the loaded tensors are memory-mapped
-    os.replace(tmp_path / "hostile.pt", target)
+    obj["args"].split = Split.train  # a megatron-core enum that is not on the inert list
+    _save(obj, target, tmp_path)
     m = _init(run_copy)
     assert [c["step"] for c in m["checkpoints"]] == ITERS  # the step still read from the opcodes, nothing run
     _, report = _audit(run_copy, tmp_path / "report")
     rel = f"{DIRS[1]}/{FILE}"
     found = {(f["id"], f["severity"]) for f in report["findings"] if f.get("path") == rel}
     assert ("checkpoints.pickle-unsafe", "error") in found and ("checkpoints.pickle-weights", "error") in found, found
-    assert any("system" in f["message"] for f in report["findings"] if f["id"] == "checkpoints.pickle-unsafe")
+    unsafe = " ".join(f["message"] for f in report["findings"] if f["id"] == "checkpoints.pickle-unsafe")
+    assert "system" in unsafe and "megatron.core.datasets.utils.Split" in unsafe, unsafe
     assert not marker.exists(), "a payload ran"
+
+
+#: Loads a model_optim_rng.pt as the auditor does, in a process that never imports megatron-core (which, once
+#: imported, registers its real classes with torch under the same names), and prints its args' values.
+_LOAD_ELSEWHERE = """
+import json, sys
+from pathlib import Path
+from audit.frameworks.megatron import read_header
+from audit.readers.pickle_scan import scan_pickle_file
+from audit.readers.torch_pickle import load_scanned
+path = Path(sys.argv[1])
+args = load_scanned(path, path.name, numpy_arrays=True, namespaces=True)["args"]
+print(json.dumps({"unsafe": scan_pickle_file(path, path.name).unsafe, "header": read_header(path, path.name)["args"],
+                  "loaded": {k: [type(v).__name__, str(v)] for k, v in vars(args).items()},
+                  "imported": sorted(m for m in sys.modules if m.split(".")[0] == "megatron")}))
+"""
+
+
+def _load_elsewhere(path: Path) -> dict:
+    r = subprocess.run([sys.executable, "-c", _LOAD_ELSEWHERE, str(path)], capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "PYTHONWARNINGS": "ignore"})  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout)
+    assert out["imported"] == [] and out["unsafe"] == [], out  # nothing of megatron imported; nothing refused
+    return out
+
+
+def test_recent_args_enums_and_dtypes_are_read_as_inert_data(megatron_run):
+    """args holds megatron-core's enums and torch dtypes as Megatron-LM sets them: the scan allows exactly
+    them, the loader builds records (class, value) without importing megatron-core, the opcodes agree."""
+    from megatron.core.enums import ModelType
+    from megatron.core.transformer.enums import AttnBackend, CudaGraphScope
+
+    out = _load_elsewhere(megatron_run / DIRS[0] / FILE)
+    loaded, head = out["loaded"], out["header"]
+    assert loaded["attention_backend"] == ["InertEnum", f"AttnBackend({AttnBackend.auto.value})"]
+    assert loaded["model_type"] == ["InertEnum", f"ModelType({ModelType.encoder_or_decoder.value})"]
+    assert loaded["params_dtype"] == ["dtype", "torch.float32"] and loaded["cuda_graph_scope"][0] == "list"
+    assert head["attention_backend"] == {"enum": "megatron.core.transformer.enums.AttnBackend",
+                                         "value": AttnBackend.auto.value}  # fmt: skip
+    assert [s["value"] for s in head["cuda_graph_scope"]] == [CudaGraphScope.attn.value, CudaGraphScope.mlp.value]
+    assert head["model_type"] == {"enum": "megatron.core.enums.ModelType", "value": ModelType.encoder_or_decoder.value}
+    assert (head["params_dtype"], head["exp_avg_dtype"], head["lr"]) == ("torch.float32", "torch.float32", 1e-3)
+
+
+def test_yaml_style_args_a_simple_namespace_with_paths_are_read(megatron_run, tmp_path):
+    """With --yaml-cfg Megatron-LM's args is a types.SimpleNamespace with nested ones (yaml_arguments.py); NeMo
+    passes pathlib paths; --exit-signal is a signal.Signals. The same checkpoint re-saved so: read, loaded,
+    its training derived."""
+    import pathlib
+    import signal
+    import types
+
+    import torch
+
+    from audit.frameworks.megatron import Megatron
+
+    obj = _load(megatron_run / DIRS[0] / FILE)
+    flat = {k: _real(v) for k, v in vars(obj["args"]).items()}
+    flat["model_parallel"] = types.SimpleNamespace(params_dtype=torch.float32, tensor_model_parallel_size=1)
+    flat["data_cache_path"] = pathlib.PosixPath("/data/cache")
+    flat["exit_signal"] = signal.SIGTERM
+    obj["args"] = types.SimpleNamespace(**flat)
+    target = tmp_path / "iter_0000004" / "mp_rank_00" / "model_optim_rng.pt"
+    target.parent.mkdir(parents=True)
+    torch.save(obj, target)
+    out = _load_elsewhere(target)
+    head, loaded = out["header"], out["loaded"]
+    assert head["model_parallel"] == {"params_dtype": "torch.float32", "tensor_model_parallel_size": 1}
+    assert head["data_cache_path"] == "/data/cache" and head["seq_length"] == 16
+    assert head["exit_signal"] == {"enum": "signal.Signals", "value": int(signal.SIGTERM)}
+    assert loaded["data_cache_path"] == ["str", "/data/cache"] and loaded["model_parallel"][0] == "SimpleNamespace"
+    hp = Megatron().hyperparameters(target.parent.parent, tmp_path, None)
+    assert hp.training is not None and hp.training["lr_schedule"]["name"] == "megatron-cosine", hp
 
 
 def test_a_truncated_model_optim_rng_is_a_finding_naming_it(run_copy, tmp_path):

@@ -40,6 +40,8 @@ ITER_DIR = re.compile(r"iter_(\d+)")
 #: --lr-decay-style → the manifest's schedule of the same arithmetic (WSD, inverse-square-root: none yet).
 SCHEDULES = {"cosine": "megatron-cosine", "linear": "megatron-linear", "constant": "megatron-constant"}
 RNG_KEYS = ("random_rng_state", "np_rng_state", "torch_rng_state")
+#: What ``args`` is: argparse's Namespace, or with ``--yaml-cfg`` a SimpleNamespace (megatron/training/yaml_arguments.py).
+ARGS_CLASSES = ("argparse.Namespace", "types.SimpleNamespace")
 
 
 def rank_files(directory: Path) -> list[Path]:
@@ -58,7 +60,9 @@ def nested_in(directory: Path) -> Path | None:
 
 def read_header(path: Path, rel: str) -> dict[str, Any]:
     """Everything of a model_optim_rng.pt but its tensors, from the pickle's opcodes (tensors, the model's
-    OrderedDict and any other object become inert records); ``args`` as a dict of its plain values.
+    OrderedDict and any other object become inert records); ``args`` as a dict of its plain values
+    (:func:`audit.readers.pickle_inert.plain`: enums as ``{"enum": class, "value": v}``, dtypes by name,
+    nested namespaces as dicts, paths as strings).
     Raises ValueError (one line naming ``rel``) when the file is not such a pickle."""
     st = path.stat()
     return _read_header(str(path), rel, st.st_size, st.st_mtime_ns)
@@ -66,6 +70,7 @@ def read_header(path: Path, rel: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=32)
 def _read_header(path: str, rel: str, size: int, mtime: int) -> dict[str, Any]:
+    from audit.readers.pickle_inert import attributes
     from audit.readers.pickle_opcodes import Opaque, PickleLiteralError, pickle_bytes, read_literals
 
     try:
@@ -76,12 +81,8 @@ def _read_header(path: str, rel: str, size: int, mtime: int) -> dict[str, Any]:
         raise ValueError(f"{rel}: not a Megatron checkpoint (no args or iteration in it)")
     args = top.get("args")
     plain: dict[str, Any] = {}
-    if isinstance(args, Opaque) and args.name == "argparse.Namespace" and isinstance(args.state, dict):
-        for key, v in args.state.items():
-            if isinstance(v, Opaque) and v.imported and v.name.startswith("torch."):
-                v = v.name  # a dtype, e.g. params_dtype torch.float32
-            if v is None or isinstance(v, (bool, int, float, str)):
-                plain[str(key)] = v
+    if isinstance(args, Opaque) and args.name in ARGS_CLASSES and isinstance(args.state, dict):
+        plain = attributes(args.state)
     return {**top, "args": plain}
 
 

@@ -46,6 +46,12 @@ ARGS = argparse.Namespace(
     use_distributed_optimizer=False, no_save_optim=False, no_save_rng=False, save=OUT, consumed_train_samples=0,
     iteration=0,
 )
+# Values that are not plain in a recent Megatron-LM's args (megatron/training/arguments.py of core_v0.16.1 and
+# training.py get_model), set below with megatron-core's own classes once it is imported: the torch dtypes
+# validate_args maps (--main-grads-dtype fp32, ...), the AttnBackend an --attention-backend argument (generated
+# from TransformerConfig.attention_backend) parses to, the CudaGraphScope list of --cuda-graph-scope attn mlp,
+# and the ModelType get_model stores.
+ARGS.main_grads_dtype = ARGS.main_params_dtype = ARGS.exp_avg_dtype = ARGS.exp_avg_sq_dtype = torch.float32
 
 os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
 os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 1000))
@@ -56,7 +62,13 @@ from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec  #
 from megatron.core.models.gpt.gpt_model import GPTModel  # noqa: E402
 from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler  # noqa: E402
 from megatron.core.tensor_parallel.random import CudaRNGStatesTracker, get_cuda_rng_tracker  # noqa: E402
+from megatron.core.enums import ModelType  # noqa: E402
+from megatron.core.transformer.enums import AttnBackend, CudaGraphScope  # noqa: E402
 from megatron.core.transformer.transformer_config import TransformerConfig  # noqa: E402
+
+ARGS.attention_backend = AttnBackend.auto  # --attention-backend's default
+ARGS.cuda_graph_scope = [CudaGraphScope.attn, CudaGraphScope.mlp]  # --cuda-graph-scope attn mlp (no graphs: cuda_graph_impl none)
+ARGS.cuda_graph_impl = "none"
 
 
 def _cpu_buffer(self, tensor_shape, dtype, name, mem_alloc_context=None):
@@ -79,6 +91,7 @@ config = TransformerConfig(num_layers=ARGS.num_layers, hidden_size=ARGS.hidden_s
 model = GPTModel(config=config, transformer_layer_spec=get_gpt_layer_local_spec(),
                  vocab_size=ARGS.padded_vocab_size, max_sequence_length=ARGS.max_position_embeddings,
                  share_embeddings_and_output_weights=not ARGS.untie_embeddings_and_output_weights)
+ARGS.model_type = ModelType.encoder_or_decoder  # megatron/training/training.py get_model: args.model_type = model_type
 decay = [p for n, p in model.named_parameters() if not (n.endswith(".bias") or "layernorm" in n)]
 no_decay = [p for n, p in model.named_parameters() if n.endswith(".bias") or "layernorm" in n]
 optimizer = torch.optim.AdamW([{"params": decay, "wd_mult": 1.0}, {"params": no_decay, "wd_mult": 0.0}],
