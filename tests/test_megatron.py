@@ -144,11 +144,16 @@ def test_init_and_audit_read_every_checkpoint_with_no_false_error(run_copy, tmp_
     assert t["optimizer"] == {"name": "adamw", "betas": [0.9, 0.95], "eps": 1e-8, "weight_decay": 0.1}
     assert (t["batch_size"], t["sequence_length"], t["precision"]) == (4, 16, "fp32")
     assert (t["grad_clip"], t["seed"]) == (1.0, 1234)
+    log = m["metrics"]["training_log"]
+    assert log["format"] == "megatron-tensorboard" and log["path"].startswith("tensorboard/events.out.tfevents."), log
     code, report = _audit(run_copy, tmp_path / "report")
     errors = {f["id"] for f in report["findings"] if f["severity"] == "error"}
-    # No data, log, evaluations or code in a bare save directory (its per-step log is stdout/TensorBoard).
+    # No data, evaluations or code in a save directory with its TensorBoard log.
     assert errors == {"code.not-released", "data.not-released", "data_mix.not-declared", "data_order.incomplete",
-                      "metrics.no-evaluations", "metrics.no-training-log"}, errors  # fmt: skip
+                      "metrics.no-evaluations"}, errors  # fmt: skip
+    metrics = _criterion(report, "metrics")["evidence"]
+    assert metrics["steps_logged"] == metrics["steps_expected"] == ITERS[-1], metrics
+    assert len(metrics["series"]["learning_rate"]) == len(metrics["series"]["loss"]) == ITERS[-1]
     ids = [f["id"] for f in report["findings"]]
     assert "checkpoints.pickle-unsafe" not in ids  # the args' megatron-core enums and dtypes are inert data
     assert ids.count("checkpoints.pickle-weights-read") == len(ITERS)
@@ -161,7 +166,7 @@ def test_init_and_audit_read_every_checkpoint_with_no_false_error(run_copy, tmp_
     config = _criterion(report, "config")
     assert config["status"] == "pass" and config["evidence"]["architecture"] == "Megatron-LM GPTModel"
     assert config["evidence"]["recorded_hyperparameters_compared"] == 2 * len(ITERS)  # args, opt_param_scheduler
-    assert code == 1  # the missing data, log and code fail the audit, nothing else
+    assert code == 1  # the missing data, evaluations and code fail the audit, nothing else
 
 
 def test_a_wrong_tracker_a_misnamed_directory_and_recorded_hyperparameters_are_found(run_copy, tmp_path):
@@ -289,6 +294,37 @@ def test_yaml_style_args_a_simple_namespace_with_paths_are_read(megatron_run, tm
     assert loaded["data_cache_path"] == ["str", "/data/cache"] and loaded["model_parallel"][0] == "SimpleNamespace"
     hp = Megatron().hyperparameters(target.parent.parent, tmp_path, None)
     assert hp.training is not None and hp.training["lr_schedule"]["name"] == "megatron-cosine", hp
+
+
+def test_a_tampered_learning_rate_in_the_tensorboard_log_is_found(run_copy, tmp_path):
+    """The event file re-written with one learning-rate changed (every other event as Megatron wrote it):
+    checked against the megatron-cosine schedule, the rate logged at iteration 7 (that of update 8) is off."""
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    (original,) = (run_copy / "tensorboard").glob("events.out.tfevents.*")
+    events = [Event.FromString(raw) for raw in RawEventFileLoader(str(original)).Load()]
+    changed = 0
+    for ev in events:
+        for v in ev.summary.value:
+            if v.tag == "learning-rate" and ev.step == 7:
+                assert v.WhichOneof("value") == "simple_value"  # as torch's SummaryWriter.add_scalar writes it
+                v.simple_value *= 1.01
+                changed += 1
+    assert changed == 1
+    original.unlink()
+    writer = EventFileWriter(str(run_copy / "tensorboard"))
+    for ev in events:
+        writer.add_event(ev)
+    writer.close()
+    m = _init(run_copy)
+    assert m["metrics"]["training_log"]["format"] == "megatron-tensorboard"
+    _, report = _audit(run_copy, tmp_path / "report")
+    found = [f["message"] for f in report["findings"] if f["id"] == "metrics.lr-schedule-mismatch"]
+    assert len(found) == 1 and "at step 7 " in found[0] and "rate of update 8" in found[0], found
+    assert "(1 step(s) off)" in found[0]
+    assert _criterion(report, "metrics")["evidence"]["steps_logged"] == ITERS[-1]
 
 
 def test_a_truncated_model_optim_rng_is_a_finding_naming_it(run_copy, tmp_path):

@@ -28,10 +28,11 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from audit.frameworks.interface import CheckpointFacts, Framework, Hyperparameters, ReadJson, RecordedTraining
 from audit.readers.bounded import read_bytes
+from audit.readers.tensorboard_log import read_megatron_event_file
 
 CHECKPOINT = "model_optim_rng.pt"
 TRACKER = "latest_checkpointed_iteration.txt"
@@ -153,6 +154,8 @@ class Megatron(Framework):
     schedules = tuple(SCHEDULES.values())
     #: What the weights-only loader must allow in a model_optim_rng.pt besides tensors.
     pickle_allows = frozenset({"namespaces", "numpy_arrays"})
+    #: Its training loop's TensorBoard scalars (``--tensorboard-dir``).
+    log_formats: ClassVar = {"megatron-tensorboard": read_megatron_event_file}
 
     def owns(self, file_names: set[str]) -> bool:
         return CHECKPOINT in file_names
