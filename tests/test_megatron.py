@@ -8,9 +8,11 @@ tests/megatron_run/train.py: the argument Namespace, torch's AdamW (what Megatro
 and saves), the data, and the save, which writes the structure of megatron/training/checkpointing.py:
 ``iter_0000004/ … iter_0000012/`` each with ``mp_rank_00/model_optim_rng.pt`` = ``{args,
 checkpoint_version, iteration, model, optimizer, opt_param_scheduler, rng_state,
-num_floating_point_operations_so_far}``, and ``latest_checkpointed_iteration.txt``. ``init`` maps it to a
-manifest with no hand editing; the audit reads every file's tensors and moments (a pickle: scanned, then
-torch.load(weights_only=True) with argparse.Namespace allowed) and its args (from the opcodes only)."""
+num_floating_point_operations_so_far}``, and ``latest_checkpointed_iteration.txt``; its args hold
+megatron-core's enums and torch dtypes as Megatron-LM sets them; ``tensorboard/`` holds the TensorBoard
+log ``training_log`` writes (its exact tags). ``init`` maps it to a manifest with no hand editing; the
+audit reads every file's tensors and moments (a pickle: scanned, then torch.load(weights_only=True) with
+argparse.Namespace and inert stand-ins for the enums allowed), its args (from the opcodes only) and the log."""
 
 from __future__ import annotations
 

@@ -14,9 +14,13 @@ parallel rank: random, numpy, torch, CUDA and tracker states) and ``num_floating
 
 Everything but the tensors is read from the pickle's opcodes (:mod:`audit.readers.pickle_opcodes`),
 nothing imported or called; the tensors only with ``torch.load(weights_only=True)`` after the static
-scan, with ``argparse.Namespace`` (an attribute bag: made by ``__new__``, its ``__dict__`` set) and numpy
-arrays (the RNG state) allowed besides tensors. Not read yet: the distributed optimizer's
-``distrib_optim.pt`` shards and the ``torch_dist`` format (PyTorch Distributed Checkpoint).
+scan, with ``argparse.Namespace`` (an attribute bag: made by ``__new__``, its ``__dict__`` set), numpy
+arrays (the RNG state) and the inert classes recent ``args`` hold (megatron-core enums, ``SimpleNamespace``
+— all of ``args`` with ``--yaml-cfg`` —, ``pathlib`` paths: :mod:`audit.readers.pickle_inert`, megatron
+never imported) allowed besides tensors. The training loop's TensorBoard scalars (``--tensorboard-dir``)
+are the ``megatron-tensorboard`` log (:func:`audit.readers.tensorboard_log.read_megatron_event_file`).
+Not read yet: the distributed optimizer's ``distrib_optim.pt`` shards, the ``torch_dist`` format
+(PyTorch Distributed Checkpoint), the stdout log.
 
 The learning rate of update ``s`` is ``OptimizerParamScheduler.get_lr`` at ``num_steps = (s - 1) ×
 global_batch_size`` (the scheduler is stepped by the global batch after each update): the
