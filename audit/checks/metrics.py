@@ -115,7 +115,8 @@ class MetricsCheck(Check):
             bad = lr_mismatches(log, s, m.config.training.batch_size)
             if bad:
                 step, got, want = bad[0]
-                of = f" (logged after the scheduler's step: the rate of update {step + 1})" if log.lr_step_offset else ""
+                of = "" if not log.lr_step_offset else \
+                    f" (logged after the scheduler's step: the rate of update {step + log.lr_step_offset})"
                 out.add(LR, f"{p}: learning rate at step {step} is {got:.6g}{of}, the {s.name} schedule gives "
                             f"{want:.6g} ({len(bad)} step(s) off)", p, log.line(step))  # fmt: skip
         out.summary = f"{len(log.rows)} steps logged"

@@ -45,7 +45,7 @@ ITER_DIR = re.compile(r"iter_(\d+)")
 #: --lr-decay-style → the manifest's schedule of the same arithmetic (WSD, inverse-square-root: none yet).
 SCHEDULES = {"cosine": "megatron-cosine", "linear": "megatron-linear", "constant": "megatron-constant"}
 RNG_KEYS = ("random_rng_state", "np_rng_state", "torch_rng_state")
-#: What ``args`` is: argparse's Namespace, or with ``--yaml-cfg`` a SimpleNamespace (megatron/training/yaml_arguments.py).
+#: What ``args`` is: argparse's Namespace, or with ``--yaml-cfg`` a SimpleNamespace (training/yaml_arguments.py).
 ARGS_CLASSES = ("argparse.Namespace", "types.SimpleNamespace")
 
 

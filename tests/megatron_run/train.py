@@ -73,7 +73,7 @@ from megatron.core.transformer.enums import AttnBackend, CudaGraphScope  # noqa:
 from megatron.core.transformer.transformer_config import TransformerConfig  # noqa: E402
 
 ARGS.attention_backend = AttnBackend.auto  # --attention-backend's default
-ARGS.cuda_graph_scope = [CudaGraphScope.attn, CudaGraphScope.mlp]  # --cuda-graph-scope attn mlp (no graphs: cuda_graph_impl none)
+ARGS.cuda_graph_scope = [CudaGraphScope.attn, CudaGraphScope.mlp]  # --cuda-graph-scope attn mlp (graphs: none)
 ARGS.cuda_graph_impl = "none"
 
 
