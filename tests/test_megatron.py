@@ -267,6 +267,24 @@ def test_recent_args_enums_and_dtypes_are_read_as_inert_data(megatron_run):
     assert (head["params_dtype"], head["exp_avg_dtype"], head["lr"]) == ("torch.float32", "torch.float32", 1e-3)
 
 
+def test_the_inert_list_covers_megatron_cores_own_safe_globals():
+    """megatron-core registers with torch what its checkpoints need (megatron/core/safe_globals.py): each of its
+    enums, SimpleNamespace and PosixPath is on the inert list; only what is no argument value (its
+    OptimizerConfig dataclass, io.BytesIO) and what the loader allows otherwise (Namespace, numpy) are not."""
+    import enum
+
+    from megatron.core.safe_globals import SAFE_GLOBALS
+
+    from audit.readers.pickle_inert import INERT
+
+    names = {(g.__module__, g.__qualname__): g for g in SAFE_GLOBALS}
+    missing = {n for n, g in names.items() if n not in INERT and isinstance(g, type) and issubclass(g, enum.Enum)}
+    assert not missing, missing
+    assert INERT[("types", "SimpleNamespace")] == "namespace" and INERT[("pathlib", "PosixPath")] == "path"
+    left = {n for n in names if n not in INERT} - {("argparse", "Namespace")}
+    assert {n[1] for n in left} <= {"OptimizerConfig", "BytesIO", "_reconstruct", "ndarray", "dtype", "UInt32DType"}, left
+
+
 def test_yaml_style_args_a_simple_namespace_with_paths_are_read(megatron_run, tmp_path):
     """With --yaml-cfg Megatron-LM's args is a types.SimpleNamespace with nested ones (yaml_arguments.py); NeMo
     passes pathlib paths; --exit-signal is a signal.Signals. The same checkpoint re-saved so: read, loaded,
