@@ -14,9 +14,13 @@ parallel rank: random, numpy, torch, CUDA and tracker states) and ``num_floating
 
 Everything but the tensors is read from the pickle's opcodes (:mod:`audit.readers.pickle_opcodes`),
 nothing imported or called; the tensors only with ``torch.load(weights_only=True)`` after the static
-scan, with ``argparse.Namespace`` (an attribute bag: made by ``__new__``, its ``__dict__`` set) and numpy
-arrays (the RNG state) allowed besides tensors. Not read yet: the distributed optimizer's
-``distrib_optim.pt`` shards and the ``torch_dist`` format (PyTorch Distributed Checkpoint).
+scan, with ``argparse.Namespace`` (an attribute bag: made by ``__new__``, its ``__dict__`` set), numpy
+arrays (the RNG state) and the inert classes recent ``args`` hold (megatron-core enums, ``SimpleNamespace``
+— all of ``args`` with ``--yaml-cfg`` —, ``pathlib`` paths: :mod:`audit.readers.pickle_inert`, megatron
+never imported) allowed besides tensors. The training loop's TensorBoard scalars (``--tensorboard-dir``)
+are the ``megatron-tensorboard`` log (:func:`audit.readers.tensorboard_log.read_megatron_event_file`).
+Not read yet: the distributed optimizer's ``distrib_optim.pt`` shards, the ``torch_dist`` format
+(PyTorch Distributed Checkpoint), the stdout log.
 
 The learning rate of update ``s`` is ``OptimizerParamScheduler.get_lr`` at ``num_steps = (s - 1) ×
 global_batch_size`` (the scheduler is stepped by the global batch after each update): the
@@ -28,10 +32,11 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from audit.frameworks.interface import CheckpointFacts, Framework, Hyperparameters, ReadJson, RecordedTraining
 from audit.readers.bounded import read_bytes
+from audit.readers.tensorboard_log import read_megatron_event_file
 
 CHECKPOINT = "model_optim_rng.pt"
 TRACKER = "latest_checkpointed_iteration.txt"
@@ -40,6 +45,8 @@ ITER_DIR = re.compile(r"iter_(\d+)")
 #: --lr-decay-style → the manifest's schedule of the same arithmetic (WSD, inverse-square-root: none yet).
 SCHEDULES = {"cosine": "megatron-cosine", "linear": "megatron-linear", "constant": "megatron-constant"}
 RNG_KEYS = ("random_rng_state", "np_rng_state", "torch_rng_state")
+#: What ``args`` is: argparse's Namespace, or with ``--yaml-cfg`` a SimpleNamespace (training/yaml_arguments.py).
+ARGS_CLASSES = ("argparse.Namespace", "types.SimpleNamespace")
 
 
 def rank_files(directory: Path) -> list[Path]:
@@ -58,7 +65,9 @@ def nested_in(directory: Path) -> Path | None:
 
 def read_header(path: Path, rel: str) -> dict[str, Any]:
     """Everything of a model_optim_rng.pt but its tensors, from the pickle's opcodes (tensors, the model's
-    OrderedDict and any other object become inert records); ``args`` as a dict of its plain values.
+    OrderedDict and any other object become inert records); ``args`` as a dict of its plain values
+    (:func:`audit.readers.pickle_inert.plain`: enums as ``{"enum": class, "value": v}``, dtypes by name,
+    nested namespaces as dicts, paths as strings).
     Raises ValueError (one line naming ``rel``) when the file is not such a pickle."""
     st = path.stat()
     return _read_header(str(path), rel, st.st_size, st.st_mtime_ns)
@@ -66,6 +75,7 @@ def read_header(path: Path, rel: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=32)
 def _read_header(path: str, rel: str, size: int, mtime: int) -> dict[str, Any]:
+    from audit.readers.pickle_inert import attributes
     from audit.readers.pickle_opcodes import Opaque, PickleLiteralError, pickle_bytes, read_literals
 
     try:
@@ -76,12 +86,8 @@ def _read_header(path: str, rel: str, size: int, mtime: int) -> dict[str, Any]:
         raise ValueError(f"{rel}: not a Megatron checkpoint (no args or iteration in it)")
     args = top.get("args")
     plain: dict[str, Any] = {}
-    if isinstance(args, Opaque) and args.name == "argparse.Namespace" and isinstance(args.state, dict):
-        for key, v in args.state.items():
-            if isinstance(v, Opaque) and v.imported and v.name.startswith("torch."):
-                v = v.name  # a dtype, e.g. params_dtype torch.float32
-            if v is None or isinstance(v, (bool, int, float, str)):
-                plain[str(key)] = v
+    if isinstance(args, Opaque) and args.name in ARGS_CLASSES and isinstance(args.state, dict):
+        plain = attributes(args.state)
     return {**top, "args": plain}
 
 
@@ -152,6 +158,8 @@ class Megatron(Framework):
     schedules = tuple(SCHEDULES.values())
     #: What the weights-only loader must allow in a model_optim_rng.pt besides tensors.
     pickle_allows = frozenset({"namespaces", "numpy_arrays"})
+    #: Its training loop's TensorBoard scalars (``--tensorboard-dir``).
+    log_formats: ClassVar = {"megatron-tensorboard": read_megatron_event_file}
 
     def owns(self, file_names: set[str]) -> bool:
         return CHECKPOINT in file_names

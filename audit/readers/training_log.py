@@ -170,6 +170,9 @@ class TrainingLog:
     missing_fields: dict[str, int] = field(default_factory=dict)  # field → rows lacking it
     position_kind: str = "line"  # what StepTable.position counts: "line" (1-based) or "log_history" (index)
     first_problem_line: int | None = None  # the line of problems[0], in a line-based log
+    #: 1 where the learning rate logged at step s is the one update s + 1 uses (Megatron-LM logs the rate after
+    #: the scheduler's step); 0 where it is the rate of update s itself.
+    lr_step_offset: int = 0
 
     def problem(self, message: str, line: int | None = None) -> None:
         if not self.problems and line is not None and line > 0 and self.position_kind == "line":

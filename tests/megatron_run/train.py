@@ -11,7 +11,12 @@ wraps, whose ``state_dict()`` is the torch optimizer's — the seeded random tok
 save, which writes what ``megatron/training/checkpointing.py`` writes: ``iter_NNNNNNN/mp_rank_00/
 model_optim_rng.pt`` = ``{args, checkpoint_version: 3.0, iteration, model, optimizer,
 opt_param_scheduler, rng_state: [{random_rng_state, np_rng_state, torch_rng_state,
-rng_tracker_states}], num_floating_point_operations_so_far}`` and ``latest_checkpointed_iteration.txt``.
+rng_tracker_states}], num_floating_point_operations_so_far}`` and ``latest_checkpointed_iteration.txt``; and
+the training loop's TensorBoard log, written as Megatron-LM writes it (``torch.utils.tensorboard.SummaryWriter``
+in ``--tensorboard-dir``, here ``OUT/tensorboard``: every argument as text, then per iteration the scalars of
+``training_log`` with its exact tags — ``learning-rate``, ``batch-size``, ``lm loss``, ``loss-scale``,
+``grad-norm``, each also ``… vs samples`` — the rate read after the scheduler's step by megatron-core's
+``get_canonical_lr_for_logging``).
 megatron-core's own optimizer and attention buffers allocate CUDA tensors: the optimizer is not used,
 the attention's global memory buffer is allocated on the CPU, and the model-parallel CUDA RNG tracker's
 ``fork`` is a no-op (dropout is 0: it draws nothing) — the two patches below. No CUDA RNG state exists
@@ -44,8 +49,15 @@ ARGS = argparse.Namespace(
     weight_decay_incr_style="constant", adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-8, clip_grad=1.0,
     seed=1234, fp16=False, bf16=False, params_dtype=torch.float32, ckpt_format="torch",
     use_distributed_optimizer=False, no_save_optim=False, no_save_rng=False, save=OUT, consumed_train_samples=0,
-    iteration=0,
+    iteration=0, tensorboard_dir=os.path.join(OUT, "tensorboard"), tensorboard_log_interval=1,
+    tensorboard_queue_size=1000, log_loss_scale_to_tensorboard=True, skipped_train_samples=0,
 )
+# Values that are not plain in a recent Megatron-LM's args (megatron/training/arguments.py of core_v0.16.1 and
+# training.py get_model), set below with megatron-core's own classes once it is imported: the torch dtypes
+# validate_args maps (--main-grads-dtype fp32, ...), the AttnBackend an --attention-backend argument (generated
+# from TransformerConfig.attention_backend) parses to, the CudaGraphScope list of --cuda-graph-scope attn mlp,
+# and the ModelType get_model stores.
+ARGS.main_grads_dtype = ARGS.main_params_dtype = ARGS.exp_avg_dtype = ARGS.exp_avg_sq_dtype = torch.float32
 
 os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
 os.environ.setdefault("MASTER_PORT", str(29500 + os.getpid() % 1000))
@@ -54,9 +66,15 @@ import megatron.core.utils as mcore_utils  # noqa: E402
 from megatron.core import parallel_state  # noqa: E402
 from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec  # noqa: E402
 from megatron.core.models.gpt.gpt_model import GPTModel  # noqa: E402
-from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler  # noqa: E402
+from megatron.core.optimizer_param_scheduler import OptimizerParamScheduler, get_canonical_lr_for_logging  # noqa: E402
 from megatron.core.tensor_parallel.random import CudaRNGStatesTracker, get_cuda_rng_tracker  # noqa: E402
+from megatron.core.enums import ModelType  # noqa: E402
+from megatron.core.transformer.enums import AttnBackend, CudaGraphScope  # noqa: E402
 from megatron.core.transformer.transformer_config import TransformerConfig  # noqa: E402
+
+ARGS.attention_backend = AttnBackend.auto  # --attention-backend's default
+ARGS.cuda_graph_scope = [CudaGraphScope.attn, CudaGraphScope.mlp]  # --cuda-graph-scope attn mlp (graphs: none)
+ARGS.cuda_graph_impl = "none"
 
 
 def _cpu_buffer(self, tensor_shape, dtype, name, mem_alloc_context=None):
@@ -79,9 +97,11 @@ config = TransformerConfig(num_layers=ARGS.num_layers, hidden_size=ARGS.hidden_s
 model = GPTModel(config=config, transformer_layer_spec=get_gpt_layer_local_spec(),
                  vocab_size=ARGS.padded_vocab_size, max_sequence_length=ARGS.max_position_embeddings,
                  share_embeddings_and_output_weights=not ARGS.untie_embeddings_and_output_weights)
+ARGS.model_type = ModelType.encoder_or_decoder  # megatron/training/training.py get_model: args.model_type = model_type
 decay = [p for n, p in model.named_parameters() if not (n.endswith(".bias") or "layernorm" in n)]
 no_decay = [p for n, p in model.named_parameters() if n.endswith(".bias") or "layernorm" in n]
-optimizer = torch.optim.AdamW([{"params": decay, "wd_mult": 1.0}, {"params": no_decay, "wd_mult": 0.0}],
+optimizer = torch.optim.AdamW([{"params": decay, "wd_mult": 1.0, "default_config": True},
+                               {"params": no_decay, "wd_mult": 0.0, "default_config": True}],
                               lr=ARGS.lr, betas=(ARGS.adam_beta1, ARGS.adam_beta2), eps=ARGS.adam_eps,
                               weight_decay=ARGS.weight_decay)
 gbs = ARGS.global_batch_size
@@ -116,18 +136,46 @@ def save(iteration: int) -> None:
         f.write(str(iteration))
 
 
+def training_log(writer, loss: float, learning_rate: float, iteration: int, loss_scale: float, grad_norm: float):
+    """The TensorBoard part of megatron/training/training.py training_log (core_v0.16.1), every tag it writes
+    for this run's options (no skipped samples, no num-zeros/params-norm/world-size/memory/timers logging)."""
+    samples = ARGS.consumed_train_samples
+    batch_size = ARGS.micro_batch_size * ARGS.data_parallel_size * (ARGS.global_batch_size // ARGS.micro_batch_size)
+    if iteration % ARGS.tensorboard_log_interval == 0:
+        writer.add_scalar("learning-rate", learning_rate, iteration)
+        writer.add_scalar("learning-rate vs samples", learning_rate, samples)
+        writer.add_scalar("batch-size", batch_size, iteration)
+        writer.add_scalar("batch-size vs samples", batch_size, samples)
+        for key, value in {"lm loss": loss}.items():  # pretrain_gpt.py loss_func's loss_dict
+            writer.add_scalar(key, value, iteration)
+            writer.add_scalar(key + " vs samples", value, samples)
+        if ARGS.log_loss_scale_to_tensorboard:
+            writer.add_scalar("loss-scale", loss_scale, iteration)
+            writer.add_scalar("loss-scale vs samples", loss_scale, samples)
+        writer.add_scalar("grad-norm", grad_norm, iteration)
+        writer.add_scalar("grad-norm vs samples", grad_norm, samples)
+
+
+from torch.utils.tensorboard import SummaryWriter  # noqa: E402
+
+# megatron/training/global_vars.py _set_tensorboard_writer, then initialize.py write_args_to_tensorboard.
+writer = SummaryWriter(log_dir=ARGS.tensorboard_dir, max_queue=ARGS.tensorboard_queue_size)
+for arg in vars(ARGS):
+    writer.add_text(arg, str(getattr(ARGS, arg)), global_step=ARGS.iteration)
 for iteration in range(1, TRAIN_ITERS + 1):
     batch = data[(iteration - 1) * gbs: iteration * gbs]
     loss = model(batch[:, :-1], position_ids, causal, labels=batch[:, 1:]).float().mean()
     optimizer.zero_grad()
     loss.backward()
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), ARGS.clip_grad)
-    lr = optimizer.param_groups[0]["lr"]
     optimizer.step()
     scheduler.step(increment=gbs)
     ARGS.consumed_train_samples += gbs
+    lr = get_canonical_lr_for_logging(optimizer.param_groups)  # after the scheduler's step, as train() reads it
+    training_log(writer, loss.item(), lr, iteration, 1.0, grad_norm.item())  # FP32Optimizer's loss scale is 1.0
     print(f" iteration {iteration:8d}/{TRAIN_ITERS:8d} | consumed samples: {ARGS.consumed_train_samples:8d} | "
           f"learning rate: {lr:.6E} | lm loss: {loss.item():.6E} | grad norm: {grad_norm.item():.3f} |", flush=True)
     if iteration % SAVE_INTERVAL == 0:
         save(iteration)
+writer.close()
 torch.distributed.destroy_process_group()
