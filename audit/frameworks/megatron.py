@@ -19,8 +19,10 @@ arrays (the RNG state) and the inert classes recent ``args`` hold (megatron-core
 — all of ``args`` with ``--yaml-cfg`` —, ``pathlib`` paths: :mod:`audit.readers.pickle_inert`, megatron
 never imported) allowed besides tensors. The training loop's TensorBoard scalars (``--tensorboard-dir``)
 are the ``megatron-tensorboard`` log (:func:`audit.readers.tensorboard_log.read_megatron_event_file`).
-Not read yet: the distributed optimizer's ``distrib_optim.pt`` shards, the ``torch_dist`` format
-(PyTorch Distributed Checkpoint), the stdout log.
+The ``torch_dist`` format (``iter_NNNNNNN/`` = a PyTorch Distributed Checkpoint + ``common.pt``, which holds
+all of the above but the model, the optimizer's moments and the RNG state) is read by the same adapter: its
+``common.pt`` as a model_optim_rng.pt, its items as :mod:`audit.frameworks.megatron_dist` says.
+Not read yet: the distributed optimizer's ``distrib_optim.pt`` shards, the stdout log.
 
 The learning rate of update ``s`` is ``OptimizerParamScheduler.get_lr`` at ``num_steps = (s - 1) ×
 global_batch_size`` (the scheduler is stepped by the global batch after each update): the
@@ -34,7 +36,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
+from audit.frameworks import megatron_dist
 from audit.frameworks.interface import CheckpointFacts, Framework, Hyperparameters, ReadJson, RecordedTraining
+from audit.readers import dcp
 from audit.readers.bounded import read_bytes
 from audit.readers.tensorboard_log import read_megatron_event_file
 
@@ -56,6 +60,13 @@ def rank_files(directory: Path) -> list[Path]:
     except OSError:
         return []
     return [d / CHECKPOINT for d in ranks if (d / CHECKPOINT).is_file()]
+
+
+def header_files(directory: Path) -> list[Path]:
+    """The files of a checkpoint directory holding its args and iteration: every rank's model_optim_rng.pt
+    (legacy), or the common.pt of a torch_dist checkpoint."""
+    common = megatron_dist.common_file(directory)
+    return rank_files(directory) or ([common] if common is not None else [])
 
 
 def nested_in(directory: Path) -> Path | None:
@@ -162,14 +173,14 @@ class Megatron(Framework):
     log_formats: ClassVar = {"megatron-tensorboard": read_megatron_event_file}
 
     def owns(self, file_names: set[str]) -> bool:
-        return CHECKPOINT in file_names
+        return CHECKPOINT in file_names or megatron_dist.COMMON in file_names
 
     def nested_in(self, directory: Path) -> Path | None:
         return nested_in(directory)
 
     def model_config(self, path: Path, rel: str) -> dict[str, Any] | None:
         """The run's arguments, read from a model_optim_rng.pt (Megatron saves no separate model config)."""
-        if path.name != CHECKPOINT:
+        if path.name not in (CHECKPOINT, megatron_dist.COMMON):
             return None
         args = read_header(path, rel)["args"]
         if not args:
@@ -177,10 +188,10 @@ class Megatron(Framework):
         return args
 
     def checkpoint_facts(self, directory: Path, read_json: ReadJson) -> CheckpointFacts | None:
-        files = rank_files(directory)
+        files = header_files(directory)
         if not files:
             return None
-        source = f"{files[0].parent.name}/{CHECKPOINT}"
+        source = files[0].relative_to(directory).as_posix()
         try:
             head = read_header(files[0], f"{directory.name}/{source}")
         except ValueError:
@@ -196,7 +207,9 @@ class Megatron(Framework):
                                      f"{directory.name}"))  # fmt: skip
         problems += self._tracker(directory, step)
         holds = set()
-        if isinstance(head.get("optimizer"), dict) and head["optimizer"]:
+        if files[0].name == megatron_dist.COMMON:
+            holds |= self._sharded_holds(directory)
+        elif isinstance(head.get("optimizer"), dict) and head["optimizer"]:
             holds.add("optimizer")
         sched = head.get("opt_param_scheduler")
         if isinstance(sched, dict) and type(sched.get("num_steps")) is int:
@@ -218,13 +231,22 @@ class Megatron(Framework):
                                problems=tuple(problems))  # fmt: skip
 
     @staticmethod
+    def _sharded_holds(directory: Path) -> set[str]:
+        """What a torch_dist checkpoint's DCP items hold: the optimizer's moments, the RNG state."""
+        try:
+            meta = dcp.checkpoint_metadata(directory, directory.name)
+        except dcp.DcpError:
+            return set()  # the checks report the unreadable .metadata
+        return ({"optimizer"} if megatron_dist.moments(meta) else set()) | ({"rng"} if megatron_dist.holds_rng(meta) else set())
+
+    @staticmethod
     def _tracker(directory: Path, step: int) -> list[tuple[str, str]]:
         """latest_checkpointed_iteration.txt against this checkpoint, when it is the save directory's latest."""
         said = read_tracker(directory.parent)
         if said is None or said == "release":
             return []
         siblings = [int(m.group(1)) for d in directory.parent.iterdir()
-                    if (m := ITER_DIR.fullmatch(d.name)) and rank_files(d)]  # fmt: skip
+                    if (m := ITER_DIR.fullmatch(d.name)) and header_files(d)]  # fmt: skip
         named = ITER_DIR.fullmatch(directory.name)
         if named is None or int(named.group(1)) != max(siblings, default=-1):
             return []
@@ -237,7 +259,7 @@ class Megatron(Framework):
         return []
 
     def _args(self, directory: Path, root: Path) -> tuple[str, dict[str, Any]] | None:
-        files = rank_files(directory)
+        files = header_files(directory)
         if not files:
             return None
         rel = files[0].relative_to(root).as_posix()
@@ -247,14 +269,14 @@ class Megatron(Framework):
         try:
             found = self._args(directory, root)
         except ValueError as exc:
-            rel = rank_files(directory)[0].relative_to(root).as_posix()
+            rel = header_files(directory)[0].relative_to(root).as_posix()
             return [RecordedTraining(rel, "args", {}, problem=str(exc))]
         if found is None or not found[1]:
             return []
         rel, args = found
         training, _ = training_from_args(args)
         records = [RecordedTraining(rel, "args", training)]
-        sched = read_header(rank_files(directory)[0], rel).get("opt_param_scheduler")
+        sched = read_header(header_files(directory)[0], rel).get("opt_param_scheduler")
         batch = _int(args.get("global_batch_size"))
         if isinstance(sched, dict) and batch and args.get("train_iters") and not args.get("rampup_batch_size"):
             schedule = scheduler_schedule(sched, batch)
@@ -276,7 +298,7 @@ class Megatron(Framework):
         if lacking:
             why = "; ".join([f"its args do not give {', '.join(lacking)}"] + notes)
             return Hyperparameters(None, f"{rel}: {why}; declare config: by hand")
-        model = rank_files(directory)[0].relative_to(directory).as_posix()
+        model = header_files(directory)[0].relative_to(directory).as_posix()
         return Hyperparameters(training, f"hyperparameters from the args in {rel} (read from its opcodes, never "
                                          f"unpickled; schedule {training['lr_schedule']['name']}: Megatron's "
                                          "OptimizerParamScheduler.get_lr)" + "".join(f"; {n}" for n in notes),
