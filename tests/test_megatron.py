@@ -30,7 +30,6 @@ from conftest import manifest, run_cli, write_manifest
 pytest.importorskip("megatron.core", reason="megatron-core is not installed (pip install -e '.[test]')")
 
 pytestmark = pytest.mark.slow  # a real training run, then init and the audit as subprocesses
-RUN = Path(__file__).resolve().parent / "megatron_run" / "train.py"
 ITERS = [4, 8, 12]
 DIRS = [f"iter_{i:07d}" for i in ITERS]
 FILE = "mp_rank_00/model_optim_rng.pt"
@@ -39,13 +38,9 @@ TRACKER = "latest_checkpointed_iteration.txt"
 
 
 @pytest.fixture(scope="session")
-def megatron_run(tmp_path_factory) -> Path:
-    """One run per session (about 10 s on CPU), kept as the script wrote it."""
-    out = tmp_path_factory.mktemp("megatron") / "release"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "PYTHONWARNINGS": "ignore"}
-    r = subprocess.run([sys.executable, str(RUN), str(out)], capture_output=True, text=True, timeout=600, env=env)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    return out
+def megatron_run(megatron_saves) -> Path:
+    """The run's legacy save directory (conftest's one run per session), kept as the script wrote it."""
+    return megatron_saves[0]
 
 
 @pytest.fixture

@@ -7,6 +7,9 @@ metadata classes, ``torch.Size``, dtypes, layouts and paths resolve to inert sta
 module (none of torch's or the file's code is imported or called); any other global is refused before
 anything is built, and the file is reported. The metadata gives every item's name, kind (tensor or
 bytes), dtype and shape, and where its bytes lie (file, offset, length), like a safetensors header.
+megatron-core's ``dist_checkpointing.save`` (Megatron-LM's ``torch_dist``) also keeps every rank's save plan in
+it (``all_local_plans``: ``SavePlan``, ``WriteItem``, ``TensorWriteData``, ``WriteItemType`` of
+``torch.distributed.checkpoint.planner``), allowed as the same inert records and not read.
 
 An item is then read from its byte range of the ``.distcp`` file: a ``torch.save`` of one tensor or
 object, scanned statically and opened with ``torch.load(weights_only=True)``

@@ -1,4 +1,5 @@
-"""A tiny GPT trained for real with megatron-core on CPU, saved in Megatron-LM's legacy ``torch`` layout.
+"""A tiny GPT trained for real with megatron-core on CPU, saved in Megatron-LM's legacy ``torch`` layout
+(and, given a second directory, in its ``torch_dist`` format by megatron-core's own save).
 
 What is real: megatron-core's own ``GPTModel`` (local layer spec, tensor and pipeline parallel size 1,
 gloo), its ``state_dict_for_save_checkpoint()`` keys, its ``OptimizerParamScheduler`` (Megatron's LR
@@ -17,7 +18,7 @@ in ``--tensorboard-dir``, here ``OUT/tensorboard``: every argument as text, then
 ``training_log`` with its exact tags — ``learning-rate``, ``batch-size``, ``lm loss``, ``loss-scale``,
 ``grad-norm``, each also ``… vs samples`` — the rate read after the scheduler's step by megatron-core's
 ``get_canonical_lr_for_logging``).
-megatron-core's own optimizer and attention buffers allocate CUDA tensors: the optimizer is not used,
+megatron-core's own optimizer and attention buffers allocate CUDA tensors: the optimizer does not train,
 the attention's global memory buffer is allocated on the CPU, and the model-parallel CUDA RNG tracker's
 ``fork`` is a no-op (dropout is 0: it draws nothing) — the two patches below. No CUDA RNG state exists
 on CPU, so ``cuda_rng_state`` is not saved (``rng_tracker_states`` is the tracker's, empty).
@@ -28,11 +29,16 @@ With a second directory, every checkpoint is also saved there in Megatron-LM's `
 optimizer's — megatron-core's ``FP32Optimizer`` around the same AdamW — ``sharded_state_dict(model's)``, the
 rng state as a ``ShardedObject`` sharded by (pp, tp), the default ``torch_dist`` save strategy wrapped in
 ``FullyParallelSaveStrategyWrapper`` (``--ckpt-fully-parallel-save``, on by default), and the content metadata
-of ``_build_sharded_state_dict_metadata``; ``iter_NNNNNNN/`` then holds ``.metadata``, ``__0_0.distcp``…,
+of ``_build_sharded_state_dict_metadata`` (no distributed optimizer); ``iter_NNNNNNN/`` then holds ``.metadata``, ``__0_0.distcp``…,
 ``common.pt`` and ``metadata.json`` as megatron-core wrote them, beside ``latest_checkpointed_iteration.txt``.
 ``FP32Optimizer.__init__`` puts its loss scale on CUDA: it is built with that one tensor on the CPU (CPU patch
-3); its ``state_dict``/``sharded_state_dict`` are megatron-core's. The rerun state machine saves nothing
-before a rerun is requested (``state_dict`` returns None), as here.
+3); its ``state_dict``/``sharded_state_dict`` are megatron-core's. The checkpoint writer calls
+``torch.cuda.synchronize()`` after copying the tensors to the host and broadcasts a failure flag on
+``torch.cuda.current_device()``: on a CPU-only torch both are stand-ins (CPU patch 4: nothing to synchronize,
+the flag on the CPU, gloo), nothing it writes is changed. The writer starts a ``spawn`` multiprocessing
+manager, which imports this script again: the run is under ``if __name__ == "__main__"``, as Megatron-LM's
+``pretrain_gpt.py`` is. The rerun state machine saves nothing before a rerun is requested (``state_dict``
+returns None), as here.
 
 Usage: python train.py OUT_DIR [TORCH_DIST_DIR]
 """
