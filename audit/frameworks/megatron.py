@@ -179,7 +179,8 @@ class Megatron(Framework):
         return nested_in(directory)
 
     def model_config(self, path: Path, rel: str) -> dict[str, Any] | None:
-        """The run's arguments, read from a model_optim_rng.pt (Megatron saves no separate model config)."""
+        """The run's arguments, read from a model_optim_rng.pt or a torch_dist common.pt (Megatron saves no
+        separate model config)."""
         if path.name not in (CHECKPOINT, megatron_dist.COMMON):
             return None
         args = read_header(path, rel)["args"]
@@ -237,7 +238,8 @@ class Megatron(Framework):
             meta = dcp.checkpoint_metadata(directory, directory.name)
         except dcp.DcpError:
             return set()  # the checks report the unreadable .metadata
-        return ({"optimizer"} if megatron_dist.moments(meta) else set()) | ({"rng"} if megatron_dist.holds_rng(meta) else set())
+        holds = {"optimizer"} if megatron_dist.moments(meta) else set()
+        return holds | ({"rng"} if megatron_dist.holds_rng(meta) else set())
 
     @staticmethod
     def _tracker(directory: Path, step: int) -> list[tuple[str, str]]:

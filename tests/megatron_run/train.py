@@ -29,8 +29,9 @@ With a second directory, every checkpoint is also saved there in Megatron-LM's `
 optimizer's — megatron-core's ``FP32Optimizer`` around the same AdamW — ``sharded_state_dict(model's)``, the
 rng state as a ``ShardedObject`` sharded by (pp, tp), the default ``torch_dist`` save strategy wrapped in
 ``FullyParallelSaveStrategyWrapper`` (``--ckpt-fully-parallel-save``, on by default), and the content metadata
-of ``_build_sharded_state_dict_metadata`` (no distributed optimizer); ``iter_NNNNNNN/`` then holds ``.metadata``, ``__0_0.distcp``…,
-``common.pt`` and ``metadata.json`` as megatron-core wrote them, beside ``latest_checkpointed_iteration.txt``.
+of ``_build_sharded_state_dict_metadata`` (no distributed optimizer); ``iter_NNNNNNN/`` then holds
+``.metadata``, ``__0_0.distcp``…, ``common.pt`` and ``metadata.json`` as megatron-core wrote them, beside
+``latest_checkpointed_iteration.txt``.
 ``FP32Optimizer.__init__`` puts its loss scale on CUDA: it is built with that one tensor on the CPU (CPU patch
 3); its ``state_dict``/``sharded_state_dict`` are megatron-core's. The checkpoint writer calls
 ``torch.cuda.synchronize()`` after copying the tensors to the host and broadcasts a failure flag on
@@ -105,6 +106,7 @@ CudaRNGStatesTracker.fork = lambda self, name=None: contextlib.nullcontext()  # 
 if DIST and not torch.cuda.is_available():  # CPU patch 4: the CUDA calls of megatron-core's checkpoint writer
     torch.cuda.synchronize = lambda device=None: None  # after its (CPU → CPU) copy of the tensors to write
     torch.cuda.current_device = lambda: "cpu"  # the device of the one-int failure flag it broadcasts after writing
+
 
 def save(iteration: int) -> None:
     """megatron/training/checkpointing.py save_checkpoint, ckpt_format 'torch', one rank."""
@@ -210,7 +212,7 @@ def main() -> None:
     model = GPTModel(config=config, transformer_layer_spec=get_gpt_layer_local_spec(),
                      vocab_size=ARGS.padded_vocab_size, max_sequence_length=ARGS.max_position_embeddings,
                      share_embeddings_and_output_weights=not ARGS.untie_embeddings_and_output_weights)
-    ARGS.model_type = ModelType.encoder_or_decoder  # megatron/training/training.py get_model: args.model_type = model_type
+    ARGS.model_type = ModelType.encoder_or_decoder  # megatron/training/training.py get_model sets args.model_type
     decay = [p for n, p in model.named_parameters() if not (n.endswith(".bias") or "layernorm" in n)]
     no_decay = [p for n, p in model.named_parameters() if n.endswith(".bias") or "layernorm" in n]
     optimizer = torch.optim.AdamW([{"params": decay, "wd_mult": 1.0, "default_config": True},
