@@ -120,3 +120,35 @@ def test_a_truncated_distcp_is_a_finding_naming_it(dist_copy, tmp_path):
     found = [f for f in report["findings"] if f.get("path") == rel and f["severity"] == "error"]
     assert any("truncated" in f["message"] for f in found), [f for f in report["findings"] if f.get("path") == rel]
     assert manifest(dist_copy)["checkpoints"][0]["step"] == ITERS[0]
+
+
+def test_the_torch_dist_weights_are_the_legacy_saves_tensors_per_layer(megatron_saves, tmp_path):
+    """The same run's two saves hold the same tensors: each stacked ``decoder.layers.X`` item, read back by
+    torch's own DCP loader (the test's own files), is the legacy state dict's ``decoder.layers.N.X'`` per layer
+    under the local spec's names — what the auditor's per-layer names and shapes stand for."""
+    import torch
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    from audit.frameworks.megatron_dist import weight_shapes
+    from audit.readers.dcp import read_metadata
+    from test_megatron import FILE, _load
+
+    legacy_dir, dist = megatron_saves
+    d = DIRS[-1]
+    dcp_to_torch_save(dist / d, tmp_path / "flat.pt")
+    flat = torch.load(tmp_path / "flat.pt", weights_only=False)  # written just now by torch from the test's run
+    legacy = {k: v for k, v in _load(legacy_dir / d / FILE)["model"].items() if torch.is_tensor(v)}
+    local = {"self_attention.linear_qkv.layer_norm_": "input_layernorm.",
+             "mlp.linear_fc1.layer_norm_": "pre_mlp_layernorm."}  # the local spec's sharded_state_dict_keys_map
+    shapes = weight_shapes(read_metadata(dist / d / ".metadata", ".metadata"))
+    assert len(shapes) == len(legacy) == TENSORS
+    for name, (shape, dtype) in shapes.items():
+        legacy_name = name
+        for te, lo in local.items():
+            legacy_name = legacy_name.replace(te, lo)
+        stacked = name.startswith("decoder.layers.")
+        layer, rest = (int(name.split(".")[2]), ".".join(name.split(".")[3:])) if stacked else (None, name)
+        saved = flat[f"decoder.layers.{rest}"][layer] if stacked else flat[name]
+        assert tuple(saved.shape) == shape and dtype == "F32" and torch.equal(saved, legacy[legacy_name]), name
+    common = _load(dist / d / "common.pt")  # the step shared by every parameter, beside the sharded state
+    assert float(common["optimizer"]["state"]["common_step"]) == ITERS[-1] and "rng_state" not in common
