@@ -238,8 +238,9 @@ def test_init_and_audit_through_the_cli(hf_trained, tmp_path):
     init = run_cli("init", str(root), env=env)
     assert init.returncode == 0 and "Traceback" not in init.stdout + init.stderr, init.stderr
     r = run_cli(str(root), "--replay", "none", "--out", str(tmp_path / "o"), env=env)
-    assert r.returncode == 1, r.stdout + r.stderr  # fails: no code, data or evaluations in a Trainer output
+    assert r.returncode == 1, r.stdout + r.stderr  # fails: no code or evaluations in a Trainer output
     assert "Traceback" not in r.stdout + r.stderr
+    assert r.stderr.count("Data order: done") == 1, r.stderr  # the order test's progress line names itself
     rep = json.loads((tmp_path / "o" / "report.json").read_text())
     assert rep["criteria"]["optimizer_checkpoints"]["evidence"]["exactly_resumable"] == 3
     assert rep["criteria"]["metrics"]["evidence"]["steps_logged"] == STEPS
