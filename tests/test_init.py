@@ -32,6 +32,8 @@ def test_init_from_scratch_finds_everything(release):
     assert report.verdict == "pass"
     assert finding_ids(report) == {"data_order.within-chunk-unknown", "config.no-training-config",
                                    "code.no-data-processing"}
+    said = next(f.message for f in report.findings if f.id == "config.no-training-config")
+    assert "compared with the checkpoints' own records only (24)" in said and "unverified" not in said, said
 
 
 def test_refresh_updates_hashes_and_keeps_human_text(release):
