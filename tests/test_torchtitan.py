@@ -360,6 +360,8 @@ def test_torchtitans_own_resume_replays_a_segment_bit_exactly(run_copy, tmp_path
     _with_code(run_copy)
     seg = _replay(run_copy, tmp_path / "report")
     assert (seg["start_step"], seg["end_step"], seg["engine"]) == (EVERY, 2 * EVERY, "command"), seg
+    env = json.loads((tmp_path / "report" / "report.json").read_text())["replay"]["environment"]
+    assert env["omp_num_threads"] == "1" and env["torchtitan_version"] == "0.3.0", env  # the auditor's threads
     assert seg["status"] == "bit-exact", seg
     assert seg["compared"] == ["log", "state"]
     # every tensor item of .metadata: the weights, and exp_avg, exp_avg_sq and step of each optimized parameter

@@ -40,9 +40,15 @@ def run_builtin(release: Release, start: Checkpoint, batches: list, opts: Replay
     return framework.replay(release, start, batches, opts.device, work)
 
 
+#: Passed through from the auditor's environment: CPU arithmetic depends on the thread count (a reduction
+#: split over 2 threads rounds differently than over 1), so the command runs with the auditor's setting.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def minimal_env(work: Path) -> dict[str, str]:
-    """No inherited secrets: only what a Python training script needs to start."""
+    """No inherited secrets: only what a Python training script needs to start, and the thread counts."""
     return {
+        **{k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": str(work),
         "TMPDIR": str(work),
