@@ -4,7 +4,9 @@ only how its job is launched (``code.replay_command``, run with ``--allow-exec``
     {python} -m audit.frameworks.torchtitan_driver --checkpoint {checkpoint} --start-step {start_step} \\
         --steps {steps} --total-steps {total_steps} --out {out} -- {python} launch.py --module tinytitan --config tiny
 
-It runs the job with torchtitan's own flags added: ``--checkpoint.initial_load_path`` = the start checkpoint
+It runs the job with torchtitan's own flags added (after the job's, so they win; ``--checkpoint.folder
+checkpoint``, ``--checkpoint.load_step -1`` and ``--checkpoint.no-load-only`` undo job settings that would
+keep it from loading or saving): ``--checkpoint.initial_load_path`` = the start checkpoint
 with ``--checkpoint.no-initial-load-model-only`` (torchtitan's checkpointer restores model, optimizer,
 scheduler, data loader and train state from it), a fresh ``--dump_folder``, ``--checkpoint.interval`` = the
 segment's steps, TensorBoard on, and — given ``--total-steps`` (the schedule's length, ``{total_steps}``: the
@@ -17,7 +19,7 @@ It leaves in ``--out`` the checkpoint of step N + steps under the released file 
 ``__0_0.distcp``, moved, not copied) and ``train_log.jsonl`` (loss, learning rate, grad norm of the segment's
 steps, from its TensorBoard events), and ``training_state.json`` with the environment: the versions of the
 installed torchtitan and torch (read from their distributions: the driver never imports torch) and
-``OMP_NUM_THREADS``; not the thread count torch chose inside the job.
+``OMP_NUM_THREADS``; not the thread count torch chose inside the job, nor its device (the job picks it).
 """
 
 from __future__ import annotations
@@ -57,13 +59,14 @@ def _version(distribution: str) -> str | None:
 def environment() -> dict:
     """What the job ran under, known without importing torch (an import costs seconds on every replay)."""
     return {"framework": "torchtitan", "torchtitan_version": _version("torchtitan"), "torch_version": _version("torch"),
-            "python_version": platform.python_version(), "device": "cpu",
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "machine": platform.machine()}  # fmt: skip
+            "python_version": platform.python_version(), "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+            "machine": platform.machine()}  # fmt: skip
 
 
 def job_flags(args: argparse.Namespace, dump: Path) -> list[str]:
     """torchtitan's own flags that make the job resume the start checkpoint and save the segment's end."""
-    flags = ["--dump_folder", str(dump), "--checkpoint.enable", "--checkpoint.initial_load_path",
+    flags = ["--dump_folder", str(dump), "--checkpoint.enable", "--checkpoint.folder", "checkpoint",
+             "--checkpoint.load_step", "-1", "--checkpoint.no-load-only", "--checkpoint.initial_load_path",
              str(args.checkpoint.resolve()), "--checkpoint.no-initial-load-model-only", "--checkpoint.interval",
              str(args.steps), "--checkpoint.keep_latest_k", "0", "--metrics.enable_tensorboard", "--metrics.log_freq", "1"]  # fmt: skip
     total = args.total_steps.strip()
