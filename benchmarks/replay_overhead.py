@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from installed import as_installed  # the benchmarks' directory: run as python benchmarks/replay_overhead.py
+
 import torch
 
 from audit.readers import yamlio
@@ -68,6 +70,7 @@ def main() -> int:
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
+    as_installed()
     model = ModelConfig(vocab_size=256, hidden_size=a.hidden, intermediate_size=a.hidden * 8 // 3 // 8 * 8,
                         num_hidden_layers=a.layers, num_attention_heads=a.hidden // 64 or 1,
                         num_key_value_heads=a.hidden // 64 or 1, max_position_embeddings=a.seq)  # fmt: skip

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from installed import as_installed  # the benchmarks' directory: run as python benchmarks/replay_overhead_hf.py
+
 for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
     os.environ[var] = "1"
 
@@ -89,6 +91,7 @@ def main() -> int:
     ap.add_argument("--seq", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
+    as_installed()
     torch.set_num_threads(1)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

@@ -27,6 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from installed import as_installed  # the benchmarks' directory: run as python benchmarks/replay_overhead_litgpt.py
 from overhead import bit_exact_segment, timed, verdict  # benchmarks/overhead.py
 
 HERE = Path(__file__).resolve().parent
@@ -101,6 +102,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=16, help="K: the replayed segment's steps")
     ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
+    as_installed()
     try:
         import litdata
         import litgpt  # noqa: F401

@@ -41,6 +41,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from installed import as_installed  # the benchmarks' directory: run as python benchmarks/replay_overhead_torchtitan.py
 from overhead import bit_exact_segment, timed, verdict  # benchmarks/overhead.py
 
 from audit.frameworks import torchtitan as torchtitan_adapter
@@ -84,6 +85,7 @@ def main() -> int:
         import torchtitan  # noqa: F401
     except ImportError as exc:
         sys.exit(f"needs torchtitan and tensorboard ({exc}); see README: Bring your own release, torchtitan")
+    as_installed()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     cli = [sys.executable, "-m", "audit"]
     with tempfile.TemporaryDirectory() if a.keep is None else contextlib.nullcontext(a.keep) as tmp:

@@ -17,14 +17,14 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from installed import as_installed, tool_command  # the benchmarks' directory: run as python benchmarks/startup.py
 
 GOAL_FACTOR, GOAL_SLACK_S = 2.0, 0.060
 
 
 def tool() -> list[str]:
-    exe = Path(sys.executable).with_name("llm360-audit")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "audit"]
+    return tool_command()
 
 
 def wall(cmd: list[str]) -> float:
@@ -37,6 +37,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=21)
     a = ap.parse_args()
+    as_installed()
     commands = {"python -c pass": [sys.executable, "-c", "pass"], "llm360-audit --version": tool() + ["--version"],
                 "llm360-audit --help": tool() + ["--help"]}  # fmt: skip
     for cmd in commands.values():  # warm the page cache and the bytecode caches

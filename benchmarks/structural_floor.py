@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from installed import as_installed, tool_command  # noqa: E402
 from structure_scale import build  # noqa: E402  (the Amber-shaped release builder)
 
 FLOOR = r"""
@@ -56,11 +57,6 @@ with open(root + "/" + m["metrics"]["training_log"]["path"], "rb") as f:
         orjson.loads(line)
 """
 GOAL_RATIO, GOAL_RSS_MB, GOAL_R2, GOAL_RSS_GROWTH_MB, GOAL_INIT = 1.5, 150.0, 0.98, 20.0, 2.0
-
-
-def tool_command(*args: str) -> list[str]:
-    exe = Path(sys.executable).with_name("llm360-audit")
-    return ([str(exe)] if exe.exists() else [sys.executable, "-m", "audit"]) + list(args)
 
 
 def timed(cmd: list[str], ok=(0, 1)) -> tuple[float, float, float]:
@@ -109,6 +105,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--workdir", type=Path, default=None, help="where to build (needs sparse files)")
     a = ap.parse_args()
+    as_installed()
     counts = sorted(int(c) for c in a.checkpoints.split(","))
     results = {}
     for n in counts:

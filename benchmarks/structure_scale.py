@@ -47,6 +47,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from installed import as_installed, tool_command  # the benchmarks' directory: run as python benchmarks/structure_scale.py
+
 from audit.readers import yamlio
 
 STEPS_PER_CHUNK = 762  # Amber: 2240 sequences × 2048 tokens per step, 1,706,880 sequences per chunk
@@ -211,9 +213,7 @@ def bare_loop(paths: list[Path]) -> float:
 
 def run_tool(root: Path, out: Path) -> tuple[float, float, int]:
     """One CLI audit: (wall seconds, peak RSS in MB, exit code)."""
-    exe = Path(sys.executable).with_name("llm360-audit")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "audit"]
-    cmd += [str(root), "--no-hash", "--replay", "none", "--out", str(out), "-q"]
+    cmd = tool_command(str(root), "--no-hash", "--replay", "none", "--out", str(out), "-q")
     t = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(p.pid, 0)
@@ -242,6 +242,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--keep", action="store_true", help="keep the built release and print its path")
     a = ap.parse_args()
+    as_installed()
     n = a.checkpoints
     tmp = tempfile.mkdtemp(prefix="structure-scale-", dir=a.workdir)
     try:

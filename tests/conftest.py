@@ -157,3 +157,19 @@ def litgpt_run(tmp_path_factory) -> Path:
 def litgpt_copy(litgpt_run, tmp_path) -> Path:
     """A copy of the session's LitGPT run that a test may change."""
     return copy_release(litgpt_run, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def megatron_saves(tmp_path_factory) -> tuple[Path, Path]:
+    """One megatron-core run per session (tests/megatron_run/train.py, about 20 s on CPU), every checkpoint
+    saved twice, each kept as it was written: the legacy ``torch`` layout (with the TensorBoard log), and
+    ``torch_dist`` by megatron-core's own ``dist_checkpointing.save``."""
+    pytest.importorskip("megatron.core", reason="megatron-core is not installed (pip install -e '.[test]')")
+    base = tmp_path_factory.mktemp("megatron")
+    legacy, dist = base / "release", base / "torch_dist"
+    run = Path(__file__).resolve().parent / "megatron_run" / "train.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", "PYTHONWARNINGS": "ignore"}
+    r = subprocess.run([sys.executable, str(run), str(legacy), str(dist)], capture_output=True, text=True,
+                       timeout=600, env=env)  # fmt: skip
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    return legacy, dist

@@ -1,8 +1,10 @@
 """A real Hugging Face Trainer run, shared by tests/test_hf_trainer.py and tests/test_hf_replay.py: a tiny
-Llama trained 12 steps (checkpoints 4, 8, 12) with transformers' own Trainer, and its data released
-beside it: ``data/train.jsonl`` (the sequences in the dataset's own indexing) and
-``data/global_indices.npy`` (the position of each sequence the Trainer's RandomSampler fed it, in
-training order, recorded by the dataset as the Trainer read it)."""
+Llama trained 12 steps (checkpoints 4, 8, 12) with transformers' own Trainer over 40 sequences, 10 steps an
+epoch: between checkpoints 8 and 12 the Trainer starts its second epoch (a new permutation of the 40 from
+its seeded sampler, a new DataLoader iterator). Its data is released beside it: ``data/train.jsonl`` (the
+sequences in the dataset's own indexing) and ``data/global_indices.npy`` (the dataset index of each
+sequence the Trainer's sampler fed it, in training order, epoch after epoch, recorded by the dataset as the
+Trainer read it)."""
 
 from __future__ import annotations
 
@@ -12,15 +14,15 @@ import sys
 import textwrap
 from pathlib import Path
 
-STEPS, SAVE_EVERY, BATCH = 12, 4, 4
+STEPS, SAVE_EVERY, BATCH, SEQUENCES = 12, 4, 4, 40
 CHECKPOINTS = [f"checkpoint-{s}" for s in range(SAVE_EVERY, STEPS + 1, SAVE_EVERY)]
 
-TRAIN = textwrap.dedent("""
+TRAIN = f"SEQUENCES = {SEQUENCES}\n" + textwrap.dedent("""
     import json, os, sys, numpy, torch
     from transformers import LlamaConfig, LlamaForCausalLM, Trainer, TrainingArguments
     out = sys.argv[1]
     g = torch.Generator().manual_seed(0)
-    rows = torch.randint(0, 128, (64, 16), generator=g).tolist()
+    rows = torch.randint(0, 128, (SEQUENCES, 16), generator=g).tolist()
 
     class Recorded(torch.utils.data.Dataset):
         # the sequences as the Trainer reads them; which ones it read, in order

@@ -233,3 +233,32 @@ def test_the_fast_top_level_help_is_what_typer_renders():
         assert r.returncode == 0 and r.stdout == TEXT
     r = run_cli("--version")
     assert r.returncode == 0 and r.stdout == f"llm360-audit {__import__('audit').__version__}\n"
+
+
+def test_schema_violation_inside_an_optional_block_names_the_field_not_the_block(release):
+    """Optional blocks are "X or null" (anyOf): the message is the field's, not the whole block's."""
+    from audit.init import init_release
+    from audit.spec.manifest_loader import load_manifest
+
+    m = manifest(release)
+    m["code"]["data_processing"] = ["prepare.py"]  # a path is a string
+    write_manifest(release, m)
+    _, _, problems = load_manifest(release)
+    assert [p.message for p in problems] == ["llm360.yaml: code.data_processing: ['prepare.py'] is not of type 'string'"]
+    assert "prepare.py" in (release / "llm360.yaml").read_text().splitlines()[problems[0].line - 1]
+    notes = init_release(release, write=False).notes
+    assert "still to complete by hand: code.data_processing: ['prepare.py'] is not of type 'string'" in notes, notes
+
+
+def test_readme_synopsis_names_every_option_of_audit_init_merge_and_rules():
+    """README "What it does" is where a new user looks up a flag: every one --help lists is there."""
+    import typer.main
+
+    import audit.cli  # noqa: F401  (registers the commands)
+    from audit.cli.root import app
+
+    synopsis = (REPO / "README.md").read_text().split("## What it does", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    commands = typer.main.get_command(app).commands
+    missing = {name: [o for p in commands[name].params for o in p.opts if o.startswith("--") and o not in synopsis]
+               for name in ("audit", "init", "merge", "rules")}  # fmt: skip
+    assert missing == {"audit": [], "init": [], "merge": [], "rules": []}, missing

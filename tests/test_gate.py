@@ -149,3 +149,19 @@ def test_select_ignore_and_the_machine_formats_on_stdout(release, tmp_path, monk
     assert r.returncode == 0
     r = run_cli(str(release), "--replay", "none", "--out", out, "--select", "no-such-rule")
     assert r.returncode == 2 and "matches no rule" in r.stderr
+
+
+def test_terminal_marks_waived_findings_and_counts_them(release, tmp_path):
+    """A waived warning printed like a live one, under a verdict line saying '0 warning(s)', reads as a contradiction."""
+    from rich.console import Console
+
+    from audit.render.terminal import print_summary
+
+    _unknown_order(release)
+    policy = {"waivers": [{"id": "data_order.within-chunk-unknown", "reason": "order in the paper",
+                           "expires": "2027-01-31"}]}  # fmt: skip
+    console = Console(record=True, width=200, color_system=None)
+    print_summary(_audit(release, tmp_path, policy), console)
+    text = console.export_text()
+    assert "warning (waived) data_order.within-chunk-unknown:" in text, text
+    assert text.rstrip().splitlines()[-1].endswith("0 error(s), 0 warning(s), 1 waived"), text

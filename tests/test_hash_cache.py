@@ -64,3 +64,71 @@ def test_no_hash_says_so(release):
     report = _audit(release, hash_files=False)
     assert report.scope.hashing == "off" and report.scope.bytes_hashed == 0
     assert "files_hashed" not in report.criteria["model_checkpoints"].evidence
+
+
+def _release_of(root):
+    from audit.core.release import Release
+    from audit.spec.manifest_loader import load_manifest
+
+    manifest, digest, problems = load_manifest(root)
+    assert manifest is not None, problems
+    return Release(root=root, manifest=manifest, manifest_sha256=digest)
+
+
+def test_background_hashing_answers_comparisons_asked_while_it_ran(release):
+    r = _release_of(release)
+    rels = r.declared_files()
+    r.hash_in_background(lambda n: None)
+    got: dict[str, str] = {}
+    for rel in rels:  # asked while the threads hash (or after they finished): each answered once, by settle
+        assert r.when_hashed(rel, lambda d, rel=rel: got.__setitem__(rel, d))
+    r.settle_hashes()
+    assert got == {rel: hashlib.sha256((release / rel).read_bytes()).hexdigest() for rel in rels}
+    late = []
+    assert r.when_hashed(rels[0], late.append) and late == [got[rels[0]]]  # after settling: at once, no rehash
+    assert r.hasher.hashed_bytes == sum((release / rel).stat().st_size for rel in rels)
+    r.close()
+
+
+def test_a_file_that_cannot_be_read_is_named_not_raised(release):
+    r = _release_of(release)
+    rel = next(f for f in r.declared_files() if f.endswith(".safetensors"))
+    (release / rel).unlink()
+    r.hash_in_background(lambda n: None)
+    got = []
+    assert r.when_hashed(rel, got.append)
+    r.settle_hashes()
+    assert len(got) == 1 and isinstance(got[0], FileNotFoundError)
+    r.close()
+
+
+def test_cancelled_background_hashing_stops_its_threads(tmp_path):
+    """A file that never ends (a FIFO fed until its reader goes): only cancel() can stop the hashing."""
+    import threading
+
+    import pytest
+
+    from audit.storage.hashing import Cancelled
+
+    fifo = tmp_path / "endless"
+    os.mkfifo(fifo)
+
+    def feed() -> None:
+        try:
+            with open(fifo, "wb") as f:
+                while True:
+                    f.write(bytes(1 << 20))
+        except BrokenPipeError:  # the reader closed it: the hashing stopped
+            pass
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    first = threading.Event()
+    pending = Hasher(workers=2).start([fifo], lambda n: first.set())
+    assert first.wait(60), "the hashing thread read nothing"
+    pending.cancel()  # what Release.close() does when the audit ends early
+    assert not pending._thread.is_alive()
+    with pytest.raises(Cancelled):
+        pending.wait()
+    writer.join(60)
+    assert not writer.is_alive()

@@ -32,6 +32,8 @@ def test_init_from_scratch_finds_everything(release):
     assert report.verdict == "pass"
     assert finding_ids(report) == {"data_order.within-chunk-unknown", "config.no-training-config",
                                    "code.no-data-processing"}
+    said = next(f.message for f in report.findings if f.id == "config.no-training-config")
+    assert "compared with the checkpoints' own records only (24)" in said and "unverified" not in said, said
 
 
 def test_refresh_updates_hashes_and_keeps_human_text(release):
@@ -121,3 +123,39 @@ def test_litgpt_final_takes_its_step_from_lit_model_pth_and_a_duplicate_of_the_l
     result = init_release(tmp_path / "b")
     assert [c["path"] for c in manifest(tmp_path / "b")["checkpoints"]] == ["step-00000002"]
     assert Dropped("final", "step 2, which another checkpoint directory holds") in result.dropped
+
+
+def _bundle_of(release, files: dict[str, str]) -> None:
+    """Replace the release's code bundle with one of a real git repository holding ``files``."""
+    import subprocess
+
+    repo = release.parent / "code-repo"
+    repo.mkdir()
+    for name, text in files.items():
+        (repo / name).write_text(text)
+    env = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1", "PATH": "/usr/bin:/bin"}
+    for cmd in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"],
+                ["bundle", "create", str(release / "code" / "training-code.bundle"), "HEAD"]):
+        subprocess.run(["git", *cmd], cwd=repo, env=env, check=True, capture_output=True)
+
+
+def test_init_takes_the_entrypoint_from_the_commit_not_a_name_it_lacks(release):
+    (release / "llm360.yaml").unlink()
+    result = init_release(release)
+    assert manifest(release)["code"]["entrypoint"] == "train.py"  # the example's trainer is at the commit
+    assert any("entrypoint train.py: found at the commit" in n for n in result.notes), result.notes
+    # A Trainer script of another name, alone at the top level (tests/hf_run.py, say): that one.
+    (release / "llm360.yaml").unlink()
+    _bundle_of(release, {"hf_run.py": "print('train')\n", "README.md": "code\n"})
+    init_release(release)
+    assert manifest(release)["code"]["entrypoint"] == "hf_run.py"
+    assert "code.file-missing-at-commit" not in finding_ids(audit(release))
+
+
+def test_init_says_when_it_cannot_find_the_entrypoint(release):
+    (release / "llm360.yaml").unlink()
+    _bundle_of(release, {"a.py": "", "b.py": ""})
+    result = init_release(release)
+    assert manifest(release)["code"]["entrypoint"] == "train.py"
+    assert any("none of train.py, pretrain.py, main.py at the commit, declare code.entrypoint" in n
+               for n in result.notes), result.notes  # fmt: skip

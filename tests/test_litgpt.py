@@ -112,6 +112,9 @@ def test_audit_reads_weights_moments_log_and_schedule_with_no_false_error(litgpt
     assert "optimizer.not-released" not in ids and "optimizer.moments-invalid" not in ids
     # No RNG state saved, none needed (LitGPT's resume draws no random numbers): exactly resumable.
     assert "optimizer.not-resumable" not in ids and opt["exactly_resumable"] == len(CHECKPOINTS)
+    summary = _criterion(report, "optimizer_checkpoints")["summary"]  # says what was held, not an RNG never saved
+    assert summary.startswith(f"{len(CHECKPOINTS)} of {len(CHECKPOINTS)} checkpoints exactly resumable (moments, "
+                              "scheduler, data cursor; no RNG state needed"), summary  # fmt: skip
     assert _criterion(report, "metrics")["evidence"]["steps_logged"] == STEPS
     config = _criterion(report, "config")
     assert config["status"] == "pass" and config["evidence"]["architecture"] == "LitGPT GPT (LLaMAMLP)"

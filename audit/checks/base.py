@@ -63,7 +63,8 @@ class Check(ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "info" in cls.__dict__:
-            cls.id, cls.criterion, cls.title = cls.info.check_id, cls.info.criterion, cls.info.title  # type: ignore[assignment]
+            cls.id, cls.criterion = cls.info.check_id, cls.info.criterion
+            cls.title = cls.__dict__.get("title", cls.info.title)  # a second check of a criterion names itself
             cls.rationale, cls.rules = cls.info.rationale, cls.info.rules
 
     @abstractmethod

@@ -61,8 +61,8 @@ class CheckpointsCheck(Check):
                     continue  # read through the weights-only loader (DCP: the metadata allow-list) in _tensors
                 if f.path.endswith(PICKLE_SUFFIXES) or (f.path.endswith(".safetensors") and _is_pickle(release, f.path)):
                     rule = PICKLE_WEIGHTS if f.role == "weights" else PICKLE
-                    out.add(rule, f"{f.path} is a pickle file (not loaded: unpickling can run code); "
-                                  "safetensors expected", f.path)  # fmt: skip
+                    wanted = "safetensors expected" if f.role == "weights" else "JSON, YAML or safetensors expected"
+                    out.add(rule, f"{f.path} is a pickle file (not loaded: unpickling can run code); {wanted}", f.path)
             tensors = self._tensors(release, ck, weights, out)
             if tensors is None:
                 continue

@@ -87,7 +87,9 @@ class ConfigCheck(Check):
             if raw is not None:
                 self._compare_model(m, model_cfg, raw, out)
         if not m.code.training_config:
-            out.add(NO_FILE, "code.training_config is not declared; hyperparameters are unverified")
+            out.add(NO_FILE, "code.training_config is not declared; " + (
+                f"the hyperparameters were compared with the checkpoints' own records only ({from_trainer}), not with "
+                "a training config at the commit" if from_trainer else "hyperparameters are unverified"))
             return
         raw = self._at_commit(repo, m.code, m.code.training_config, missing_commit, out)
         if raw is None:

@@ -32,7 +32,8 @@ def _isclose(got: float, want: float) -> bool:
 
 def lr_mismatches(log, s, batch_size: int = 1) -> list[tuple[int, float, float]]:
     """(step, logged, scheduled) for every logged learning rate the declared schedule does not give, in step
-    order (steps below 1 and non-finite rates are not compared: the log's own findings name those).
+    order (steps below 1 and non-finite rates are not compared: the log's own findings name those). A log whose
+    rate at step s is that of update s + 1 (``log.lr_step_offset``, Megatron-LM's) is compared so.
     ``batch_size``: the global batch (the megatron-* schedules count samples; no vectorised form)."""
     kw = dict(schedule=s.name, peak_lr=s.peak_lr, final_lr=s.final_lr, warmup_steps=s.warmup_steps,
               total_steps=s.total_steps, decay_steps=s.decay_steps)  # fmt: skip
@@ -47,12 +48,12 @@ def lr_mismatches(log, s, batch_size: int = 1) -> list[tuple[int, float, float]]
             st, got = all_st[lo : lo + VECTOR_BLOCK], all_got[lo : lo + VECTOR_BLOCK]
             keep = (all_present[lo : lo + VECTOR_BLOCK] == 1) & (st >= 1) & np.isfinite(got)
             st, got = st[keep], got[keep]
-            want = lr_array(st, **kw)
+            want = lr_array(st + log.lr_step_offset, **kw)
             tol = np.maximum(LR_RTOL * np.maximum(np.abs(got), np.abs(want)), 1e-15)
             # A superset of the mismatches (numpy's cos may differ in the last bit), each then decided by lr_at.
             for i in np.flatnonzero((np.abs(got - want) > tol * (1 - 1e-6)) | ~np.isfinite(want)).tolist():
                 step, g = int(st[i]), float(got[i])
-                w = lr_at(step, **kw, batch_size=batch_size)
+                w = lr_at(step + log.lr_step_offset, **kw, batch_size=batch_size)
                 if not _isclose(g, w):
                     out.append((step, g, w))
         if vectorised:
@@ -60,7 +61,7 @@ def lr_mismatches(log, s, batch_size: int = 1) -> list[tuple[int, float, float]]
     out = []
     for step, got in log.rows.series("learning_rate"):
         if step >= 1 and math.isfinite(got):
-            want = lr_at(step, **kw, batch_size=batch_size)
+            want = lr_at(step + log.lr_step_offset, **kw, batch_size=batch_size)
             if not _isclose(got, want):
                 out.append((step, got, want))
     return out
@@ -114,12 +115,12 @@ class MetricsCheck(Check):
             bad = lr_mismatches(log, s, m.config.training.batch_size)
             if bad:
                 step, got, want = bad[0]
-                out.add(LR, f"{p}: learning rate at step {step} is {got:.6g}, the {s.name} schedule gives "
+                of = "" if not log.lr_step_offset else \
+                    f" (logged after the scheduler's step: the rate of update {step + log.lr_step_offset})"
+                out.add(LR, f"{p}: learning rate at step {step} is {got:.6g}{of}, the {s.name} schedule gives "
                             f"{want:.6g} ({len(bad)} step(s) off)", p, log.line(step))  # fmt: skip
         out.summary = f"{len(log.rows)} steps logged"
-        steps = list(log.rows)
-        stride = max(1, math.ceil(len(steps) / MAX_SERIES_POINTS))
-        shown = steps[::stride] + ([steps[-1]] if steps and (len(steps) - 1) % stride else [])
+        stride, shown = log.rows.thinned(MAX_SERIES_POINTS)
         out.evidence |= {"steps_logged": len(log.rows), "steps_expected": last, "series_stride": stride,
                          "series": {k: [[s, row[k]] for s in shown if k in (row := log.rows[s])]
                                     for k in ("loss", "learning_rate", "grad_norm")}}  # fmt: skip

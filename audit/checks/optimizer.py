@@ -14,6 +14,7 @@ from audit.frameworks.registry import for_files
 from audit.spec.rules.optimizer_checkpoints import NOT_RELEASED, MOMENTS, SHAPE, HEADER, STATE_INVALID, STEP, NOT_RESUMABLE, UNDECLARED, FINAL, FILE, CONTENT, CHECK as OPTIMIZER_CHECKPOINTS_CHECK
 
 RESUME_PARTS = {"scheduler": "the LR scheduler position is", "rng": "the RNG states are", "data_cursor": "the data cursor is"}
+PART_NAMES = {"scheduler": "scheduler", "rng": "RNG", "data_cursor": "data cursor"}
 RNG_KINDS = ("python", "numpy", "torch_cpu")
 
 
@@ -34,6 +35,7 @@ class OptimizerCheck(Check):
         not_released: list[int] = []
         not_resumable: dict[str, list[int]] = {}
         complete = with_optimizer = 0
+        needed: set[str] = set()  # the resume parts some checkpoint's framework needs (LitGPT: no RNG)
         unfetched = release.manifest.checkpoints_source is not None and release.locate.checkpoint_root() is None
         for i, ck in enumerate(cks):
             final = i == len(cks) - 1
@@ -60,6 +62,7 @@ class OptimizerCheck(Check):
             # A framework whose own resume draws no random numbers (LitGPT pretraining) needs no RNG state.
             framework = for_files({f.path.rsplit("/", 1)[-1] for f in ck.files})
             unneeded = {"rng"} - set(framework.resume_needs) if framework is not None else set()
+            needed |= set(RESUME_PARTS) - unneeded
             missing = [part for part in RESUME_PARTS if part not in held and part not in unneeded]
             for part in RESUME_PARTS:
                 if part in ck.state and part not in held:
@@ -74,7 +77,10 @@ class OptimizerCheck(Check):
             out.add(NOT_RESUMABLE, f"not exactly resumable, because {RESUME_PARTS[part]} not released "
                                    f"(step(s) {_steps(steps)})")  # fmt: skip
         out.evidence |= {"checkpoints_with_optimizer": with_optimizer, "exactly_resumable": complete}
-        out.summary = f"{complete} of {len(cks)} checkpoints exactly resumable (moments, scheduler, RNG, data cursor)"
+        parts = [PART_NAMES[p] for p in RESUME_PARTS if p in needed or not with_optimizer]
+        unneeded_said = "" if "RNG" in parts else "; no RNG state needed: the framework's resume draws no random numbers"
+        out.summary = (f"{complete} of {len(cks)} checkpoints exactly resumable "
+                       f"(moments, {', '.join(parts)}{unneeded_said})")
 
     @staticmethod
     def _verify(release: Release, ck, out: Outcome) -> None:

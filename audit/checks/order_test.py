@@ -59,6 +59,7 @@ def _inconsistent(s: OrderSegment) -> str:
 
 class OrderTestCheck(Check):
     info = DATA_ORDER_CHECK
+    title = "Data order: the order test from the weights"  # progress; the criterion's own check is "Data order"
 
     def __init__(self, options: OrderTestOptions | None = None, allow_exec: bool = False,
                  progress: Progress | None = None, replay: ReplayOptions | None = None):  # fmt: skip

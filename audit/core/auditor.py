@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import traceback
+from contextlib import ExitStack
 from pathlib import Path
 
 from audit import SPEC_VERSION, __version__, interrupts
@@ -76,14 +77,15 @@ class Auditor:
         checks = self.checks if self.checks is not None else default_checks(
             options.replay, self.progress, options.scope.data_sample, options.scope.data_sample_seed, options.order)
         try:
-            if options.scope.hash_files:
-                with self.progress.task("hashing", unit="B") as advance:
-                    release.prefetch_hashes(advance)
-            for check in checks:
-                interrupts.check()
-                with self.progress.task(check.title, unit="B") as advance:
-                    release.on_bytes = advance
-                    by_criterion[check.criterion].append(self._run(check, release))
+            with ExitStack() as hashing:
+                if options.scope.hash_files:  # in the background, while the checks run
+                    release.hash_in_background(hashing.enter_context(self.progress.task("hashing", unit="B")))
+                for check in checks:
+                    interrupts.check()
+                    with self.progress.task(check.title, unit="B") as advance:
+                        release.on_bytes = advance
+                        by_criterion[check.criterion].append(self._run(check, release))
+                release.settle_hashes()
             self.hashes = {rel: d for rel, d in release.hashes().items() if _in_directory(release, rel)}
         finally:
             release.close()

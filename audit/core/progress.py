@@ -56,15 +56,21 @@ class RichProgress(Progress):
         self.console = console
         self.bars = Bars(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                          TransferSpeedColumn(), TimeElapsedColumn(), console=console, transient=True)  # fmt: skip
+        self._open = 0
 
     @contextmanager
     def task(self, description, total=None, unit=""):
-        with self.bars:
-            tid = self.bars.add_task(description, total=total)
-            try:
-                yield lambda n=1: self.bars.advance(tid, n)
-            finally:
-                self.bars.remove_task(tid)
+        if not self._open:  # the display lives while any task does (tasks nest: hashing spans the checks)
+            self.bars.start()
+        self._open += 1
+        tid = self.bars.add_task(description, total=total)
+        try:
+            yield lambda n=1: self.bars.advance(tid, n)
+        finally:
+            self.bars.remove_task(tid)
+            self._open -= 1
+            if not self._open:
+                self.bars.stop()
 
     def note(self, message):
         self.console.print(message, highlight=False)

@@ -12,7 +12,7 @@ from audit.formats.interface import ChunkScan
 from audit.formats.registry import scan_chunk
 from audit.frameworks.registry import embedded_model_config
 from audit.storage.files import UnsafePath
-from audit.storage.hashing import Hasher
+from audit.storage.hashing import BackgroundDigests, Hasher
 from audit.storage.coderepo import CodeRepo, CodeRepoError
 from audit.storage.remote import is_remote
 from audit.storage.locate import Locator
@@ -41,6 +41,8 @@ class Release:
     _model_config: dict | str | None = None
     _states: dict[int, dict | ValueError] = field(default_factory=dict)
     _memo: dict[Any, Any] = field(default_factory=dict)
+    _hashing: tuple[BackgroundDigests, dict[Path, str]] | None = None  # running, and path → rel
+    _waiting: list[tuple[str, Callable[[str | OSError], None]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.root = self.root.resolve()
@@ -96,15 +98,46 @@ class Release:
         entries += [e for e in (m.metrics.training_log, m.metrics.evaluations) if e] if m.metrics else []
         return [e.path for e in entries if e.sha256 is not None]
 
-    def prefetch_hashes(self, on_bytes: Callable[[int], None]) -> None:
-        """Hash every declared file up front, in parallel (checks then read the results)."""
+    def hash_in_background(self, on_bytes: Callable[[int], None]) -> None:
+        """Start hashing every declared file, in parallel and in the background: the checks go on meanwhile,
+        and a check's comparison with a digest still being computed waits for :meth:`settle_hashes`."""
         todo = {}
         for rel in self.declared_files():
             if rel not in self._sha and self.mine(rel) and self.has_file(rel):
                 todo[self.path(rel)] = rel
-        for path, digest in self.hasher.digest_many(todo, on_bytes).items():
+        self._hashing = (self.hasher.start(todo, on_bytes), todo)
+
+    def when_hashed(self, rel: str, then: Callable[[str | OSError], None]) -> bool:
+        """Call ``then`` with the file's digest (or the OSError that kept it from being read): now, or from
+        :meth:`settle_hashes` when the background hashing has it in hand. False (and no call) when another
+        shard hashes the file."""
+        if rel not in self._sha:
+            if not self.mine(rel):
+                return False
+            if self._hashing is not None and self.path(rel) in self._hashing[0].paths:
+                self._waiting.append((rel, then))
+                return True
+        try:
+            digest = self.sha256(rel)
+        except OSError as exc:
+            then(exc)
+        else:
+            assert digest is not None
+            then(digest)
+        return True
+
+    def settle_hashes(self) -> None:
+        """Wait for the background hashing, then make the comparisons that waited for it, in the order asked."""
+        if self._hashing is None:
+            return
+        pending, todo = self._hashing
+        self._hashing = None
+        for path, digest in pending.wait().items():
             if isinstance(digest, str):
-                self._sha[todo[path]] = digest  # unreadable files are left for the checks to report
+                self._sha[todo[path]] = digest
+        waiting, self._waiting = self._waiting, []
+        for rel, then in waiting:
+            self.when_hashed(rel, then)  # a file the threads could not read is tried once more, and its error given
 
     def header(self, rel: str) -> SafetensorsHeader:
         """Parsed safetensors header (raises :class:`HeaderError`; OSError becomes one too)."""
@@ -210,6 +243,9 @@ class Release:
         return self._code
 
     def close(self) -> None:
+        if self._hashing is not None:  # the audit ended early (an interrupt): stop the threads
+            self._hashing[0].cancel()
+            self._hashing = None
         if isinstance(self._code, CodeRepo):
             self._code.close()
         self.locate.close()

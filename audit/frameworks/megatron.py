@@ -14,9 +14,15 @@ parallel rank: random, numpy, torch, CUDA and tracker states) and ``num_floating
 
 Everything but the tensors is read from the pickle's opcodes (:mod:`audit.readers.pickle_opcodes`),
 nothing imported or called; the tensors only with ``torch.load(weights_only=True)`` after the static
-scan, with ``argparse.Namespace`` (an attribute bag: made by ``__new__``, its ``__dict__`` set) and numpy
-arrays (the RNG state) allowed besides tensors. Not read yet: the distributed optimizer's
-``distrib_optim.pt`` shards and the ``torch_dist`` format (PyTorch Distributed Checkpoint).
+scan, with ``argparse.Namespace`` (an attribute bag: made by ``__new__``, its ``__dict__`` set), numpy
+arrays (the RNG state) and the inert classes recent ``args`` hold (megatron-core enums, ``SimpleNamespace``
+— all of ``args`` with ``--yaml-cfg`` —, ``pathlib`` paths: :mod:`audit.readers.pickle_inert`, megatron
+never imported) allowed besides tensors. The training loop's TensorBoard scalars (``--tensorboard-dir``)
+are the ``megatron-tensorboard`` log (:func:`audit.readers.tensorboard_log.read_megatron_event_file`).
+The ``torch_dist`` format (``iter_NNNNNNN/`` = a PyTorch Distributed Checkpoint + ``common.pt``, which holds
+all of the above but the model, the optimizer's moments and the RNG state) is read by the same adapter: its
+``common.pt`` as a model_optim_rng.pt, its items as :mod:`audit.frameworks.megatron_dist` says.
+Not read yet: the distributed optimizer's ``distrib_optim.pt`` shards, the stdout log.
 
 The learning rate of update ``s`` is ``OptimizerParamScheduler.get_lr`` at ``num_steps = (s - 1) ×
 global_batch_size`` (the scheduler is stepped by the global batch after each update): the
@@ -28,10 +34,13 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from audit.frameworks import megatron_dist
 from audit.frameworks.interface import CheckpointFacts, Framework, Hyperparameters, ReadJson, RecordedTraining
+from audit.readers import dcp
 from audit.readers.bounded import read_bytes
+from audit.readers.tensorboard_log import read_megatron_event_file
 
 CHECKPOINT = "model_optim_rng.pt"
 TRACKER = "latest_checkpointed_iteration.txt"
@@ -40,6 +49,8 @@ ITER_DIR = re.compile(r"iter_(\d+)")
 #: --lr-decay-style → the manifest's schedule of the same arithmetic (WSD, inverse-square-root: none yet).
 SCHEDULES = {"cosine": "megatron-cosine", "linear": "megatron-linear", "constant": "megatron-constant"}
 RNG_KEYS = ("random_rng_state", "np_rng_state", "torch_rng_state")
+#: What ``args`` is: argparse's Namespace, or with ``--yaml-cfg`` a SimpleNamespace (training/yaml_arguments.py).
+ARGS_CLASSES = ("argparse.Namespace", "types.SimpleNamespace")
 
 
 def rank_files(directory: Path) -> list[Path]:
@@ -51,6 +62,13 @@ def rank_files(directory: Path) -> list[Path]:
     return [d / CHECKPOINT for d in ranks if (d / CHECKPOINT).is_file()]
 
 
+def header_files(directory: Path) -> list[Path]:
+    """The files of a checkpoint directory holding its args and iteration: every rank's model_optim_rng.pt
+    (legacy), or the common.pt of a torch_dist checkpoint."""
+    common = megatron_dist.common_file(directory)
+    return rank_files(directory) or ([common] if common is not None else [])
+
+
 def nested_in(directory: Path) -> Path | None:
     """The checkpoint directory a rank directory (``iter_N/mp_rank_00``) belongs to, or None."""
     return directory.parent if RANK_DIR.fullmatch(directory.name) else None
@@ -58,7 +76,9 @@ def nested_in(directory: Path) -> Path | None:
 
 def read_header(path: Path, rel: str) -> dict[str, Any]:
     """Everything of a model_optim_rng.pt but its tensors, from the pickle's opcodes (tensors, the model's
-    OrderedDict and any other object become inert records); ``args`` as a dict of its plain values.
+    OrderedDict and any other object become inert records); ``args`` as a dict of its plain values
+    (:func:`audit.readers.pickle_inert.plain`: enums as ``{"enum": class, "value": v}``, dtypes by name,
+    nested namespaces as dicts, paths as strings).
     Raises ValueError (one line naming ``rel``) when the file is not such a pickle."""
     st = path.stat()
     return _read_header(str(path), rel, st.st_size, st.st_mtime_ns)
@@ -66,6 +86,7 @@ def read_header(path: Path, rel: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=32)
 def _read_header(path: str, rel: str, size: int, mtime: int) -> dict[str, Any]:
+    from audit.readers.pickle_inert import attributes
     from audit.readers.pickle_opcodes import Opaque, PickleLiteralError, pickle_bytes, read_literals
 
     try:
@@ -76,12 +97,8 @@ def _read_header(path: str, rel: str, size: int, mtime: int) -> dict[str, Any]:
         raise ValueError(f"{rel}: not a Megatron checkpoint (no args or iteration in it)")
     args = top.get("args")
     plain: dict[str, Any] = {}
-    if isinstance(args, Opaque) and args.name == "argparse.Namespace" and isinstance(args.state, dict):
-        for key, v in args.state.items():
-            if isinstance(v, Opaque) and v.imported and v.name.startswith("torch."):
-                v = v.name  # a dtype, e.g. params_dtype torch.float32
-            if v is None or isinstance(v, (bool, int, float, str)):
-                plain[str(key)] = v
+    if isinstance(args, Opaque) and args.name in ARGS_CLASSES and isinstance(args.state, dict):
+        plain = attributes(args.state)
     return {**top, "args": plain}
 
 
@@ -152,16 +169,19 @@ class Megatron(Framework):
     schedules = tuple(SCHEDULES.values())
     #: What the weights-only loader must allow in a model_optim_rng.pt besides tensors.
     pickle_allows = frozenset({"namespaces", "numpy_arrays"})
+    #: Its training loop's TensorBoard scalars (``--tensorboard-dir``).
+    log_formats: ClassVar = {"megatron-tensorboard": read_megatron_event_file}
 
     def owns(self, file_names: set[str]) -> bool:
-        return CHECKPOINT in file_names
+        return CHECKPOINT in file_names or megatron_dist.COMMON in file_names
 
     def nested_in(self, directory: Path) -> Path | None:
         return nested_in(directory)
 
     def model_config(self, path: Path, rel: str) -> dict[str, Any] | None:
-        """The run's arguments, read from a model_optim_rng.pt (Megatron saves no separate model config)."""
-        if path.name != CHECKPOINT:
+        """The run's arguments, read from a model_optim_rng.pt or a torch_dist common.pt (Megatron saves no
+        separate model config)."""
+        if path.name not in (CHECKPOINT, megatron_dist.COMMON):
             return None
         args = read_header(path, rel)["args"]
         if not args:
@@ -169,10 +189,10 @@ class Megatron(Framework):
         return args
 
     def checkpoint_facts(self, directory: Path, read_json: ReadJson) -> CheckpointFacts | None:
-        files = rank_files(directory)
+        files = header_files(directory)
         if not files:
             return None
-        source = f"{files[0].parent.name}/{CHECKPOINT}"
+        source = files[0].relative_to(directory).as_posix()
         try:
             head = read_header(files[0], f"{directory.name}/{source}")
         except ValueError:
@@ -188,7 +208,9 @@ class Megatron(Framework):
                                      f"{directory.name}"))  # fmt: skip
         problems += self._tracker(directory, step)
         holds = set()
-        if isinstance(head.get("optimizer"), dict) and head["optimizer"]:
+        if files[0].name == megatron_dist.COMMON:
+            holds |= self._sharded_holds(directory)
+        elif isinstance(head.get("optimizer"), dict) and head["optimizer"]:
             holds.add("optimizer")
         sched = head.get("opt_param_scheduler")
         if isinstance(sched, dict) and type(sched.get("num_steps")) is int:
@@ -210,13 +232,23 @@ class Megatron(Framework):
                                problems=tuple(problems))  # fmt: skip
 
     @staticmethod
+    def _sharded_holds(directory: Path) -> set[str]:
+        """What a torch_dist checkpoint's DCP items hold: the optimizer's moments, the RNG state."""
+        try:
+            meta = dcp.checkpoint_metadata(directory, directory.name)
+        except dcp.DcpError:
+            return set()  # the checks report the unreadable .metadata
+        holds = {"optimizer"} if megatron_dist.moments(meta) else set()
+        return holds | ({"rng"} if megatron_dist.holds_rng(meta) else set())
+
+    @staticmethod
     def _tracker(directory: Path, step: int) -> list[tuple[str, str]]:
         """latest_checkpointed_iteration.txt against this checkpoint, when it is the save directory's latest."""
         said = read_tracker(directory.parent)
         if said is None or said == "release":
             return []
         siblings = [int(m.group(1)) for d in directory.parent.iterdir()
-                    if (m := ITER_DIR.fullmatch(d.name)) and rank_files(d)]  # fmt: skip
+                    if (m := ITER_DIR.fullmatch(d.name)) and header_files(d)]  # fmt: skip
         named = ITER_DIR.fullmatch(directory.name)
         if named is None or int(named.group(1)) != max(siblings, default=-1):
             return []
@@ -229,7 +261,7 @@ class Megatron(Framework):
         return []
 
     def _args(self, directory: Path, root: Path) -> tuple[str, dict[str, Any]] | None:
-        files = rank_files(directory)
+        files = header_files(directory)
         if not files:
             return None
         rel = files[0].relative_to(root).as_posix()
@@ -239,14 +271,14 @@ class Megatron(Framework):
         try:
             found = self._args(directory, root)
         except ValueError as exc:
-            rel = rank_files(directory)[0].relative_to(root).as_posix()
+            rel = header_files(directory)[0].relative_to(root).as_posix()
             return [RecordedTraining(rel, "args", {}, problem=str(exc))]
         if found is None or not found[1]:
             return []
         rel, args = found
         training, _ = training_from_args(args)
         records = [RecordedTraining(rel, "args", training)]
-        sched = read_header(rank_files(directory)[0], rel).get("opt_param_scheduler")
+        sched = read_header(header_files(directory)[0], rel).get("opt_param_scheduler")
         batch = _int(args.get("global_batch_size"))
         if isinstance(sched, dict) and batch and args.get("train_iters") and not args.get("rampup_batch_size"):
             schedule = scheduler_schedule(sched, batch)
@@ -268,7 +300,7 @@ class Megatron(Framework):
         if lacking:
             why = "; ".join([f"its args do not give {', '.join(lacking)}"] + notes)
             return Hyperparameters(None, f"{rel}: {why}; declare config: by hand")
-        model = rank_files(directory)[0].relative_to(directory).as_posix()
+        model = header_files(directory)[0].relative_to(directory).as_posix()
         return Hyperparameters(training, f"hyperparameters from the args in {rel} (read from its opcodes, never "
                                          f"unpickled; schedule {training['lr_schedule']['name']}: Megatron's "
                                          "OptimizerParamScheduler.get_lr)" + "".join(f"; {n}" for n in notes),

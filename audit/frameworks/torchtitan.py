@@ -17,7 +17,6 @@ declared ``code.replay_command`` (:meth:`Torchtitan.replay_blocker` says what to
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -36,24 +35,8 @@ REPLAY_COMMAND_EXAMPLE = ("{python} -m audit.frameworks.torchtitan_driver --chec
                           "torchtitan.train --module llama3 --config llama3_debugmodel")  # fmt: skip
 
 
-@lru_cache(maxsize=32)
-def _metadata(path: str, rel: str, size: int, mtime: int) -> dcp.DcpMetadata:
-    return dcp.read_metadata(Path(path), rel)
-
-
-def metadata(directory: Path, rel_dir: str) -> dcp.DcpMetadata:
-    """The checkpoint's DCP metadata (cached while the file is unchanged); raises :class:`dcp.DcpError`."""
-    path = directory / dcp.METADATA
-    try:
-        st = path.stat()
-    except OSError as exc:
-        raise dcp.DcpError(f"{rel_dir}/{dcp.METADATA}: cannot be read ({exc.strerror or exc})") from None
-    return _metadata(str(path), f"{rel_dir}/{dcp.METADATA}" if rel_dir else dcp.METADATA, st.st_size, st.st_mtime_ns)
-
-
-def item(directory: Path, rel_dir: str, name: str) -> Any:
-    """One item of the checkpoint (raises :class:`dcp.DcpError`)."""
-    return dcp.load_item(directory, metadata(directory, rel_dir), name, rel_dir)
+#: The checkpoint's DCP metadata and one item of it (:mod:`audit.readers.dcp`; both raise :class:`dcp.DcpError`).
+metadata, item = dcp.checkpoint_metadata, dcp.checkpoint_item
 
 
 def weights(meta: dcp.DcpMetadata) -> dict[str, dcp.Item]:

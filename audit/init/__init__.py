@@ -152,7 +152,7 @@ def init_release(root: Path, *, write: bool = True, checkpoint_every: int | None
     r.metrics()
     ordered = {k: doc[k] for k in KEY_ORDER if k in doc} | {k: v for k, v in doc.items() if k not in KEY_ORDER}
     text = yamlio.dumps(ordered)
-    problems = list(schemas.validator("manifest").iter_errors(ordered))
+    problems = list(map(schemas.innermost, schemas.validator("manifest").iter_errors(ordered)))
     for e in problems[:5]:
         r.note(f"still to complete by hand: {'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}")
     result = InitResult(path=path, text=text, changes=r.changes(yamlio.loads(text), on_disk, text), dropped=r.dropped,

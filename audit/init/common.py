@@ -96,7 +96,7 @@ def _role(name: str) -> str | None:
         return "scheduler"
     if name.startswith("rng_state"):
         return "rng"
-    if name in ("training_state.json", TRAINER_STATE):
+    if name in ("training_state.json", TRAINER_STATE, "common.pt"):  # common.pt: megatron-core's torch_dist args etc.
         return "training-state"
     if name.endswith(WEIGHT_SUFFIXES) and name != "training_args.bin":
         return "weights"

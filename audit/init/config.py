@@ -10,6 +10,7 @@ from audit.frameworks.interface import Hyperparameters
 from audit.frameworks.registry import FRAMEWORKS
 from audit.init.changes import Sources, diff, show
 from audit.init.common import ENTRYPOINTS
+from audit.storage.coderepo import CodeRepo, CodeRepoError, blob_at
 
 
 class ConfigPart:
@@ -66,8 +67,29 @@ class ConfigPart:
         if commit is None:
             self.note(f"code: {rel} has no heads")
             return
-        self.doc["code"] = {"repo": rel, "commit": commit, "entrypoint": ENTRYPOINTS[0]}
-        self.note(f"code: {rel} at {commit[:12]} (entrypoint guessed as {ENTRYPOINTS[0]}; check it)")
+        entrypoint, how = self._entrypoint(rel, commit)
+        self.doc["code"] = {"repo": rel, "commit": commit, "entrypoint": entrypoint}
+        self.note(f"code: {rel} at {commit[:12]} (entrypoint {entrypoint}: {how}; check it)")
+
+    def _entrypoint(self, rel: str, commit: str) -> tuple[str, str]:
+        """The first of ENTRYPOINTS at the commit, else its only top-level Python file, else a guess that says so."""
+        try:
+            repo = CodeRepo.open(self.root, rel)
+        except CodeRepoError:
+            return ENTRYPOINTS[0], "guessed"
+        try:
+            at = repo.commit(commit)
+            if at is None:
+                return ENTRYPOINTS[0], "guessed"
+            present = [name for name in ENTRYPOINTS if blob_at(at, name) is not None]
+            if present:
+                return present[0], "found at the commit"
+            scripts = [b.path for b in at.tree.blobs if b.path.endswith(".py")]
+            if len(scripts) == 1:
+                return scripts[0], "the only Python file at the commit's top level"
+            return ENTRYPOINTS[0], f"guessed: none of {', '.join(ENTRYPOINTS)} at the commit, declare code.entrypoint"
+        finally:
+            repo.close()
 
     def license(self) -> None:
         if "license" in self.doc:

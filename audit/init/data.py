@@ -8,6 +8,7 @@ from audit.formats.registry import scan_chunk
 from audit.formats import discover
 from audit.readers.tensorboard_log import is_event_file
 from audit.frameworks.hf_trainer import TRAINER_STATE, is_trainer_state
+from audit.frameworks.registry import for_files
 from audit.init.common import _first_record, _records
 from audit.spec.manifest import DataFormat
 
@@ -196,20 +197,34 @@ class DataPart:
         metrics["training_log"] = self.digests.merge(entry or {}, fresh)
 
     def _tensorboard_log(self, metrics: dict) -> None:
-        """TensorBoard event files (torchtitan's ``tb/<time>/events.out.tfevents.*``), where no other log is
-        declared: the latest run's (the last by directory and name)."""
-        if metrics.get("training_log") is not None and metrics["training_log"].get("format") != "tensorboard":
+        """TensorBoard event files (torchtitan's ``tb/<time>/events.out.tfevents.*``, Megatron-LM's in its
+        ``--tensorboard-dir``), where no other log is declared: the latest run's (the last by directory and
+        name), in the format of the framework that wrote the checkpoints (its tags and conventions)."""
+        if metrics.get("training_log") is not None and metrics["training_log"].get("format") not in TENSORBOARD:
             return
         found = sorted((p for p in self.files if is_event_file(p.name)), key=lambda p: p.relative_to(self.root).parts)
         if not found:
             return
         entry = metrics.get("training_log")
-        fresh = self.digests.entry(self.root, found[-1], format="tensorboard")
-        if entry is None or entry.get("path") != fresh["path"]:
+        fmt = self._tensorboard_format()
+        fresh = self.digests.entry(self.root, found[-1], format=fmt)
+        if entry is None or entry.get("path") != fresh["path"] or entry.get("format") != fmt:
             more = f"; {len(found) - 1} other event file(s) not declared" if len(found) > 1 else ""
-            self.note(f"metrics.training_log: {fresh['path']} (TensorBoard scalars: loss, lr, grad norm){more}")
+            self.note(f"metrics.training_log: {fresh['path']} ({fmt}: loss, lr, grad norm){more}")
         metrics["training_log"] = self.digests.merge(entry or {}, fresh)
 
+
+    def _tensorboard_format(self) -> str:
+        """The TensorBoard log format of the framework whose files the checkpoints hold (Megatron-LM's:
+        megatron-tensorboard), else ``tensorboard``."""
+        names = {str(f.get("path", "")).rsplit("/", 1)[-1] for c in self.doc.get("checkpoints") or []
+                 for f in c.get("files") or [] if isinstance(f, dict)}  # fmt: skip
+        framework = for_files(names)
+        return next((k for k in (framework.log_formats if framework else {}) if k in TENSORBOARD), "tensorboard")
+
+
+#: The TensorBoard training-log formats (metrics.training_log.format).
+TENSORBOARD = ("tensorboard", "megatron-tensorboard")
 
 #: The columns of LitGPT's pretrain metrics.csv that make it a training log.
 LITGPT_COLUMNS = {"iter", "loss", "learning_rate"}

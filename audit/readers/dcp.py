@@ -7,6 +7,9 @@ metadata classes, ``torch.Size``, dtypes, layouts and paths resolve to inert sta
 module (none of torch's or the file's code is imported or called); any other global is refused before
 anything is built, and the file is reported. The metadata gives every item's name, kind (tensor or
 bytes), dtype and shape, and where its bytes lie (file, offset, length), like a safetensors header.
+megatron-core's ``dist_checkpointing.save`` (Megatron-LM's ``torch_dist``) also keeps every rank's save plan in
+it (``all_local_plans``: ``SavePlan``, ``WriteItem``, ``TensorWriteData``, ``WriteItemType`` of
+``torch.distributed.checkpoint.planner``), allowed as the same inert records and not read.
 
 An item is then read from its byte range of the ``.distcp`` file: a ``torch.save`` of one tensor or
 object, scanned statically and opened with ``torch.load(weights_only=True)``
@@ -19,6 +22,7 @@ import io
 import math
 import pickle
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +74,10 @@ def _new_record(cls: type) -> Any:
 
 _RECORDS = {name: _record(name) for name in (
     "Metadata", "TensorStorageMetadata", "BytesStorageMetadata", "ChunkStorageMetadata", "TensorProperties",
-    "MetadataIndex", "StorageMeta", "_StorageInfo")}  # fmt: skip
+    "MetadataIndex", "StorageMeta", "_StorageInfo", "SavePlan", "WriteItem", "TensorWriteData")}  # fmt: skip
+#: megatron-core's ``dist_checkpointing.save`` keeps every rank's save plan in the Metadata (``all_local_plans``,
+#: to reuse the structure on the next save): these classes of ``torch.distributed.checkpoint.planner``.
+_PLANNER = ("SavePlan", "WriteItem", "TensorWriteData")
 for _cls in _RECORDS.values():
     _cls.__new__ = lambda cls, *a, **k: _new_record(cls)  # type: ignore[method-assign]
 
@@ -92,7 +99,9 @@ def _path(*parts: Any) -> str:
 
 #: The globals a DCP .metadata may name, and what each becomes here (never the real object).
 ALLOWED: dict[tuple[str, str], Any] = {
-    **{(_DCP, name): cls for name, cls in _RECORDS.items() if name != "_StorageInfo"},
+    **{(_DCP, name): cls for name, cls in _RECORDS.items() if name != "_StorageInfo" and name not in _PLANNER},
+    **{("torch.distributed.checkpoint.planner", name): _RECORDS[name] for name in _PLANNER},
+    ("torch.distributed.checkpoint.planner", "WriteItemType"): lambda value=0: value,  # an Enum, by its value
     ("torch.distributed.checkpoint.filesystem", "_StorageInfo"): _RECORDS["_StorageInfo"],
     (_DCP, "_MEM_FORMAT_ENCODING"): lambda value=0: value,
     ("torch", "Size"): _size,
@@ -256,3 +265,24 @@ def load_item(directory: Path, meta: DcpMetadata, name: str, rel_dir: str) -> An
         return load_bytes_weights_only(data, f"{where} [{name}]")
     except PickleProblem as exc:
         raise DcpError(str(exc)) from None
+
+
+@lru_cache(maxsize=32)
+def _cached_metadata(path: str, rel: str, size: int, mtime: int) -> DcpMetadata:
+    return read_metadata(Path(path), rel)
+
+
+def checkpoint_metadata(directory: Path, rel_dir: str) -> DcpMetadata:
+    """A checkpoint directory's DCP metadata (cached while the file is unchanged); raises :class:`DcpError`."""
+    path = directory / METADATA
+    rel = f"{rel_dir}/{METADATA}" if rel_dir else METADATA
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise DcpError(f"{rel}: cannot be read ({exc.strerror or exc})") from None
+    return _cached_metadata(str(path), rel, st.st_size, st.st_mtime_ns)
+
+
+def checkpoint_item(directory: Path, rel_dir: str, name: str) -> Any:
+    """One item of a checkpoint directory (raises :class:`DcpError`)."""
+    return load_item(directory, checkpoint_metadata(directory, rel_dir), name, rel_dir)

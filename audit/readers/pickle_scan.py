@@ -4,7 +4,8 @@ Every pickle in a release is untrusted: unpickling imports whatever ``GLOBAL``, 
 ``INST`` name and calls it. The opcodes run on the literal stack machine of
 :mod:`audit.readers.pickle_opcodes` (so a ``STACK_GLOBAL`` fed from memoized strings resolves), and
 every name is held against an allow-list: what ``torch.save`` of tensors, state_dicts, optimizer and
-scheduler state, RNG states, numpy arrays and Hugging Face ``TrainingArguments`` needs. Anything
+scheduler state, RNG states, numpy arrays, Hugging Face ``TrainingArguments`` and Megatron-LM's ``args``
+need. Anything
 else is unsafe — deny by default, so ``os.system``, ``subprocess.Popen``, ``builtins.exec``,
 ``runpy._run_code`` and every gadget not yet thought of are unsafe for not being listed.
 
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from audit import interrupts
+from audit.readers.pickle_inert import INERT_NAMES
 from audit.readers.pickle_opcodes import MAX_PICKLE_BYTES, ZIP_ERRORS, PickleLiteralError, run_pickle, zip_member
 
 _ELEMENTS = ("BFloat16", "Bool", "Byte", "Char", "ComplexDouble", "ComplexFloat", "Double", "Float", "Half", "Int",
@@ -53,7 +55,9 @@ _NUMPY_DTYPES = (
 #: - Hugging Face enums (``SchedulerType('linear')``): calling an enum class with a value looks a
 #:   member up. Importing their modules runs transformers/accelerate code — installed code, not the
 #:   release's, and the same the auditor runs for a replay.
-ALLOWED = frozenset({
+#: - what a run's saved arguments hold (:data:`audit.readers.pickle_inert.INERT`: megatron-core enums,
+#:   ``types.SimpleNamespace``, ``pathlib`` paths): never imported — the loader binds stand-ins to them.
+ALLOWED = frozenset({*INERT_NAMES,
     "collections.OrderedDict", "collections.Counter", "collections.defaultdict",
     "builtins.set", "builtins.frozenset", "builtins.slice", "builtins.complex", "builtins.bytearray",
     "builtins.bytes", "builtins.list", "builtins.dict", "builtins.tuple", "builtins.int", "builtins.float",

@@ -5,6 +5,14 @@ its TFRecord reader checks each record's length and CRC, and its protobufs decod
 that is truncated or fails its CRC is a problem naming where the file stops being readable (the
 package's own loaders stop there silently). Scalars map to the log's fields by tag: torchtitan's
 ``loss_metrics/global_avg_loss``, ``lr/<optimizer>`` and ``grad_norm``, and the common plain names.
+
+Megatron-LM's (``training_log`` in megatron/training/training.py, one event per
+``--tensorboard-log-interval`` iterations, keyed by iteration) are read by :func:`read_megatron_event_file`:
+``lm loss`` (the loss key of GPT's ``loss_func``), ``learning-rate``, ``grad-norm``; its ``… vs samples``
+duplicates (keyed by consumed samples), ``batch-size``, ``loss-scale`` and the ``add_text`` of every
+argument are not fields of the log. Megatron reads the learning rate after the scheduler's step, so the
+rate logged at iteration s is the one update s + 1 uses (``lr_step_offset`` 1): what the file cannot
+say is the rate of the first update.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ TAGS = {
     "lr": "learning_rate", "learning_rate": "learning_rate", "train/learning_rate": "learning_rate",
     "grad_norm": "grad_norm", "train/grad_norm": "grad_norm",
 }  # fmt: skip
+#: Megatron-LM's tags (megatron/training/training.py training_log) → log field.
+MEGATRON_TAGS = {"lm loss": "loss", "learning-rate": "learning_rate", "grad-norm": "grad_norm"}
 EVENT_FILE_MARK = "tfevents"
 
 
@@ -30,6 +40,10 @@ def _field(tag: str) -> str | None:
     if tag in TAGS:
         return TAGS[tag]
     return "learning_rate" if tag.startswith("lr/") else None
+
+
+def _megatron_field(tag: str) -> str | None:
+    return MEGATRON_TAGS.get(tag)
 
 
 def _scalar(value) -> float | None:
@@ -49,9 +63,15 @@ def _scalar(value) -> float | None:
     return None
 
 
-def read_event_file(path: Path) -> TrainingLog:
-    """The scalars of one event file, one row per step (the loss, learning rate and grad norm found)."""
-    log = TrainingLog(position_kind="event")
+def read_megatron_event_file(path: Path) -> TrainingLog:
+    """An event file Megatron-LM's training loop wrote (its tags; the rate logged at s is that of update s + 1)."""
+    return read_event_file(path, _megatron_field, lr_step_offset=1)
+
+
+def read_event_file(path: Path, field=_field, lr_step_offset: int = 0) -> TrainingLog:
+    """The scalars of one event file, one row per step (the loss, learning rate and grad norm found);
+    ``field(tag)``: the log field a tag is, or None."""
+    log = TrainingLog(position_kind="event", lr_step_offset=lr_step_offset)
     try:
         from tensorboard.backend.event_processing import event_file_loader
         from tensorboard.compat import tf
@@ -80,7 +100,7 @@ def read_event_file(path: Path) -> TrainingLog:
                 break
             n += 1
             for value in event.summary.value:
-                name = _field(value.tag)
+                name = field(value.tag)
                 got = _scalar(value) if name is not None else None
                 if got is None:
                     continue

@@ -49,13 +49,17 @@ def looks_pickled(path: Path) -> bool:
 
 def _allowed(numpy_arrays: bool, namespaces: bool):
     """Globals allowed besides tensors: numpy arrays (as HF Trainer's rng_state.pth and Megatron's rng_state
-    hold: the globals transformers allows itself) and ``argparse.Namespace`` (Megatron's ``args``: made by
-    ``__new__``, its ``__dict__`` set — no code of the pickle's choosing runs)."""
+    hold: the globals transformers allows itself) and Megatron's ``args``: ``argparse.Namespace`` (made by
+    ``__new__``, its ``__dict__`` set — no code of the pickle's choosing runs) and the inert classes its
+    attributes hold, each bound to a stand-in that builds a record (:mod:`audit.readers.pickle_inert`:
+    megatron-core is never imported)."""
     import argparse
 
     import torch
 
-    allowed: list = [argparse.Namespace] if namespaces else []
+    from audit.readers.pickle_inert import stand_ins
+
+    allowed: list = [argparse.Namespace, *stand_ins()] if namespaces else []
     if numpy_arrays:
         import numpy as np
 

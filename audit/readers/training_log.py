@@ -26,7 +26,10 @@ class StepTable:
         self._cols = {name: array("d") for name in LOG_FIELDS}
         self._present = {name: bytearray() for name in LOG_FIELDS}
         self._index: dict[int, int] | None = None  # built only if steps arrive out of order
-        self._positions = array("q")  # where each row was read: a line number, an entry index (-1: unknown)
+        # Where each row was read (a line number, an entry index; -1: unknown): runs of consecutive lines as
+        # (first row, first line) while rows come a block at a time, one entry per row once they do not.
+        self._runs: list[tuple[int, int]] = []
+        self._positions: array | None = None
         self._columns = [(name, self._cols[name], self._present[name]) for name in LOG_FIELDS]
 
     def _after_last(self, step: int) -> bool:
@@ -42,8 +45,8 @@ class StepTable:
             self._index = {s: i for i, s in enumerate(self._steps)}
         if self._index is not None:
             self._index[step] = len(self._steps)
+        self._positions_per_row().append(position)
         self._steps.append(step)
-        self._positions.append(position)
         for name, col, present in self._columns:
             if name in row:
                 col.append(row[name])
@@ -57,8 +60,11 @@ class StepTable:
         """Append rows read in order (steps increasing past the last one), a column at a time; ``cols``:
         (field, values, present) — values all floats where present, all None where not."""
         n = len(steps)
+        if self._positions is None:
+            self._runs.append((len(self._steps), first_line))
+        else:
+            self._positions += array("q", range(first_line, first_line + n))
         self._steps += array("q", steps)  # array + array: one C loop (extend() from a list is several times slower)
-        self._positions += array("q", range(first_line, first_line + n))
         for name, values, present in cols:
             self._cols[name] += array("d", values) if present else array("d", [math.nan]) * n
             self._present[name] += b"\x01" * n if present else bytes(n)
@@ -84,7 +90,21 @@ class StepTable:
     def position(self, step: int) -> int | None:
         """Where the row of ``step`` was read (see :attr:`TrainingLog.position_kind`), or None."""
         i = self._find(step)
-        return None if i is None or self._positions[i] < 0 else self._positions[i]
+        if i is None:
+            return None
+        if self._positions is not None:
+            return None if self._positions[i] < 0 else self._positions[i]
+        row, line = self._runs[bisect_right(self._runs, (i, math.inf)) - 1]
+        return line + i - row
+
+    def _positions_per_row(self) -> array:
+        """The positions as one entry per row (from here on: rows added one at a time)."""
+        if self._positions is None:
+            self._positions = array("q")
+            ends = [row for row, _ in self._runs[1:]] + [len(self._steps)]
+            for (row, line), end in zip(self._runs, ends):
+                self._positions += array("q", range(line, line + end - row))
+        return self._positions
 
     def get(self, step: int, default=None):
         i = self._find(step)
@@ -125,6 +145,14 @@ class StepTable:
         first.extend(range(expect, min(last + 1, expect + show - len(first))) if count else ())
         return count, first[:show]
 
+    def thinned(self, most: int) -> tuple[int, list[int]]:
+        """(stride, steps): every stride-th logged step in step order, and the last — at most ``most`` + 1
+        points for a curve, without a list of every step."""
+        steps = self._steps if self._index is None else sorted(self._steps)
+        stride = max(1, math.ceil(len(steps) / most))
+        shown = steps[::stride].tolist() if isinstance(steps, array) else steps[::stride]
+        return stride, shown + ([steps[-1]] if steps and (len(steps) - 1) % stride else [])
+
     def buffers(self, name: str) -> tuple[array, array, bytearray, bool]:
         """The raw columns, for vectorised checks: (steps, values of ``name``, present flags, in step order)."""
         return self._steps, self._cols[name], self._present[name], self._index is None
@@ -142,6 +170,9 @@ class TrainingLog:
     missing_fields: dict[str, int] = field(default_factory=dict)  # field → rows lacking it
     position_kind: str = "line"  # what StepTable.position counts: "line" (1-based) or "log_history" (index)
     first_problem_line: int | None = None  # the line of problems[0], in a line-based log
+    #: 1 where the learning rate logged at step s is the one update s + 1 uses (Megatron-LM logs the rate after
+    #: the scheduler's step); 0 where it is the rate of update s itself.
+    lr_step_offset: int = 0
 
     def problem(self, message: str, line: int | None = None) -> None:
         if not self.problems and line is not None and line > 0 and self.position_kind == "line":

@@ -44,11 +44,12 @@ def print_summary(report: Report, console: Console) -> None:
     following = _consequences(report.findings)  # notes too: "replay 8→12 skipped" follows from a missing file
     explained: set[str] = set()
     for f in shown:  # as ruff and pytest print them: where, severity, rule, message; then what to do, once per rule
-        colour = "red" if f.severity == "error" else "yellow"
+        colour = "dim" if f.waiver else "red" if f.severity == "error" else "yellow"
         where = (f.path or MANIFEST_NAME) + (f":{f.line}" if f.line else "")
-        console.print(f"{escape(where)}: [{colour}]{f.severity}[/] {f.id}: {escape(f.message)}",
+        label = f"{f.severity} (waived)" if f.waiver else f.severity  # not counted below: the policy waives it
+        console.print(f"{escape(where)}: [{colour}]{label}[/] {f.id}: {escape(f.message)}",
                       highlight=False, soft_wrap=True)  # fmt: skip
-        if f.remediation and f.id not in explained:
+        if f.remediation and f.id not in explained and not f.waiver:
             explained.add(f.id)
             console.print(f"  fix: {escape(f.remediation)}", highlight=False, soft_wrap=True)
         also = following.get((f.id, f.path), [])
@@ -66,7 +67,7 @@ def print_summary(report: Report, console: Console) -> None:
     colour = "green" if report.verdict == "pass" else "red"
     console.print(
         f"[bold {colour}]{report.verdict.upper()}[/] · level {report.level} · "
-        f"{c['error']} error(s), {c['warning']} warning(s)",
+        f"{c['error']} error(s), {c['warning']} warning(s)" + (f", {c['waived']} waived" if c.get("waived") else ""),
         highlight=False,
     )
     if report.sample_note():

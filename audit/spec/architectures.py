@@ -111,7 +111,9 @@ def is_megatron_args(cfg: dict) -> bool:
 
 def expected_megatron_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
     """Tensor name → shape of megatron-core's ``GPTModel`` state dict on one model-parallel rank, for its
-    local and Transformer Engine layer specs (dense MLP, no QK norm); ``_extra_state`` entries left out."""
+    local and Transformer Engine layer specs (dense MLP, no QK norm); ``_extra_state`` entries left out. A
+    ``torch_dist`` checkpoint (``ckpt_format``) names the layer norms as Transformer Engine's fused ones whatever
+    the spec (the local spec's ``sharded_state_dict_keys_map``)."""
     ranks = (cfg.get("tensor_model_parallel_size") or 1) * (cfg.get("pipeline_model_parallel_size") or 1)
     impl = cfg.get("transformer_impl")
     if cfg.get("use_legacy_models") or ranks != 1 or cfg.get("num_experts") or cfg.get("qk_layernorm") \
@@ -125,7 +127,7 @@ def expected_megatron_tensors(cfg: dict) -> dict[str, tuple[int, ...]]:
     groups = _int(cfg, "num_query_groups", heads) if cfg.get("group_query_attention") else heads
     norms = ("weight", "bias") if cfg.get("normalization", "LayerNorm") == "LayerNorm" else ("weight",)
     bias = bool(cfg.get("add_bias_linear", True))
-    te = impl == "transformer_engine"
+    te = impl == "transformer_engine" or cfg.get("ckpt_format") == "torch_dist"
     shapes: dict[str, tuple[int, ...]] = {"embedding.word_embeddings.weight": (vocab, hidden)}
     if cfg.get("position_embedding_type", "learned_absolute") == "learned_absolute":
         shapes["embedding.position_embeddings.weight"] = (_int(cfg, "max_position_embeddings"), hidden)

@@ -213,12 +213,14 @@ class Data(Strict):
 
 
 class TrainingLog(FileEntry):
-    format: Literal["jsonl", "hf-trainer-state", "litgpt-csv", "tensorboard"] = Field(
+    format: Literal["jsonl", "hf-trainer-state", "litgpt-csv", "tensorboard", "megatron-tensorboard"] = Field(
         "jsonl",
         description="jsonl: one object per step (step, loss, learning_rate, grad_norm). hf-trainer-state: the "
         "log_history of a Hugging Face Trainer trainer_state.json (that of the last checkpoint). litgpt-csv: "
         "LitGPT's CSVLogger metrics.csv (one row per iteration, keyed on its iter column). tensorboard: a "
-        "TensorBoard event file (events.out.tfevents.*; torchtitan's loss_metrics/global_avg_loss, lr/*, grad_norm).",
+        "TensorBoard event file (events.out.tfevents.*; torchtitan's loss_metrics/global_avg_loss, lr/*, grad_norm). "
+        "megatron-tensorboard: one Megatron-LM wrote (lm loss, learning-rate, grad-norm by iteration; the rate "
+        "logged at iteration s is the one update s + 1 uses: Megatron logs it after the scheduler's step).",
     )
 
 

@@ -55,7 +55,8 @@ def load_manifest(root: Path) -> tuple[Manifest | None, str | None, list[Finding
     except pydantic.ValidationError as exc:
         first_error = exc.errors()[0]
     # Invalid: the schema's messages are the ones users can look up in schemas/manifest.schema.json.
-    errors = sorted(schemas.validator("manifest").iter_errors(data), key=lambda e: list(e.absolute_path))
+    errors = sorted(map(schemas.innermost, schemas.validator("manifest").iter_errors(data)),
+                    key=lambda e: list(e.absolute_path))  # fmt: skip
     if errors:
         findings = [
             _manifest_finding("schema-violation", f"{MANIFEST_NAME}: {_json_path(e.absolute_path)}: {e.message}",

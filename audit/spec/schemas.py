@@ -64,6 +64,16 @@ def validator(kind: str):
     return jsonschema.Draft202012Validator(load(kind))
 
 
+def innermost(error):
+    """The error that says what is wrong: through ``anyOf``/``oneOf`` (every optional field is "X or null"), the
+    deepest error of the branches other than ``null`` — "['a.py'] is not of type 'string'" at the field, not
+    "{…the whole mapping…} is not valid under any of the given schemas"."""
+    while error.context:
+        branches = [e for e in error.context if not (e.validator == "type" and e.validator_value == "null")]
+        error = max(branches or error.context, key=lambda e: len(e.absolute_path))
+    return error
+
+
 def main(argv: list[str]) -> int:
     target = Path(__file__).resolve().parents[2] / "schemas"  # the source checkout's top-level schemas/
     if argv != ["--write"]:

@@ -1,7 +1,8 @@
 """Parallel, streaming SHA-256 of release files, with a cache outside the release.
 
 Files are hashed concurrently (hashlib releases the GIL on large updates), each streamed in 4 MiB
-blocks, so memory stays flat whatever the file size. The cache maps a file's identity — path, size,
+blocks, so memory stays flat whatever the file size; :meth:`Hasher.start` does it in the background
+while the caller goes on (the audit's structural checks run meanwhile). The cache maps a file's identity — path, size,
 mtime, ctime, inode and device — to its digest: any change to the file (even one that restores
 the mtime, which cannot restore the ctime) makes it miss and the file is hashed again.
 """
@@ -157,6 +158,51 @@ class Hasher:
 
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             return dict(zip(unique, pool.map(one, unique)))
+
+    def start(self, paths: Iterable[Path], on_bytes: Callable[[int], None] = lambda n: None) -> BackgroundDigests:
+        """:meth:`digest_many` in the background."""
+        return BackgroundDigests(self, paths, on_bytes)
+
+
+class Cancelled(Exception):
+    """Background hashing was stopped (:meth:`BackgroundDigests.cancel`) before it finished."""
+
+
+class BackgroundDigests:
+    """:meth:`Hasher.digest_many` running in a thread of its own; :meth:`wait` gives its result."""
+
+    def __init__(self, hasher: Hasher, paths: Iterable[Path], on_bytes: Callable[[int], None]):
+        self.paths = frozenset(paths)
+        self._stop = threading.Event()
+        self._result: dict[Path, str | OSError] = {}
+        self._error: BaseException | None = None
+
+        def progress(n: int) -> None:
+            if self._stop.is_set():
+                raise Cancelled
+            on_bytes(n)
+
+        def run() -> None:
+            try:
+                self._result = hasher.digest_many(self.paths, progress)
+            except BaseException as exc:  # an interrupt, or Cancelled: re-raised (or dropped) by wait()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="llm360-audit-hashing", daemon=True)
+        self._thread.start()
+
+    def wait(self) -> dict[Path, str | OSError]:
+        """Each path's digest (or the OSError that stopped it), once every file is hashed; re-raises an
+        interrupt that stopped the hashing threads."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def cancel(self) -> None:
+        """Stop at each thread's next block and wait for them (the audit ended without the digests)."""
+        self._stop.set()
+        self._thread.join()
 
 
 def _size(p: Path) -> int:

@@ -1,18 +1,26 @@
-"""PyTorch Distributed Checkpoint directories (torchtitan) for the checks: the tensors named by ``.metadata``
-(read through its allow-list), their byte ranges inside the ``.distcp`` files, and the AdamW moments and step
-counters of the optimizer state saved beside the weights (:mod:`audit.frameworks.torchtitan`)."""
+"""PyTorch Distributed Checkpoint directories for the checks: the tensors named by ``.metadata`` (read through
+its allow-list), their byte ranges inside the ``.distcp`` files, and the AdamW moments and step counters of the
+optimizer state saved beside the weights, in torchtitan's layout (:mod:`audit.frameworks.torchtitan`) or
+Megatron-LM's ``torch_dist`` (:mod:`audit.frameworks.megatron_dist`: stacked decoder layers, one step shared
+by all parameters in ``common.pt``)."""
 
 from __future__ import annotations
 
 from audit.checks.base import Outcome
 from audit.core.release import Release
-from audit.frameworks import torchtitan
+from audit.checks.helpers import pickled_state
+from audit.frameworks import megatron_dist, torchtitan
 from audit.readers import dcp
 from audit.spec.rules import Rule
 
 
 def is_dcp(f) -> bool:
     return f.path.endswith(".distcp") or f.path.rsplit("/", 1)[-1] == dcp.METADATA
+
+
+def _megatron(release: Release, ck):
+    """The checkpoint's common.pt entry when it is Megatron-LM's torch_dist, else None (torchtitan)."""
+    return next((f for f in ck.files if f.path == f"{ck.path}/{megatron_dist.COMMON}"), None)
 
 
 def _meta(release: Release, ck, rule: Rule, out: Outcome) -> dcp.DcpMetadata | None:
@@ -48,13 +56,16 @@ def weights(release: Release, ck, rules: dict[str, Rule], out: Outcome) -> dict[
             out.add(rules["invalid"], f"{rel}: truncated: {beyond} item(s) lie past its end (e.g. {name} ends at "
                                       f"byte {end}, the file has {size})", rel)  # fmt: skip
             ok = False
-    tensors = torchtitan.weights(meta)
+    megatron = _megatron(release, ck) is not None
+    tensors = (megatron_dist if megatron else torchtitan).weights(meta)
     if not ok or not tensors:
         if ok:
             out.add(rules["invalid"], f"{meta.source}: no model tensors in the checkpoint", meta.source)
         return None
     out.add(rules["read"], f"{meta.source} is a pickle: read through the DCP allow-list ({len(tensors)} model tensors "
                            f"of {len(meta.items)} items); items load with torch.load(weights_only=True)", meta.source)  # fmt: skip
+    if megatron:
+        return megatron_dist.weight_shapes(meta)
     return {name: (it.shape or (), it.dtype or "?") for name, it in tensors.items()}
 
 
@@ -65,26 +76,31 @@ def carries_optimizer(release: Release, ck) -> bool:
         meta = torchtitan.metadata(release.path(ck.path), ck.path)
     except (dcp.DcpError, ValueError):
         return False
-    return bool(torchtitan.moments(meta))
+    return bool((megatron_dist if _megatron(release, ck) is not None else torchtitan).moments(meta))
 
 
 def moments(release: Release, ck, rules: dict[str, Rule], out: Outcome) -> bool:
     """AdamW moments for every model tensor, shaped like it (a fused ``wqkv`` moment like its unfused
-    ``wq``/``wk``/``wv`` stacked), step counters equal to the checkpoint's. ``rules``: moments, shape, step."""
+    ``wq``/``wk``/``wv`` stacked), step counters equal to the checkpoint's (Megatron's: the one ``common_step``
+    of its common.pt). ``rules``: moments, shape, step."""
     meta = _meta(release, ck, rules["moments"], out)
     if meta is None:
         return False
-    params = {k: it.shape for k, it in torchtitan.weights(meta).items()}
+    common = _megatron(release, ck)
+    layout = megatron_dist if common is not None else torchtitan
+    params = {k: it.shape for k, it in layout.weights(meta).items()}
     where = meta.source
     covered: set[str] = set()
     ok, steps, checked = True, set(), 0
-    for fqn, parts in sorted(torchtitan.moments(meta).items()):
-        lacking = [k for k in ("exp_avg", "exp_avg_sq", "step") if k not in parts]
+    if common is not None:
+        ok, steps = _common_step(release, common, rules, out, steps)
+    for fqn, parts in sorted(layout.moments(meta).items()):
+        lacking = [k for k in ("exp_avg", "exp_avg_sq") + (("step",) if common is None else ()) if k not in parts]
         if lacking:
             out.add(rules["moments"], f"{where}: optimizer state of {fqn} lacks {', '.join(lacking)}", where)
             ok = False
             continue
-        names = torchtitan.unfused(fqn)
+        names = torchtitan.unfused(fqn) if common is None else (fqn,)
         if not all(n in params for n in names):
             out.add(rules["shape"], f"{where}: optimizer state for {fqn}, which is no saved weight", where)
             ok = False
@@ -98,6 +114,8 @@ def moments(release: Release, ck, rules: dict[str, Rule], out: Outcome) -> bool:
                 out.add(rules["shape"], f"{where}: {kind} of {fqn} has shape {list(parts[kind].shape or ())}, the "
                                         f"parameter {list(want)}", where)  # fmt: skip
                 ok = False
+        if common is not None:
+            continue
         try:
             value = torchtitan.item(release.path(ck.path), ck.path, parts["step"].name)
             steps.add(float(value))
@@ -115,8 +133,28 @@ def moments(release: Release, ck, rules: dict[str, Rule], out: Outcome) -> bool:
     return ok
 
 
+def _common_step(release: Release, f, rules: dict[str, Rule], out: Outcome, steps: set) -> tuple[bool, set]:
+    """The optimizer step megatron-core saves once for all parameters (``optimizer.state.common_step`` of
+    common.pt, loaded weights-only after the scan; a hostile file is reported by the content scan)."""
+    obj = pickled_state.load(release, f, out)
+    if obj is None:
+        return False, steps
+    opt = obj.get("optimizer") if isinstance(obj, dict) else None
+    state = opt.get("state") if isinstance(opt, dict) else None
+    step = state.get("common_step") if isinstance(state, dict) else None
+    try:
+        return True, steps | {float(step)}
+    except (TypeError, ValueError, RuntimeError):
+        out.add(rules["moments"], f"{f.path}: no optimizer.state.common_step (the step megatron-core saves for "
+                                  "every parameter)", f.path)  # fmt: skip
+        return False, steps
+
+
 def scheduler_position(release: Release, ck) -> int | None:
-    """``lr_scheduler.last_epoch`` of the checkpoint, or None where it holds none or it cannot be read."""
+    """``lr_scheduler.last_epoch`` of the checkpoint (torchtitan), or None where it holds none or it cannot be
+    read. Megatron's torch_dist keeps its scheduler in common.pt: its adapter checks ``num_steps``."""
+    if _megatron(release, ck) is not None:
+        return ck.step
     try:
         value = torchtitan.item(release.path(ck.path), ck.path, "lr_scheduler.last_epoch")
     except (dcp.DcpError, ValueError):

@@ -32,7 +32,8 @@ REMOTE = Rule("checkpoints.remote-not-fetched", "warning",
               "The checkpoint revisions are published in another repository: audit with `--resolve-local PATH` "
               "pointing at a clone of it (`git clone` fetches every branch).")
 PICKLE = Rule("checkpoints.pickle", "warning",
-              "Pickle files can run code when loaded and were not opened; publish safetensors instead.")
+              "Pickle files can run code when loaded and were never unpickled (a Trainer's training_args.bin is "
+              "read from its opcodes only); publish configs as JSON or YAML and tensors as safetensors.")
 PICKLE_WEIGHTS = Rule("checkpoints.pickle-weights", "error",
                       "Weights only in pickle form cannot be verified (they are never unpickled); publish safetensors.")
 PICKLE_READ = Rule("checkpoints.pickle-weights-read", "warning",
