@@ -20,20 +20,17 @@ build on CPU). Goal: median(audit) / median(litgpt) <= 1.15; the replayed segmen
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from installed import as_installed  # the benchmarks' directory: run as python benchmarks/replay_overhead_litgpt.py
+from overhead import bit_exact_segment, timed, verdict  # benchmarks/overhead.py
 
 HERE = Path(__file__).resolve().parent
-GOAL = 1.15
 
 
 class _Args:
@@ -96,15 +93,6 @@ def _config(a, data: Path) -> dict:
     }  # fmt: skip
 
 
-def _run(cmd: list[str], env: dict, cwd: Path) -> float:
-    t0 = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
-    took = time.perf_counter() - t0
-    if r.returncode not in (0, 1):  # the audit fails a release without code or evaluations: exit 1
-        sys.exit(f"{' '.join(cmd[:4])} … exited {r.returncode}:\n{r.stdout[-2000:]}{r.stderr[-3000:]}")
-    return took
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--layers", type=int, default=4)
@@ -134,26 +122,21 @@ def main() -> int:
         config = Path(tmp) / "pretrain.yaml"
         config.write_text(yaml.safe_dump(_config(a, data)))
         pretrain = [sys.executable, "-m", "litgpt", "pretrain", "bench-llama", "--config", str(config)]
-        _run(pretrain + ["--out_dir", str(root)], env, Path(tmp))
+        timed(pretrain + ["--out_dir", str(root)], env, Path(tmp))
         cli = [sys.executable, "-m", "audit"]
         subprocess.run(cli + ["init", str(root)], check=True, capture_output=True, env=env)
         resume = pretrain + ["--resume", str(root / f"step-{a.steps:08d}" / "lit_model.pth")]
         own, audit = [], []
         for i in range(a.repeats):
             out = Path(tmp) / f"resumed-{i}"
-            own.append(_run(resume + ["--out_dir", str(out)], env, Path(tmp)))
+            own.append(timed(resume + ["--out_dir", str(out)], env, Path(tmp)))
             shutil.rmtree(out)
             report = Path(tmp) / f"report-{i}"
-            audit.append(_run(cli + [str(root), "--replay", "1", "--no-hash", "--out", str(report), "-q"], env, Path(tmp)))
-            [segment] = json.loads((report / "report.json").read_text())["replay"]["segments"]
-            assert segment["status"] == "bit-exact", segment
-    ratio = statistics.median(audit) / statistics.median(own)
+            audit.append(timed(cli + [str(root), "--replay", "1", "--no-hash", "--out", str(report), "-q"], env, Path(tmp)))
+            bit_exact_segment(report)
     print(f"model: {a.layers} layers × {a.hidden} wide (LitGPT GPT, LLaMA MLP); {a.steps} steps of {a.batch} × "
           f"{a.seq} tokens; 1 thread")  # fmt: skip
-    print(f"litgpt pretrain --resume: median {statistics.median(own):.3f} s  ({', '.join(f'{t:.3f}' for t in own)})")
-    print(f"llm360-audit --replay 1: median {statistics.median(audit):.3f} s  ({', '.join(f'{t:.3f}' for t in audit)})")
-    print(f"ratio {ratio:.3f} (goal <= {GOAL}): {'met' if ratio <= GOAL else 'NOT met'}")
-    return 0 if ratio <= GOAL else 1
+    return verdict("litgpt pretrain --resume", own, audit)
 
 
 if __name__ == "__main__":

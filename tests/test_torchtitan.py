@@ -281,7 +281,56 @@ def test_structure_only_audit_of_a_hostile_metadata_and_a_broken_event_file(run_
 
 
 REPLAY_COMMAND = ("{python} -m audit.frameworks.torchtitan_driver --checkpoint {checkpoint} --start-step {start_step} "
-                  "--steps {steps} --out {out} -- {python} launch.py --module tinytitan --config tiny")  # fmt: skip
+                  "--steps {steps} --total-steps {total_steps} --out {out} -- {python} launch.py --module tinytitan "
+                  "--config tiny")  # fmt: skip
+
+
+def test_without_a_declared_command_the_replay_says_what_to_declare(run_copy, tmp_path):
+    """torchtitan's output does not say how the job was launched: the segment is skipped with the command
+    to declare, and that example is one the command engine accepts (every placeholder known)."""
+    from audit.frameworks.torchtitan import REPLAY_COMMAND_EXAMPLE
+    from audit.replay.engines import PLACEHOLDERS
+
+    _init(run_copy)
+    _, report = _audit(run_copy, tmp_path / "report", "--replay", "1", "--no-hash")
+    [seg] = report["replay"]["segments"]
+    assert seg["status"] == "skipped" and (seg["start_step"], seg["end_step"]) == (EVERY, 2 * EVERY), seg
+    assert "--module/--config" in seg["reason"] and f'"{REPLAY_COMMAND_EXAMPLE}"' in seg["reason"], seg
+    assert "--allow-exec" in seg["reason"]
+    REPLAY_COMMAND_EXAMPLE.format(**{p: p for p in PLACEHOLDERS})
+    assert REPLAY_COMMAND.split(" -- ")[0] == REPLAY_COMMAND_EXAMPLE.split(" -- ")[0]  # the test's own is the same
+
+
+def test_the_driver_stops_after_the_segment_on_the_jobs_own_schedule(titan_run, tmp_path):
+    """--total-steps: the job runs to the segment's end (training.steps) on the schedule of the whole run
+    (lr_scheduler.total_steps), and its checkpoint of the segment's end is the released one, bit for bit."""
+    import torch
+
+    from audit.readers.dcp import load_item, read_metadata
+    from audit.readers.tensorboard_log import read_event_file
+
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "audit.frameworks.torchtitan_driver", "--checkpoint", str(titan_run / CHECKPOINTS[1]),
+           "--start-step", "10", "--steps", "5", "--total-steps", str(STEPS), "--out", str(out), "--", sys.executable,
+           "launch.py", "--module", "tinytitan", "--config", "tiny"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=RUN)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    dump = tmp_path / "torchtitan-dump"
+    assert [p.name for p in (dump / "checkpoint").iterdir()] == ["step-15"]  # moved out: the folder is empty
+    assert not any((dump / "checkpoint" / "step-15").iterdir())
+    [events] = dump.glob("tb/*/events.out.tfevents.*")
+    assert max(step for step, _ in read_event_file(events).rows.items()) == 15  # it stopped: no step 16..20 trained
+    logged = [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
+    released = dict(read_event_file(_event_file(titan_run)).rows.items())
+    assert [row["step"] for row in logged] == [11, 12, 13, 14, 15]
+    assert all(row["learning_rate"] == released[row["step"]]["learning_rate"] for row in logged)
+    ours, theirs = read_metadata(out / ".metadata", "out"), read_metadata(titan_run / CHECKPOINTS[2] / ".metadata", "r")
+    assert set(ours.items) == set(theirs.items)
+    for name in theirs.tensors:
+        assert torch.equal(load_item(out, ours, name, "out"), load_item(titan_run / CHECKPOINTS[2], theirs, name, "r")), name
+    state = json.loads((out / "training_state.json").read_text())
+    assert state["step"] == 15 and state["environment"]["torchtitan_version"] == "0.3.0"
 
 
 def _with_code(root: Path) -> dict:
@@ -311,6 +360,8 @@ def test_torchtitans_own_resume_replays_a_segment_bit_exactly(run_copy, tmp_path
     _with_code(run_copy)
     seg = _replay(run_copy, tmp_path / "report")
     assert (seg["start_step"], seg["end_step"], seg["engine"]) == (EVERY, 2 * EVERY, "command"), seg
+    env = json.loads((tmp_path / "report" / "report.json").read_text())["replay"]["environment"]
+    assert env["omp_num_threads"] == "1" and env["torchtitan_version"] == "0.3.0", env  # the auditor's threads
     assert seg["status"] == "bit-exact", seg
     assert seg["compared"] == ["log", "state"]
     # every tensor item of .metadata: the weights, and exp_avg, exp_avg_sq and step of each optimized parameter

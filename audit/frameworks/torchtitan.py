@@ -8,6 +8,11 @@ parameters the optimizer sees (a *fused* ``wqkv``), ``optimizer.param_groups.<fq
 
 ``.metadata`` is read through an allow-list (:mod:`audit.readers.dcp`), items from their byte ranges with
 ``torch.load(weights_only=True)``. The learning rate is the ``torchtitan-wsd-<decay_type>`` schedule.
+
+What it cannot know: how the job was launched. The saved config holds the configs' fields, not the classes that
+own them nor the ``--module``/``--config`` registry function that built it (nothing else in the dump folder
+names them), and torchtitan 0.3.0 builds a job only from that function; so a replay needs the release's
+declared ``code.replay_command`` (:meth:`Torchtitan.replay_blocker` says what to declare).
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ DECAY_TYPES = ("linear", "cosine", "sqrt")
 PRECISIONS = {"float32": "fp32", "bfloat16": "bf16"}
 MOMENTS = ("exp_avg", "exp_avg_sq")
 OPTIMIZER_STATE = "optimizer.state."
+#: code.replay_command for a job launched as ``python -m torchtitan.train --module llama3 --config llama3_debugmodel``.
+REPLAY_COMMAND_EXAMPLE = ("{python} -m audit.frameworks.torchtitan_driver --checkpoint {checkpoint} --start-step "
+                          "{start_step} --steps {steps} --total-steps {total_steps} --out {out} -- {python} -m "
+                          "torchtitan.train --module llama3 --config llama3_debugmodel")  # fmt: skip
 
 
 #: The checkpoint's DCP metadata and one item of it (:mod:`audit.readers.dcp`; both raise :class:`dcp.DcpError`).
@@ -183,6 +192,9 @@ class Torchtitan(Framework):
                                          + "".join(f"; {n}" for n in notes), model=None)  # fmt: skip
 
     def replay_blocker(self, release, start) -> str | None:
-        return ("the built-in engine does not run a torchtitan job; declare code.replay_command as the job's "
-                "launch through the torchtitan driver: {python} -m audit.frameworks.torchtitan_driver --checkpoint "
-                "{checkpoint} --start-step {start_step} --steps {steps} --out {out} -- {python} <launcher> <job flags>")  # fmt: skip
+        return ("torchtitan records no launch command (its saved job config holds the configs' fields, not the "
+                "--module/--config that built them, and torchtitan 0.3.0 builds a job only from such a "
+                "config_registry function): declare code (the job's code at its commit) with code.replay_command = "
+                f"the job's launch after the torchtitan driver, e.g. \"{REPLAY_COMMAND_EXAMPLE}\" (your --module, "
+                "--config and other launch flags; the driver adds the dump folder, checkpoint, step and TensorBoard "
+                "flags), and audit with --allow-exec")  # fmt: skip

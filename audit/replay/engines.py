@@ -29,7 +29,7 @@ OUTPUT_TAIL = 2000
 MAX_LOG_BYTES = 64 * 1024 * 1024
 #: The replayed checkpoint may not be much larger than the released one.
 OUT_SIZE_FACTOR, OUT_SIZE_SLACK = 4, 256 * 1024 * 1024
-PLACEHOLDERS = ("python", "checkpoint", "start_step", "steps", "data", "release_data", "out", "device")
+PLACEHOLDERS = ("python", "checkpoint", "start_step", "steps", "total_steps", "data", "release_data", "out", "device")
 
 
 def run_builtin(release: Release, start: Checkpoint, batches: list, opts: ReplayOptions, work: Path) -> EngineRun:
@@ -40,9 +40,15 @@ def run_builtin(release: Release, start: Checkpoint, batches: list, opts: Replay
     return framework.replay(release, start, batches, opts.device, work)
 
 
+#: Passed through from the auditor's environment: CPU arithmetic depends on the thread count (a reduction
+#: split over 2 threads rounds differently than over 1), so the command runs with the auditor's setting.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def minimal_env(work: Path) -> dict[str, str]:
-    """No inherited secrets: only what a Python training script needs to start."""
+    """No inherited secrets: only what a Python training script needs to start, and the thread counts."""
     return {
+        **{k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": str(work),
         "TMPDIR": str(work),
@@ -70,7 +76,7 @@ def run_command(release: Release, start: Checkpoint, batches: list, opts: Replay
     chunks = _data_files(release)
     values = {"python": sys.executable, "checkpoint": str(ckpt), "start_step": str(start.step),
               "steps": str(len(batches)), "data": str(data), "out": str(out), "device": opts.device,
-              "release_data": _data_root(release, chunks)}  # fmt: skip
+              "release_data": _data_root(release, chunks), "total_steps": _total_steps(release)}  # fmt: skip
     try:
         argv = [arg.format(**values) for arg in argv_template]
     except (KeyError, IndexError, ValueError) as exc:
@@ -110,6 +116,13 @@ def run_command(release: Release, start: Checkpoint, batches: list, opts: Replay
         except (ValueError, AttributeError):
             environment = None
     return EngineRun(out=out, logs=logs, environment=environment)
+
+
+def _total_steps(release: Release) -> str:
+    """``{total_steps}``: the learning-rate schedule's length as config.training declares it ('' if it does not)."""
+    config = release.manifest.config
+    training = config.training if config is not None else None
+    return str(training.lr_schedule.total_steps) if training is not None else ""
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:

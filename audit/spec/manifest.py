@@ -88,7 +88,8 @@ class Code(Strict):
     replay_command: str | None = Field(
         None,
         description="Command that resumes training, run from the code at the commit with --allow-exec. "
-        "Placeholders: {python} {checkpoint} {start_step} {steps} {data} {release_data} {out} {device}. {data} is "
+        "Placeholders: {python} {checkpoint} {start_step} {steps} {total_steps} {data} {release_data} {out} "
+        "{device}. {total_steps} is config.training.lr_schedule.total_steps (empty if undeclared); {data} is "
         "the segment's sequences as JSONL; {release_data} the directory of the release's own data files (read "
         "only). It must write the checkpoint after the steps into {out} (same file names as the released "
         "checkpoints) and may write its per-step log to {out}/train_log.jsonl.",
