@@ -351,7 +351,10 @@ def _with_code(root: Path) -> dict:
 
 
 def _replay(root: Path, out: Path, *extra: str) -> dict:
-    _, report = _audit(root, out, "--replay", "1", "--allow-exec", *extra)
+    """A one-segment replay by an auditor who set OMP_NUM_THREADS=1 (which the command engine passes on)."""
+    r = run_cli(str(root), "--replay", "1", "--allow-exec", "--out", str(out), *extra, env={"OMP_NUM_THREADS": "1"})
+    assert "Traceback" not in r.stdout + r.stderr, r.stderr
+    report = json.loads((out / "report.json").read_text())
     [segment] = report["replay"]["segments"]
     return segment
 
