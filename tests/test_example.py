@@ -59,3 +59,15 @@ def test_final_checkpoint_loads_in_transformers():
     ids = torch.tensor([list(b"The quick brown fox jumps over the lazy dog")])
     with torch.no_grad():
         assert torch.allclose(model(ids).logits, ours(ids), atol=1e-5)
+
+
+def test_the_shipped_example_was_trained_by_the_current_training_code():
+    """The quick start replays the shipped example: trained by other code, it is a different environment
+    (``within-tolerance`` with ``trainer_code`` named) instead of the bit-exact replay it should show."""
+    from audit.trainer.environment import trainer_code_digest
+
+    recorded = {json.loads(p.read_text())["environment"]["trainer_code"]
+                for p in COMMITTED.glob("checkpoints/*/training_state.json")}  # fmt: skip
+    assert recorded == {trainer_code_digest()}, (
+        "the trainer's arithmetic code changed since examples/tiny-release was built: "
+        "rebuild it with `llm360-audit example build examples/tiny-release --force`")
