@@ -10,6 +10,7 @@ reads the weights (the decoder layers stacked per tensor), the moments and the c
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -152,3 +153,62 @@ def test_the_torch_dist_weights_are_the_legacy_saves_tensors_per_layer(megatron_
         assert tuple(saved.shape) == shape and dtype == "F32" and torch.equal(saved, legacy[legacy_name]), name
     common = _load(dist / d / "common.pt")  # the step shared by every parameter, beside the sharded state
     assert float(common["optimizer"]["state"]["common_step"]) == ITERS[-1] and "rng_state" not in common
+
+
+#: The bucket key megatron-core's DistributedOptimizer gives its flattened state in the default dp_reshardable
+#: sharding (distrib_optimizer.py, sharded_param_state_dp_reshardable), for one fp32 buffer of one bucket.
+BUCKET = "optimizer.distributed.dp_group_idx_0.gbuf_idx_0.dtype_(torch.float32, torch.float32).bucket_idx_0."
+
+
+def _as_distributed_optimizer(ckpt: Path, short: int = 0) -> None:
+    """Re-save a checkpoint's sharded state (torch's own DCP writer) with its moments as the distributed optimizer
+    saves them: every parameter's exp_avg / exp_avg_sq / main param end to end in one flat bucket, padded to a
+    multiple of 128. megatron-core's DistributedOptimizer needs CUDA (its buffers are allocated on
+    torch.cuda.current_device()), so no real one can be saved here: this is its documented layout, built from
+    the real checkpoint's tensors. ``short``: elements cut from the exp_avg_sq bucket (a damaged state)."""
+    import torch
+    import torch.distributed.checkpoint as tdcp
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    dcp_to_torch_save(ckpt, ckpt.parent / "flat.pt")
+    flat = torch.load(ckpt.parent / "flat.pt", weights_only=False)  # written just now by torch, from the test's run
+    (ckpt.parent / "flat.pt").unlink()
+    names = sorted(k[len("optimizer.state.exp_avg."):] for k in flat if k.startswith("optimizer.state.exp_avg."))
+    for kind, source in (("exp_avg", "optimizer.state.exp_avg."), ("exp_avg_sq", "optimizer.state.exp_avg_sq."),
+                         ("param", "")):  # fmt: skip
+        parts = [(flat.pop(source + n) if source else flat[n]).flatten() for n in names]
+        bucket = torch.cat(parts)
+        bucket = torch.cat([bucket, bucket.new_zeros(-len(bucket) % 128)])
+        flat[BUCKET + kind] = bucket[: len(bucket) - short] if kind == "exp_avg_sq" else bucket
+    for key, value in flat.items():  # the rng state stays one pickled object (a ShardedObject), not flattened
+        if not torch.is_tensor(value):
+            buf = io.BytesIO()
+            torch.save(value, buf)
+            flat[key] = io.BytesIO(buf.getvalue())
+    for f in [ckpt / ".metadata", *ckpt.glob("*.distcp")]:
+        f.unlink()
+    tdcp.save(flat, checkpoint_id=str(ckpt), no_dist=True)
+
+
+def test_the_distributed_optimizers_flattened_moments_are_found_not_called_missing(dist_copy, tmp_path):
+    for d in DIRS:
+        _as_distributed_optimizer(dist_copy / d)
+    m = _init(dist_copy)
+    assert all("optimizer" in c["state"] for c in m["checkpoints"]), [c["state"] for c in m["checkpoints"]]
+    report = _audit(dist_copy, tmp_path / "report")
+    ids = [f["id"] for f in report["findings"]]
+    assert "optimizer.not-released" not in ids and "optimizer.moments-missing" not in ids, report["findings"]
+    unmatched = [f for f in report["findings"] if f["id"] == "optimizer.moments-unmatched"]
+    assert [f["path"] for f in unmatched] == [f"{d}/.metadata" for d in DIRS], unmatched
+    assert unmatched[0]["severity"] == "warning" and "1 flattened bucket(s)" in unmatched[0]["message"]
+    opt = _criterion(report, "optimizer_checkpoints")["evidence"]
+    assert opt["checkpoints_with_optimizer"] == len(ITERS) and opt["moment_elements_in_buckets"] > 0
+
+
+def test_a_bucket_too_short_for_the_weights_is_an_error(dist_copy, tmp_path):
+    _as_distributed_optimizer(dist_copy / DIRS[0], short=1000)
+    _init(dist_copy)
+    report = _audit(dist_copy, tmp_path / "report")
+    bad = [f for f in report["findings"] if f["id"] == "optimizer.moments-missing"]
+    assert len(bad) == 1 and bad[0]["path"] == f"{DIRS[0]}/.metadata" and bad[0]["severity"] == "error", bad
+    assert "exp_avg_sq elements" in bad[0]["message"]

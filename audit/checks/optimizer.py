@@ -11,7 +11,7 @@ from audit.frameworks.hf_trainer import TRAINER_STATE
 from audit.core.release import Release
 from audit.readers.safetensors_header import HeaderError
 from audit.frameworks.registry import for_files
-from audit.spec.rules.optimizer_checkpoints import NOT_RELEASED, MOMENTS, SHAPE, HEADER, STATE_INVALID, STEP, NOT_RESUMABLE, UNDECLARED, FINAL, FILE, CONTENT, CHECK as OPTIMIZER_CHECKPOINTS_CHECK
+from audit.spec.rules.optimizer_checkpoints import UNMATCHED, NOT_RELEASED, MOMENTS, SHAPE, HEADER, STATE_INVALID, STEP, NOT_RESUMABLE, UNDECLARED, FINAL, FILE, CONTENT, CHECK as OPTIMIZER_CHECKPOINTS_CHECK
 
 RESUME_PARTS = {"scheduler": "the LR scheduler position is", "rng": "the RNG states are", "data_cursor": "the data cursor is"}
 PART_NAMES = {"scheduler": "scheduler", "rng": "RNG", "data_cursor": "data cursor"}
@@ -104,7 +104,8 @@ class OptimizerCheck(Check):
 
     def _moments(self, release, ck, opt_files, out) -> bool:
         if dcp_state.is_dcp(opt_files[0]):
-            return dcp_state.moments(release, ck, {"moments": MOMENTS, "shape": SHAPE, "step": STEP}, out)
+            return dcp_state.moments(release, ck, {"moments": MOMENTS, "shape": SHAPE, "step": STEP,
+                                                   "unmatched": UNMATCHED}, out)
         params: dict[str, tuple[int, ...]] = {}
         for f in ck.files:
             if f.role == "weights" and f.path.endswith(".safetensors"):

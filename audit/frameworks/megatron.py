@@ -238,7 +238,7 @@ class Megatron(Framework):
             meta = dcp.checkpoint_metadata(directory, directory.name)
         except dcp.DcpError:
             return set()  # the checks report the unreadable .metadata
-        holds = {"optimizer"} if megatron_dist.moments(meta) else set()
+        holds = {"optimizer"} if megatron_dist.carries_optimizer(meta) else set()
         return holds | ({"rng"} if megatron_dist.holds_rng(meta) else set())
 
     @staticmethod

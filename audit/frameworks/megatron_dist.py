@@ -18,9 +18,11 @@ shared by every parameter), ``opt_param_scheduler``, ``num_floating_point_operat
 
 ``common.pt`` is read like a legacy ``model_optim_rng.pt`` (:mod:`audit.frameworks.megatron`: its opcodes,
 nothing imported; the args' megatron-core enums as inert records), ``.metadata`` through the DCP allow-list
-(:mod:`audit.readers.dcp`, with the planner classes megatron-core adds). What this cannot know: the
-distributed optimizer's sharding (``distrib_optim_sharding_type``: flattened ``optimizer.distributed.*``
-buckets are not matched to parameters), MoE experts' extra stacking axes, and the contents of ``rng_state``
+(:mod:`audit.readers.dcp`, with the planner classes megatron-core adds). The distributed optimizer's
+default sharding (``dp_reshardable``) saves the moments as flattened ``optimizer.distributed.*`` buckets: they
+are found and counted, not matched to parameters (which element belongs to which parameter depends on the
+bucketing, which the checkpoint does not record); a gathered ``param_state`` object is only found. What this
+cannot know besides: MoE experts' extra stacking axes, and the contents of ``rng_state``
 (bytes whose pickle holds numpy arrays; only its presence is read).
 """
 
@@ -35,6 +37,13 @@ COMMON = "common.pt"
 CONTENT_METADATA = "metadata.json"
 STACKED = "decoder.layers."
 MOMENT = re.compile(r"optimizer\.state\.(exp_avg|exp_avg_sq)\.(.+)")
+#: The distributed optimizer's state (``--use-distributed-optimizer``) in megatron-core's default sharding,
+#: ``dp_reshardable`` (``DistributedOptimizer.sharded_param_state_dp_reshardable``): per gradient buffer, dtype
+#: and bucket one 1-D tensor of each kind — the bucket's parameters (and padding) end to end, not by parameter.
+BUCKET = re.compile(r"optimizer\.distributed\.dp_group_idx_\d+\.gbuf_idx_\d+\.dtype_.+?\.bucket_idx_\d+\."
+                    r"(exp_avg|exp_avg_sq|param)")
+#: ``dp_zero_gather_scatter`` (deprecated): the whole state gathered into one pickled object.
+GATHERED = re.compile(r"optimizer\.distributed\.dp_group_idx_\d+\.param_state")
 
 
 def is_torch_dist(file_names: set[str]) -> bool:
@@ -78,6 +87,29 @@ def moments(meta: dcp.DcpMetadata) -> dict[str, dict[str, dcp.Item]]:
         if m is not None:
             out.setdefault(m.group(2), {})[m.group(1)] = it
     return out
+
+
+def flattened(meta: dcp.DcpMetadata) -> dict[str, tuple[int, int]]:
+    """The distributed optimizer's flattened buckets: kind ("exp_avg", "exp_avg_sq", "param") → (bucket tensors,
+    elements in all); {} when the state is not saved that way."""
+    out: dict[str, tuple[int, int]] = {}
+    for name, it in meta.items.items():
+        m = BUCKET.fullmatch(name)
+        if m is not None and it.kind == "tensor":
+            n, numel = out.get(m.group(1), (0, 0))
+            out[m.group(1)] = (n + 1, numel + it.numel)
+    return out
+
+
+def gathered(meta: dcp.DcpMetadata) -> bool:
+    """Whether the distributed optimizer's state is one gathered object (``dp_zero_gather_scatter``)."""
+    return any(GATHERED.fullmatch(k) for k in meta.items)
+
+
+def carries_optimizer(meta: dcp.DcpMetadata) -> bool:
+    """Moments by parameter (model space), in the distributed optimizer's buckets, or gathered into one object."""
+    flat = flattened(meta)
+    return bool(moments(meta)) or ("exp_avg" in flat and "exp_avg_sq" in flat) or gathered(meta)
 
 
 def holds_rng(meta: dcp.DcpMetadata) -> bool:

@@ -6,6 +6,8 @@ by all parameters in ``common.pt``)."""
 
 from __future__ import annotations
 
+import math
+
 from audit.checks.base import Outcome
 from audit.core.release import Release
 from audit.checks.helpers import pickled_state
@@ -76,7 +78,9 @@ def carries_optimizer(release: Release, ck) -> bool:
         meta = torchtitan.metadata(release.path(ck.path), ck.path)
     except (dcp.DcpError, ValueError):
         return False
-    return bool((megatron_dist if _megatron(release, ck) is not None else torchtitan).moments(meta))
+    if _megatron(release, ck) is not None:
+        return megatron_dist.carries_optimizer(meta)
+    return bool(torchtitan.moments(meta))
 
 
 def moments(release: Release, ck, rules: dict[str, Rule], out: Outcome) -> bool:
@@ -94,6 +98,8 @@ def moments(release: Release, ck, rules: dict[str, Rule], out: Outcome) -> bool:
     ok, steps, checked = True, set(), 0
     if common is not None:
         ok, steps = _common_step(release, common, rules, out, steps)
+        if not layout.moments(meta) and (unmatched := _unmatched(meta, params, rules, out)) is not None:
+            return ok and unmatched
     for fqn, parts in sorted(layout.moments(meta).items()):
         lacking = [k for k in ("exp_avg", "exp_avg_sq") + (("step",) if common is None else ()) if k not in parts]
         if lacking:
@@ -131,6 +137,31 @@ def moments(release: Release, ck, rules: dict[str, Rule], out: Outcome) -> bool:
         shown = ", ".join(f"{s:g}" for s in sorted(steps)[:3])
         out.add(rules["step"], f"{where}: optimizer step is {shown}, checkpoint step is {ck.step}", where)
     return ok
+
+
+def _unmatched(meta: dcp.DcpMetadata, params: dict, rules: dict[str, Rule], out: Outcome) -> bool | None:
+    """Megatron's distributed optimizer, whose moments are not keyed by parameter: its flattened buckets are
+    counted (as many exp_avg as exp_avg_sq elements, at least as many as the weights have: buckets are padded),
+    a gathered state only found; both named as unmatched. None: neither is there."""
+    where = meta.source
+    flat = megatron_dist.flattened(meta)
+    if "exp_avg" in flat and "exp_avg_sq" in flat:
+        (buckets, avg), (_, sq) = flat["exp_avg"], flat["exp_avg_sq"]
+        weights = sum(math.prod(shape or ()) for shape in params.values())
+        if avg != sq or avg < weights:
+            out.add(rules["moments"], f"{where}: the distributed optimizer's buckets hold {avg} exp_avg and {sq} "
+                                      f"exp_avg_sq elements for {weights} weight elements", where)  # fmt: skip
+            return False
+        out.add(rules["unmatched"], f"{where}: the optimizer's moments are the distributed optimizer's {buckets} "
+                                    f"flattened bucket(s), {avg} elements each of exp_avg and exp_avg_sq for {weights} "
+                                    "weight elements: present, not matched to parameters", where)  # fmt: skip
+        out.evidence["moment_elements_in_buckets"] = out.evidence.get("moment_elements_in_buckets", 0) + 2 * avg
+        return True
+    if megatron_dist.gathered(meta):
+        out.add(rules["unmatched"], f"{where}: the optimizer's state is gathered into one object (the distributed "
+                                    "optimizer's dp_zero_gather_scatter sharding): present, not read", where)  # fmt: skip
+        return True
+    return None
 
 
 def _common_step(release: Release, f, rules: dict[str, Rule], out: Outcome, steps: set) -> tuple[bool, set]:

@@ -40,7 +40,12 @@ UNVERIFIABLE = Rule("optimizer.pickle-unverifiable", "error",
 STATE_FILE = Rule("optimizer.state-file-invalid", "error",
                   "The scheduler file must hold a scheduler state_dict (last_epoch) and the RNG file the python, "
                   "numpy and torch CPU generator states, as the Hugging Face Trainer saves them.")
-RULES = (PICKLE, REFUSED, UNREADABLE, UNVERIFIABLE, STATE_FILE)
+UNMATCHED = Rule("optimizer.moments-unmatched", "warning",
+                 "The moments are Megatron's distributed-optimizer buckets (parameters end to end, padded), which "
+                 "do not say which element is which parameter's: save the optimizer in a model-space sharding "
+                 "(megatron-core's fully_reshardable or fully_sharded_model_space) so each moment can be checked "
+                 "against its parameter.")
+RULES = (PICKLE, REFUSED, UNREADABLE, UNVERIFIABLE, STATE_FILE, UNMATCHED)
 
 CHECK = CheckInfo(
     criterion="optimizer_checkpoints",
