@@ -1,8 +1,10 @@
-"""What the whole-command replay-overhead benchmarks share (replay_overhead_litgpt.py,
-replay_overhead_torchtitan.py): a timed subprocess, the replayed segment's check, the medians and the ratio."""
+"""What the replay-overhead benchmarks share: their arguments (all four), and for the whole-command ones
+(replay_overhead_litgpt.py, replay_overhead_torchtitan.py) a timed subprocess, the replayed segment's check,
+the medians and the ratio."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import subprocess
@@ -11,6 +13,18 @@ import time
 from pathlib import Path
 
 GOAL = 1.15
+
+
+def parser(doc: str, width: str = "hidden", seq: int = 128, batch: int = 8) -> argparse.ArgumentParser:
+    """The arguments every replay-overhead benchmark takes: the model's size, the segment's and the repeats."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--layers", type=int, default=4)
+    ap.add_argument(f"--{width}", type=int, default=256)
+    ap.add_argument("--seq", type=int, default=seq)
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--steps", type=int, default=16, help="K: the replayed segment's steps")
+    ap.add_argument("--repeats", type=int, default=3)
+    return ap
 
 
 def timed(cmd: list[str], env: dict, cwd: Path) -> float:

@@ -13,7 +13,6 @@ Goal: median(audit) / median(baseline) <= 1.10.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -21,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from overhead import parser  # benchmarks/overhead.py
 from installed import as_installed  # the benchmarks' directory: run as python benchmarks/replay_overhead.py
 
 import torch
@@ -62,13 +62,7 @@ def build(root: Path, model: ModelConfig, train: TrainConfig) -> list[torch.Tens
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--hidden", type=int, default=256)
-    ap.add_argument("--steps", type=int, default=16)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap = parser(__doc__)
     a = ap.parse_args()
     as_installed()
     model = ModelConfig(vocab_size=256, hidden_size=a.hidden, intermediate_size=a.hidden * 8 // 3 // 8 * 8,

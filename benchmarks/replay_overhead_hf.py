@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from overhead import parser  # benchmarks/overhead.py
 from installed import as_installed  # the benchmarks' directory: run as python benchmarks/replay_overhead_hf.py
 
 for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_HUB_DISABLE_TELEMETRY"):
@@ -83,13 +84,7 @@ def build(root: Path, a: argparse.Namespace) -> list[list[int]]:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--hidden", type=int, default=256)
-    ap.add_argument("--steps", type=int, default=16)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap = parser(__doc__)
     a = ap.parse_args()
     as_installed()
     torch.set_num_threads(1)

@@ -19,7 +19,6 @@ build on CPU). Goal: median(audit) / median(litgpt) <= 1.15; the replayed segmen
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -28,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from installed import as_installed  # the benchmarks' directory: run as python benchmarks/replay_overhead_litgpt.py
-from overhead import bit_exact_segment, timed, verdict  # benchmarks/overhead.py
+from overhead import parser, bit_exact_segment, timed, verdict  # benchmarks/overhead.py
 
 HERE = Path(__file__).resolve().parent
 
@@ -94,13 +93,7 @@ def _config(a, data: Path) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--hidden", type=int, default=256)
-    ap.add_argument("--seq", type=int, default=128)
-    ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=16, help="K: the replayed segment's steps")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap = parser(__doc__)
     a = ap.parse_args()
     as_installed()
     try:

@@ -31,7 +31,6 @@ be bit-exact.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import math
 import os
@@ -42,7 +41,7 @@ import tempfile
 from pathlib import Path
 
 from installed import as_installed  # the benchmarks' directory: run as python benchmarks/replay_overhead_torchtitan.py
-from overhead import bit_exact_segment, timed, verdict  # benchmarks/overhead.py
+from overhead import parser, bit_exact_segment, timed, verdict  # benchmarks/overhead.py
 
 from audit.frameworks import torchtitan as torchtitan_adapter
 from audit.readers import dcp
@@ -71,13 +70,7 @@ def _git(code: Path, *args: str) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--layers", type=int, default=4)
-    ap.add_argument("--dim", type=int, default=256)
-    ap.add_argument("--seq", type=int, default=256)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=16, help="K: the replayed segment's steps")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap = parser(__doc__, width="dim", seq=256, batch=32)
     ap.add_argument("--keep", type=Path, help="build in this (new) directory and keep it, to profile the commands")
     a = ap.parse_args()
     try:
