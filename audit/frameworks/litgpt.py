@@ -17,13 +17,13 @@ from __future__ import annotations
 import csv
 import io
 import math
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 from audit.frameworks.interface import (CheckpointFacts, EngineError, Framework, Hyperparameters, ReadJson,
                                        RecordedTraining)  # fmt: skip
 from audit.readers import yamlio
+from audit.readers.file_cache import while_unchanged
 from audit.readers.bounded import MAX_JSON_BYTES, MAX_YAML_BYTES, read_bytes
 from audit.readers.training_log import TrainingLog, add_record
 
@@ -38,19 +38,14 @@ PRECISIONS = {"32-true": "fp32", "bf16-mixed": "bf16-mixed", "bf16-true": "bf16"
 ADAMW_DEFAULTS = {"lr": 1e-3, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.01}
 
 
+@while_unchanged(maxsize=8)
 def read_checkpoint(path: Path, rel: str) -> dict[str, Any]:
     """A lit_model.pth, statically scanned and then opened weights-only (tensors memory-mapped);
     raises ValueError (one line naming ``rel``) when the scan or the loader refuses it."""
-    st = path.stat()
-    return _read_checkpoint(str(path), rel, st.st_size, st.st_mtime_ns)
-
-
-@lru_cache(maxsize=8)
-def _read_checkpoint(path: str, rel: str, size: int, mtime: int) -> dict[str, Any]:
     from audit.readers.torch_pickle import PickleProblem, load_scanned
 
     try:
-        obj = load_scanned(Path(path), rel)
+        obj = load_scanned(path, rel)
     except PickleProblem as exc:
         raise ValueError(str(exc)) from None
     if not isinstance(obj, dict):

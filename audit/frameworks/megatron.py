@@ -32,7 +32,6 @@ global_batch_size`` (the scheduler is stepped by the global batch after each upd
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,6 +39,7 @@ from audit.frameworks import megatron_dist
 from audit.frameworks.interface import CheckpointFacts, Framework, Hyperparameters, ReadJson, RecordedTraining
 from audit.readers import dcp
 from audit.readers.bounded import read_bytes
+from audit.readers.file_cache import while_unchanged
 from audit.readers.tensorboard_log import read_megatron_event_file
 
 CHECKPOINT = "model_optim_rng.pt"
@@ -74,23 +74,18 @@ def nested_in(directory: Path) -> Path | None:
     return directory.parent if RANK_DIR.fullmatch(directory.name) else None
 
 
+@while_unchanged(maxsize=32)
 def read_header(path: Path, rel: str) -> dict[str, Any]:
     """Everything of a model_optim_rng.pt but its tensors, from the pickle's opcodes (tensors, the model's
     OrderedDict and any other object become inert records); ``args`` as a dict of its plain values
     (:func:`audit.readers.pickle_inert.plain`: enums as ``{"enum": class, "value": v}``, dtypes by name,
     nested namespaces as dicts, paths as strings).
     Raises ValueError (one line naming ``rel``) when the file is not such a pickle."""
-    st = path.stat()
-    return _read_header(str(path), rel, st.st_size, st.st_mtime_ns)
-
-
-@lru_cache(maxsize=32)
-def _read_header(path: str, rel: str, size: int, mtime: int) -> dict[str, Any]:
     from audit.readers.pickle_inert import attributes
     from audit.readers.pickle_opcodes import Opaque, PickleLiteralError, pickle_bytes, read_literals
 
     try:
-        top = read_literals(pickle_bytes(Path(path)))
+        top = read_literals(pickle_bytes(path))
     except (PickleLiteralError, OSError, RecursionError) as exc:
         raise ValueError(f"{rel}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     if not isinstance(top, dict) or "iteration" not in top and "args" not in top:

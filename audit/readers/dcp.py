@@ -22,9 +22,10 @@ import io
 import math
 import pickle
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+from audit.readers.file_cache import while_unchanged
 
 METADATA = ".metadata"
 #: A DCP .metadata of a large model is a few MB; larger ones are refused unread.
@@ -267,9 +268,7 @@ def load_item(directory: Path, meta: DcpMetadata, name: str, rel_dir: str) -> An
         raise DcpError(str(exc)) from None
 
 
-@lru_cache(maxsize=32)
-def _cached_metadata(path: str, rel: str, size: int, mtime: int) -> DcpMetadata:
-    return read_metadata(Path(path), rel)
+_cached_metadata = while_unchanged(maxsize=32)(read_metadata)
 
 
 def checkpoint_metadata(directory: Path, rel_dir: str) -> DcpMetadata:
@@ -277,10 +276,9 @@ def checkpoint_metadata(directory: Path, rel_dir: str) -> DcpMetadata:
     path = directory / METADATA
     rel = f"{rel_dir}/{METADATA}" if rel_dir else METADATA
     try:
-        st = path.stat()
+        return _cached_metadata(path, rel)
     except OSError as exc:
         raise DcpError(f"{rel}: cannot be read ({exc.strerror or exc})") from None
-    return _cached_metadata(str(path), rel, st.st_size, st.st_mtime_ns)
 
 
 def checkpoint_item(directory: Path, rel_dir: str, name: str) -> Any:
